@@ -1,0 +1,1360 @@
+//! `greenlight.yaml`: which apps greenlight deploys, where, and how.
+//!
+//! Reading a configuration goes through three steps, all of which collect problems rather
+//! than stop at the first: YAML with positions ([`crate::yaml`]), typed decoding
+//! ([`crate::decode`]), then the rules that span fields ([`validate`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::arn::Arn;
+use crate::decode::{one_of, Decode, Diagnostics, Fields, Problem};
+use crate::duration::Duration;
+use crate::yaml::{join_path, Node, NodeKind, Span};
+
+/// The configuration format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Apps by name (letters, digits, `-`, `_`).
+    pub apps: BTreeMap<String, App>,
+}
+
+/// One application: an ECR repository and the environments it is deployed to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// ECR repository name (not URI), e.g. `web` or `team/web`.
+    pub repository: String,
+    /// The container in the task definition whose image greenlight replaces.
+    pub container: String,
+    /// Environments by name, e.g. `staging`, `prod`.
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// Where and how one environment of an app runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// What starts a deployment here.
+    pub trigger: Trigger,
+    /// Whether a person must approve before traffic moves.
+    #[serde(default)]
+    pub approval: Approval,
+    /// ECS cluster name or ARN.
+    pub cluster: String,
+    /// The two ECS services, one per colour.
+    pub services: Colours<String>,
+    /// The two target groups, one per colour, in the same order as `services`.
+    pub target_groups: Colours<Arn>,
+    /// The listener that carries production traffic, and optionally a test listener.
+    pub listeners: Listeners,
+    /// How traffic moves to the new colour.
+    pub strategy: Strategy,
+    /// What must hold for the rollout to go on.
+    #[serde(default)]
+    pub checks: Checks,
+    /// How long the old colour stays warm after success, for an instant rollback.
+    #[serde(default = "default_rollback_window")]
+    pub rollback_window: Duration,
+    /// What a new deployment does when one is already running here.
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// Where this environment's notifications go (defaults to the stack's topic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Notifications>,
+}
+
+fn default_rollback_window() -> Duration {
+    Duration::from_mins(60)
+}
+
+/// What starts a deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// A successful push to the app's repository with a tag that matches a pattern.
+    OnPush(OnPush),
+    /// Only an explicit promotion of what is live in the named environment.
+    PromoteFrom(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnPush {
+    /// Tag patterns; `*` matches any run of characters, `?` one character.
+    pub tags: Vec<String>,
+}
+
+/// A pair of values, one per colour.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Colours<T> {
+    pub blue: T,
+    pub green: T,
+}
+
+impl<T> Colours<T> {
+    pub fn get(&self, colour: Colour) -> &T {
+        match colour {
+            Colour::Blue => &self.blue,
+            Colour::Green => &self.green,
+        }
+    }
+}
+
+/// Blue or green.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Colour {
+    Blue,
+    Green,
+}
+
+impl Colour {
+    pub fn other(self) -> Colour {
+        match self {
+            Colour::Blue => Colour::Green,
+            Colour::Green => Colour::Blue,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Blue => "blue",
+            Colour::Green => "green",
+        }
+    }
+}
+
+impl std::fmt::Display for Colour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Listeners {
+    /// ALB listener ARN that serves production traffic.
+    pub production: Arn,
+    /// ALB listener ARN pointed at the idle colour for checks before traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Arn>,
+}
+
+/// A person's approval before traffic shifts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    #[serde(default)]
+    pub required: bool,
+    /// How long to wait for an answer.
+    #[serde(default = "default_approval_timeout")]
+    pub timeout: Duration,
+    /// What no answer within `timeout` means.
+    #[serde(default)]
+    pub on_timeout: TimeoutAction,
+}
+
+fn default_approval_timeout() -> Duration {
+    Duration::from_mins(240)
+}
+
+impl Default for Approval {
+    fn default() -> Self {
+        Approval {
+            required: false,
+            timeout: default_approval_timeout(),
+            on_timeout: TimeoutAction::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutAction {
+    /// No answer is a rejection: the deployment rolls back (the safe default).
+    #[default]
+    Reject,
+    /// No answer is consent: the deployment goes on.
+    Approve,
+}
+
+/// What to do when a deployment starts while another one holds the environment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Concurrency {
+    /// Stop the running deployment (it rolls back) and start the new one.
+    Supersede,
+    /// Wait for the running deployment to end, then start.
+    #[default]
+    Queue,
+    /// Refuse the new deployment and notify.
+    Reject,
+}
+
+impl Concurrency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concurrency::Supersede => "supersede",
+            Concurrency::Queue => "queue",
+            Concurrency::Reject => "reject",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// SNS topic ARN.
+    pub topic: Arn,
+}
+
+/// How traffic moves from the live colour to the new one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Strategy {
+    /// All traffic at once, then the checks.
+    #[serde(rename = "all_at_once")]
+    AllAtOnce,
+    /// `percent` of traffic for `bake`, then the rest.
+    #[serde(rename = "canary")]
+    Canary(Canary),
+    /// `step` percent more every `interval` until all traffic has moved.
+    #[serde(rename = "linear")]
+    Linear(Linear),
+    /// Explicit weights, each held for its bake time; the last weight is 100.
+    #[serde(rename = "steps")]
+    Steps(Vec<StepSpec>),
+    #[serde(rename = "CodeDeployDefault.ECSAllAtOnce")]
+    EcsAllAtOnce,
+    #[serde(rename = "CodeDeployDefault.ECSCanary10Percent5Minutes")]
+    EcsCanary10Percent5Minutes,
+    #[serde(rename = "CodeDeployDefault.ECSCanary10Percent15Minutes")]
+    EcsCanary10Percent15Minutes,
+    #[serde(rename = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes")]
+    EcsLinear10PercentEvery1Minutes,
+    #[serde(rename = "CodeDeployDefault.ECSLinear10PercentEvery3Minutes")]
+    EcsLinear10PercentEvery3Minutes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// Share of traffic for the canary, 1 to 99.
+    pub percent: u8,
+    pub bake: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Linear {
+    /// Percent added at each step, 1 to 99.
+    pub step: u8,
+    pub interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Percent of traffic on the new colour, 1 to 100.
+    pub weight: u8,
+    /// How long to hold it while the checks run.
+    pub bake: Duration,
+}
+
+/// What is checked while a deployment waits and bakes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// How long the new colour may take to become stable before the deployment fails.
+    #[serde(default = "default_stable_timeout")]
+    pub stable_timeout: Duration,
+    /// Time between two checks.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// CloudWatch alarm names; any of them in ALARM fails the deployment at once.
+    #[serde(default)]
+    pub alarms: Vec<String>,
+    /// HTTP probes.
+    #[serde(default)]
+    pub probes: Vec<Probe>,
+    /// Consecutive failed probe or target-health checks that fail the deployment.
+    #[serde(default = "default_threshold")]
+    pub failure_threshold: u32,
+}
+
+fn default_stable_timeout() -> Duration {
+    Duration::from_mins(10)
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_threshold() -> u32 {
+    3
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            stable_timeout: default_stable_timeout(),
+            interval: default_interval(),
+            alarms: Vec::new(),
+            probes: Vec::new(),
+            failure_threshold: default_threshold(),
+        }
+    }
+}
+
+/// An HTTP request that must answer with the expected status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// Path on the load balancer, e.g. `/healthz` (give `path` or `url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Absolute URL (give `path` or `url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Duration,
+    /// Which listener a `path` goes through.
+    #[serde(default)]
+    pub via: ProbeVia,
+}
+
+fn default_status() -> u16 {
+    200
+}
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeVia {
+    /// The test listener (reaches the new colour before it takes traffic).
+    #[default]
+    Test,
+    /// The production listener (reaches whatever the weights say).
+    Production,
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+
+impl Decode for Config {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let version = f.required::<u32>("version", dx);
+        if let Some(v) = version {
+            if v != CONFIG_VERSION {
+                dx.error(
+                    &f.path_of("version"),
+                    f.node("version").map(|n| n.span),
+                    format!("this greenlight reads version {CONFIG_VERSION}, not {v}"),
+                );
+            }
+        }
+        let apps = f.required::<BTreeMap<String, App>>("apps", dx);
+        f.finish(dx);
+        Some(Config {
+            version: version?,
+            apps: apps?,
+        })
+    }
+}
+
+impl Decode for App {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let repository = f.required("repository", dx);
+        let container = f.required("container", dx);
+        let environments = f.required("environments", dx);
+        f.finish(dx);
+        Some(App {
+            repository: repository?,
+            container: container?,
+            environments: environments?,
+        })
+    }
+}
+
+impl Decode for Environment {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let trigger = f.required("trigger", dx);
+        let approval = f.optional("approval", dx);
+        let cluster = f.required("cluster", dx);
+        let services = f.required("services", dx);
+        let target_groups = f.required("target_groups", dx);
+        let listeners = f.required("listeners", dx);
+        let strategy = f.required("strategy", dx);
+        let checks = f.optional("checks", dx);
+        let rollback_window = f.optional("rollback_window", dx);
+        let concurrency = f.optional("concurrency", dx);
+        let notifications = f.optional("notifications", dx);
+        // A field that was present but invalid must fail the whole environment, not fall
+        // back to its default.
+        let optional_ok = [
+            ("approval", approval.is_some()),
+            ("checks", checks.is_some()),
+            ("rollback_window", rollback_window.is_some()),
+            ("concurrency", concurrency.is_some()),
+            ("notifications", notifications.is_some()),
+        ]
+        .iter()
+        .all(|(key, decoded)| *decoded || !f.has(key));
+        f.finish(dx);
+        if !optional_ok {
+            return None;
+        }
+        Some(Environment {
+            trigger: trigger?,
+            approval: approval.unwrap_or_default(),
+            cluster: cluster?,
+            services: services?,
+            target_groups: target_groups?,
+            listeners: listeners?,
+            strategy: strategy?,
+            checks: checks.unwrap_or_default(),
+            rollback_window: rollback_window.unwrap_or_else(default_rollback_window),
+            concurrency: concurrency.unwrap_or_default(),
+            notifications,
+        })
+    }
+}
+
+/// A mapping with exactly one key, naming a variant: `{canary: {...}}`.
+fn single_key<'n>(
+    node: &'n Node,
+    path: &str,
+    dx: &mut Diagnostics,
+    what: &str,
+    variants: &[&str],
+) -> Option<(&'n str, &'n Node, String)> {
+    let NodeKind::Mapping(entries) = &node.kind else {
+        return None;
+    };
+    if entries.len() != 1 {
+        dx.error(
+            path,
+            Some(node.span),
+            format!("{what} takes exactly one of: {}", variants.join(", ")),
+        );
+        return None;
+    }
+    let (key, _, value) = &entries[0];
+    Some((key.as_str(), value, join_path(path, key)))
+}
+
+fn unknown_variant(
+    dx: &mut Diagnostics,
+    path: &str,
+    span: Span,
+    what: &str,
+    found: &str,
+    variants: &[&str],
+) {
+    let hint = crate::decode::closest(found, variants)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    dx.error(
+        path,
+        Some(span),
+        format!(
+            "unknown {what} `{found}`; expected one of: {}{hint}",
+            variants.join(", ")
+        ),
+    );
+}
+
+impl Decode for Trigger {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        const VARIANTS: &[&str] = &["on_push", "promote_from"];
+        if !matches!(node.kind, NodeKind::Mapping(_)) {
+            dx.error(
+                path,
+                Some(node.span),
+                "expected `on_push: {tags: [...]}` or `promote_from: ENVIRONMENT`",
+            );
+            return None;
+        }
+        let (key, value, vpath) = single_key(node, path, dx, "a trigger", VARIANTS)?;
+        match key {
+            "on_push" => OnPush::decode(value, &vpath, dx).map(Trigger::OnPush),
+            "promote_from" => String::decode(value, &vpath, dx).map(Trigger::PromoteFrom),
+            other => {
+                unknown_variant(dx, &vpath, node.span, "trigger", other, VARIANTS);
+                None
+            }
+        }
+    }
+}
+
+impl Decode for OnPush {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let tags = f.required("tags", dx);
+        f.finish(dx);
+        Some(OnPush { tags: tags? })
+    }
+}
+
+impl<T: Decode> Decode for Colours<T> {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let blue = f.required("blue", dx);
+        let green = f.required("green", dx);
+        f.finish(dx);
+        Some(Colours {
+            blue: blue?,
+            green: green?,
+        })
+    }
+}
+
+impl Decode for Listeners {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let production = f.required("production", dx);
+        let has_test = f.has("test");
+        let test = f.optional("test", dx);
+        f.finish(dx);
+        if has_test && test.is_none() {
+            return None;
+        }
+        Some(Listeners {
+            production: production?,
+            test,
+        })
+    }
+}
+
+impl Decode for Approval {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let d = Approval::default();
+        let required = opt_or(&mut f, "required", d.required, dx);
+        let timeout = opt_or(&mut f, "timeout", d.timeout, dx);
+        let on_timeout = opt_or(&mut f, "on_timeout", d.on_timeout, dx);
+        f.finish(dx);
+        Some(Approval {
+            required: required?,
+            timeout: timeout?,
+            on_timeout: on_timeout?,
+        })
+    }
+}
+
+/// An optional field with a default: `Some(default)` when absent, `None` when present but
+/// invalid.
+fn opt_or<T: Decode>(
+    f: &mut Fields<'_>,
+    key: &'static str,
+    default: T,
+    dx: &mut Diagnostics,
+) -> Option<T> {
+    match f.node(key) {
+        None => Some(default),
+        Some(node) => T::decode(node, &f.path_of(key), dx),
+    }
+}
+
+impl Decode for TimeoutAction {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        one_of(
+            node,
+            path,
+            dx,
+            &[
+                ("reject", TimeoutAction::Reject),
+                ("approve", TimeoutAction::Approve),
+            ],
+        )
+    }
+}
+
+impl Decode for Concurrency {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        one_of(
+            node,
+            path,
+            dx,
+            &[
+                ("supersede", Concurrency::Supersede),
+                ("queue", Concurrency::Queue),
+                ("reject", Concurrency::Reject),
+            ],
+        )
+    }
+}
+
+impl Decode for ProbeVia {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        one_of(
+            node,
+            path,
+            dx,
+            &[
+                ("test", ProbeVia::Test),
+                ("production", ProbeVia::Production),
+            ],
+        )
+    }
+}
+
+impl Decode for Notifications {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let topic = f.required("topic", dx);
+        f.finish(dx);
+        Some(Notifications { topic: topic? })
+    }
+}
+
+/// The strategy names that stand alone (no parameters).
+pub const PRESETS: &[(&str, Strategy)] = &[
+    ("all_at_once", Strategy::AllAtOnce),
+    ("CodeDeployDefault.ECSAllAtOnce", Strategy::EcsAllAtOnce),
+    (
+        "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        Strategy::EcsCanary10Percent5Minutes,
+    ),
+    (
+        "CodeDeployDefault.ECSCanary10Percent15Minutes",
+        Strategy::EcsCanary10Percent15Minutes,
+    ),
+    (
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        Strategy::EcsLinear10PercentEvery1Minutes,
+    ),
+    (
+        "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+        Strategy::EcsLinear10PercentEvery3Minutes,
+    ),
+];
+
+impl Decode for Strategy {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        const WITH_PARAMS: &[&str] = &["canary", "linear", "steps"];
+        match &node.kind {
+            NodeKind::Scalar { text, .. } if !node.is_null() => {
+                if let Some((_, s)) = PRESETS.iter().find(|(n, _)| n == text) {
+                    return Some(s.clone());
+                }
+                let mut names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                if WITH_PARAMS.contains(&text.as_str()) {
+                    dx.error(
+                        path,
+                        Some(node.span),
+                        format!("`{text}` needs parameters, e.g. `{text}: {{...}}`"),
+                    );
+                    return None;
+                }
+                names.extend(WITH_PARAMS.iter().map(|n| *n));
+                unknown_variant(dx, path, node.span, "strategy", text, &names);
+                None
+            }
+            NodeKind::Mapping(_) => {
+                let (key, value, vpath) = single_key(node, path, dx, "a strategy", WITH_PARAMS)?;
+                match key {
+                    "canary" => Canary::decode(value, &vpath, dx).map(Strategy::Canary),
+                    "linear" => Linear::decode(value, &vpath, dx).map(Strategy::Linear),
+                    "steps" => Vec::<StepSpec>::decode(value, &vpath, dx).map(Strategy::Steps),
+                    other => {
+                        unknown_variant(dx, &vpath, node.span, "strategy", other, WITH_PARAMS);
+                        None
+                    }
+                }
+            }
+            _ => {
+                dx.error(
+                    path,
+                    Some(node.span),
+                    format!(
+                        "expected a strategy name or a mapping, found {}",
+                        node.describe()
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Decode for Canary {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let percent = f.required("percent", dx);
+        let bake = f.required("bake", dx);
+        f.finish(dx);
+        Some(Canary {
+            percent: percent?,
+            bake: bake?,
+        })
+    }
+}
+
+impl Decode for Linear {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let step = f.required("step", dx);
+        let interval = f.required("interval", dx);
+        f.finish(dx);
+        Some(Linear {
+            step: step?,
+            interval: interval?,
+        })
+    }
+}
+
+impl Decode for StepSpec {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let weight = f.required("weight", dx);
+        let bake = f.required("bake", dx);
+        f.finish(dx);
+        Some(StepSpec {
+            weight: weight?,
+            bake: bake?,
+        })
+    }
+}
+
+impl Decode for Checks {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let d = Checks::default();
+        let stable_timeout = opt_or(&mut f, "stable_timeout", d.stable_timeout, dx);
+        let interval = opt_or(&mut f, "interval", d.interval, dx);
+        let alarms = opt_or(&mut f, "alarms", d.alarms, dx);
+        let probes = opt_or(&mut f, "probes", d.probes, dx);
+        let failure_threshold = opt_or(&mut f, "failure_threshold", d.failure_threshold, dx);
+        f.finish(dx);
+        Some(Checks {
+            stable_timeout: stable_timeout?,
+            interval: interval?,
+            alarms: alarms?,
+            probes: probes?,
+            failure_threshold: failure_threshold?,
+        })
+    }
+}
+
+impl Decode for Probe {
+    fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
+        let mut f = Fields::new(node, path, dx)?;
+        let has_path = f.has("path");
+        let has_url = f.has("url");
+        let probe_path = f.optional::<String>("path", dx);
+        let url = f.optional::<String>("url", dx);
+        let expect_status = opt_or(&mut f, "expect_status", default_status(), dx);
+        let timeout = opt_or(&mut f, "timeout", default_probe_timeout(), dx);
+        let via = opt_or(&mut f, "via", ProbeVia::default(), dx);
+        let span = f.span();
+        f.finish(dx);
+        if has_path == has_url {
+            dx.error(
+                path,
+                Some(span),
+                "a probe takes either `path` or `url`, not both and not neither",
+            );
+            return None;
+        }
+        if (has_path && probe_path.is_none()) || (has_url && url.is_none()) {
+            return None;
+        }
+        Some(Probe {
+            path: probe_path,
+            url,
+            expect_status: expect_status?,
+            timeout: timeout?,
+            via: via?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading and validation
+
+/// The outcome of reading a configuration: the config when it has no errors, and every
+/// problem found (errors and warnings), in file order.
+#[derive(Debug)]
+pub struct Report {
+    pub config: Option<Config>,
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        self.config.is_some()
+    }
+}
+
+/// Reads and validates a configuration from YAML text.
+pub fn load(text: &str) -> Report {
+    let root = match crate::yaml::load(text) {
+        Ok(root) => root,
+        Err(e) => {
+            return Report {
+                config: None,
+                problems: vec![Problem {
+                    level: crate::decode::Level::Error,
+                    path: String::new(),
+                    line: Some(e.span.line),
+                    column: Some(e.span.column),
+                    message: format!("not valid YAML: {}", e.message),
+                }],
+            }
+        }
+    };
+    let mut dx = Diagnostics::default();
+    let decoded = Config::decode(&root, "", &mut dx);
+    let spans = root.index_spans("");
+    if let Some(config) = &decoded {
+        validate(config, &spans, &mut dx);
+    }
+    let mut problems = dx.problems;
+    problems.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column.unwrap_or(0), p.level));
+    let config = decoded.filter(|_| {
+        !problems
+            .iter()
+            .any(|p| p.level == crate::decode::Level::Error)
+    });
+    Report { config, problems }
+}
+
+/// Checks a decoded configuration (from YAML or from the state store) without positions.
+pub fn validate_config(config: &Config) -> Vec<Problem> {
+    let mut dx = Diagnostics::default();
+    validate(config, &HashMap::new(), &mut dx);
+    dx.problems
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+fn valid_repository(name: &str) -> bool {
+    // ECR: lowercase letters and digits, separated by one of `._-` within a segment and
+    // by `/` between segments; 2 to 256 characters.
+    (2..=256).contains(&name.len())
+        && name.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && seg.as_bytes()[0].is_ascii_alphanumeric()
+                && seg.as_bytes()[seg.len() - 1].is_ascii_alphanumeric()
+        })
+}
+
+struct Checker<'a> {
+    spans: &'a HashMap<String, Span>,
+    dx: &'a mut Diagnostics,
+}
+
+impl Checker<'_> {
+    fn span(&self, path: &str) -> Option<Span> {
+        self.spans.get(path).copied()
+    }
+    /// Whether the document had anything under `path` (even entries that failed to decode).
+    fn written_below(&self, path: &str) -> bool {
+        let prefix = format!("{path}.");
+        self.spans.keys().any(|k| k.starts_with(&prefix))
+    }
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        let span = self.span(path);
+        self.dx.error(path, span, message);
+    }
+    fn warning(&mut self, path: &str, message: impl Into<String>) {
+        let span = self.span(path);
+        self.dx.warning(path, span, message);
+    }
+}
+
+fn validate(config: &Config, spans: &HashMap<String, Span>, dx: &mut Diagnostics) {
+    let mut c = Checker { spans, dx };
+    if config.apps.is_empty() && !c.written_below("apps") {
+        c.error("apps", "no apps are configured");
+    }
+    for (app_name, app) in &config.apps {
+        let ap = join_path("apps", app_name);
+        if !valid_name(app_name) {
+            c.error(&ap, format!("app name `{app_name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
+        }
+        if !valid_repository(&app.repository) {
+            c.error(
+                &join_path(&ap, "repository"),
+                format!("`{}` is not an ECR repository name (lowercase letters, digits, `._-`, `/` between segments; not a URI)", app.repository),
+            );
+        }
+        if app.environments.is_empty() && !c.written_below(&join_path(&ap, "environments")) {
+            c.error(
+                &join_path(&ap, "environments"),
+                "no environments are configured",
+            );
+        }
+        for (env_name, env) in &app.environments {
+            let ep = join_path(&join_path(&ap, "environments"), env_name);
+            if !valid_name(env_name) {
+                c.error(&ep, format!("environment name `{env_name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
+            }
+            validate_environment(&mut c, &ap, app, env_name, env, &ep);
+        }
+        validate_promotions(&mut c, &ap, app);
+    }
+    validate_push_races(&mut c, config);
+}
+
+fn validate_environment(
+    c: &mut Checker<'_>,
+    ap: &str,
+    app: &App,
+    env_name: &str,
+    env: &Environment,
+    ep: &str,
+) {
+    let p = |s: &str| format!("{ep}.{s}");
+    match &env.trigger {
+        Trigger::OnPush(on_push) => {
+            if on_push.tags.is_empty() {
+                c.error(&p("trigger.on_push.tags"), "list at least one tag pattern");
+            }
+            for (i, tag) in on_push.tags.iter().enumerate() {
+                if let Err(e) = crate::glob::check_pattern(tag) {
+                    c.error(&p(&format!("trigger.on_push.tags[{i}]")), e);
+                }
+                if on_push.tags[..i].contains(tag) {
+                    c.warning(
+                        &p(&format!("trigger.on_push.tags[{i}]")),
+                        format!("`{tag}` is listed twice"),
+                    );
+                }
+            }
+        }
+        Trigger::PromoteFrom(source) => {
+            let path = p("trigger.promote_from");
+            if source == env_name {
+                c.error(&path, "an environment cannot promote from itself");
+            } else if !app.environments.contains_key(source)
+                // An environment that failed to decode is still an environment.
+                && !c.spans.contains_key(&join_path(&join_path(ap, "environments"), source))
+            {
+                let names: Vec<&str> = app.environments.keys().map(String::as_str).collect();
+                let hint = crate::decode::closest(source, &names)
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_else(|| format!("; this app has: {}", names.join(", ")));
+                c.error(
+                    &path,
+                    format!("`{source}` is not an environment of this app{hint}"),
+                );
+            }
+        }
+    }
+
+    if env.cluster.contains(char::is_whitespace) {
+        c.error(&p("cluster"), "a cluster name has no spaces");
+    }
+    if env.services.blue == env.services.green {
+        c.error(
+            &p("services.green"),
+            "blue and green must be two different ECS services",
+        );
+    }
+    for colour in [Colour::Blue, Colour::Green] {
+        let tg = env.target_groups.get(colour);
+        if let Err(e) = tg.expect("elasticloadbalancing", "targetgroup/", "a target group") {
+            c.error(&p(&format!("target_groups.{colour}")), e);
+        }
+    }
+    if env.target_groups.blue == env.target_groups.green {
+        c.error(
+            &p("target_groups.green"),
+            "blue and green must be two different target groups",
+        );
+    }
+    if let Err(e) = env.listeners.production.expect(
+        "elasticloadbalancing",
+        "listener/app/",
+        "an Application Load Balancer listener",
+    ) {
+        c.error(&p("listeners.production"), e);
+    }
+    if let Some(test) = &env.listeners.test {
+        if let Err(e) = test.expect(
+            "elasticloadbalancing",
+            "listener/app/",
+            "an Application Load Balancer listener",
+        ) {
+            c.error(&p("listeners.test"), e);
+        }
+        if *test == env.listeners.production {
+            c.error(
+                &p("listeners.test"),
+                "the test listener must differ from the production listener",
+            );
+        }
+    }
+    let home = env.listeners.production.home();
+    for (path, arn) in [
+        ("target_groups.blue", &env.target_groups.blue),
+        ("target_groups.green", &env.target_groups.green),
+    ]
+    .into_iter()
+    .chain(env.listeners.test.as_ref().map(|t| ("listeners.test", t)))
+    {
+        if home.is_some() && arn.home().is_some() && arn.home() != home {
+            c.error(
+                &p(path),
+                "must be in the same region and account as listeners.production",
+            );
+        }
+    }
+    if let Some(n) = &env.notifications {
+        if let Err(e) = n.topic.expect("sns", "", "an SNS topic") {
+            c.error(&p("notifications.topic"), e);
+        }
+    }
+
+    validate_strategy(c, &env.strategy, &p("strategy"), env.checks.interval);
+    validate_checks(c, env, &p("checks"));
+
+    if env.approval.required && env.approval.timeout.is_zero() {
+        c.error(
+            &p("approval.timeout"),
+            "an approval needs time to be given; use e.g. `1h`",
+        );
+    }
+    if env.approval.timeout > Duration::from_secs(365 * 86_400) {
+        c.error(
+            &p("approval.timeout"),
+            "Step Functions waits at most one year",
+        );
+    }
+    if env.rollback_window > Duration::from_secs(30 * 86_400) {
+        c.error(
+            &p("rollback_window"),
+            "at most 30d: the old colour runs, and costs, for the whole window",
+        );
+    }
+    if env.approval.required && env.approval.on_timeout == TimeoutAction::Approve {
+        c.warning(
+            &p("approval.on_timeout"),
+            "`approve` lets a deployment proceed when nobody answered",
+        );
+    }
+}
+
+fn validate_strategy(c: &mut Checker<'_>, strategy: &Strategy, sp: &str, interval: Duration) {
+    match strategy {
+        Strategy::Canary(canary) => {
+            if !(1..=99).contains(&canary.percent) {
+                c.error(
+                    &format!("{sp}.canary.percent"),
+                    format!(
+                        "{} is out of range: a canary takes 1 to 99 percent",
+                        canary.percent
+                    ),
+                );
+            }
+            if canary.bake.is_zero() {
+                c.error(
+                    &format!("{sp}.canary.bake"),
+                    "a canary needs a bake time above zero",
+                );
+            }
+        }
+        Strategy::Linear(linear) => {
+            if !(1..=99).contains(&linear.step) {
+                c.error(
+                    &format!("{sp}.linear.step"),
+                    format!(
+                        "{} is out of range: a linear step is 1 to 99 percent",
+                        linear.step
+                    ),
+                );
+            }
+            if linear.interval.is_zero() {
+                c.error(
+                    &format!("{sp}.linear.interval"),
+                    "a linear strategy needs an interval above zero",
+                );
+            }
+        }
+        Strategy::Steps(steps) => {
+            if steps.is_empty() {
+                c.error(
+                    &format!("{sp}.steps"),
+                    "list at least one step; the last has weight 100",
+                );
+            }
+            let mut previous = 0u8;
+            for (i, step) in steps.iter().enumerate() {
+                let path = format!("{sp}.steps[{i}].weight");
+                if !(1..=100).contains(&step.weight) {
+                    c.error(
+                        &path,
+                        format!(
+                            "{} is out of range: a weight is 1 to 100 percent",
+                            step.weight
+                        ),
+                    );
+                } else if step.weight <= previous {
+                    c.error(
+                        &path,
+                        format!("weights must increase: {} follows {previous}", step.weight),
+                    );
+                }
+                previous = previous.max(step.weight);
+                if step.weight == 100 && i + 1 < steps.len() {
+                    c.error(&path, "weight 100 must be the last step");
+                }
+                if step.weight < 100 && !step.bake.is_zero() && step.bake < interval {
+                    c.warning(
+                        &format!("{sp}.steps[{i}].bake"),
+                        format!("bake {} is shorter than checks.interval {interval}: this step is checked once, at its end", step.bake),
+                    );
+                }
+            }
+            if let Some(last) = steps.last() {
+                if last.weight != 100 {
+                    c.error(
+                        &format!("{sp}.steps[{}].weight", steps.len() - 1),
+                        format!(
+                            "the last step must send all traffic (weight 100), not {}",
+                            last.weight
+                        ),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn validate_checks(c: &mut Checker<'_>, env: &Environment, cp: &str) {
+    let checks = &env.checks;
+    if checks.interval.is_zero() {
+        c.error(
+            &format!("{cp}.interval"),
+            "the check interval must be above zero",
+        );
+    }
+    if checks.stable_timeout < checks.interval {
+        c.error(
+            &format!("{cp}.stable_timeout"),
+            format!(
+                "{} is shorter than one check interval ({})",
+                checks.stable_timeout, checks.interval
+            ),
+        );
+    }
+    if checks.failure_threshold == 0 {
+        c.error(
+            &format!("{cp}.failure_threshold"),
+            "at least 1: the number of consecutive failures that fail the deployment",
+        );
+    }
+    for (i, alarm) in checks.alarms.iter().enumerate() {
+        if alarm.len() > 255 {
+            c.error(
+                &format!("{cp}.alarms[{i}]"),
+                "a CloudWatch alarm name is at most 255 characters",
+            );
+        }
+        if checks.alarms[..i].contains(alarm) {
+            c.warning(
+                &format!("{cp}.alarms[{i}]"),
+                format!("`{alarm}` is listed twice"),
+            );
+        }
+    }
+    for (i, probe) in checks.probes.iter().enumerate() {
+        let pp = format!("{cp}.probes[{i}]");
+        if let Some(path) = &probe.path {
+            if !path.starts_with('/') {
+                c.error(
+                    &format!("{pp}.path"),
+                    format!("`{path}` must start with `/`"),
+                );
+            }
+            if probe.via == ProbeVia::Test && env.listeners.test.is_none() {
+                c.error(&format!("{pp}.via"), "probes go through the test listener by default, but listeners.test is not set; set it, or `via: production`");
+            }
+        }
+        if let Some(url) = &probe.url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+                c.error(
+                    &format!("{pp}.url"),
+                    format!("`{url}` is not an http(s) URL"),
+                );
+            }
+        }
+        if !(100..=599).contains(&probe.expect_status) {
+            c.error(
+                &format!("{pp}.expect_status"),
+                format!("{} is not an HTTP status", probe.expect_status),
+            );
+        }
+        if probe.timeout.is_zero() {
+            c.error(
+                &format!("{pp}.timeout"),
+                "a probe needs a timeout above zero",
+            );
+        } else if probe.timeout >= checks.interval {
+            c.error(
+                &format!("{pp}.timeout"),
+                format!(
+                    "{} must be shorter than checks.interval ({})",
+                    probe.timeout, checks.interval
+                ),
+            );
+        }
+    }
+}
+
+/// `promote_from` must form chains, not cycles.
+fn validate_promotions(c: &mut Checker<'_>, ap: &str, app: &App) {
+    let mut reported: Vec<&str> = Vec::new();
+    for start in app.environments.keys() {
+        let mut seen = vec![start.as_str()];
+        let mut current = start.as_str();
+        while let Some(Trigger::PromoteFrom(next)) =
+            app.environments.get(current).map(|e| &e.trigger)
+        {
+            if next == current {
+                break; // reported as promoting from itself
+            }
+            if let Some(pos) = seen.iter().position(|s| s == next) {
+                let cycle = &seen[pos..];
+                if !cycle.iter().any(|e| reported.contains(e)) {
+                    let mut names: Vec<&str> = cycle.to_vec();
+                    names.push(next);
+                    let path = format!("{ap}.environments.{}.trigger.promote_from", cycle[0]);
+                    c.error(
+                        &path,
+                        format!("promotion cycle {}: none of these environments can ever receive an image", names.join(" → ")),
+                    );
+                    reported.extend(cycle.iter().copied());
+                }
+                break;
+            }
+            seen.push(next.as_str());
+            current = next.as_str();
+        }
+    }
+}
+
+/// Two environments that one push deploys to at once must not share ECS services or
+/// listeners: the two rollouts would fight over them.
+fn validate_push_races(c: &mut Checker<'_>, config: &Config) {
+    struct PushRule<'a> {
+        app: &'a str,
+        env_name: &'a str,
+        repository: &'a str,
+        tags: &'a [String],
+        env: &'a Environment,
+    }
+    let rules: Vec<PushRule<'_>> = config
+        .apps
+        .iter()
+        .flat_map(|(app_name, app)| {
+            app.environments
+                .iter()
+                .filter_map(move |(env_name, env)| match &env.trigger {
+                    Trigger::OnPush(p) => Some(PushRule {
+                        app: app_name,
+                        env_name,
+                        repository: &app.repository,
+                        tags: &p.tags,
+                        env,
+                    }),
+                    Trigger::PromoteFrom(_) => None,
+                })
+        })
+        .collect();
+    for (i, a) in rules.iter().enumerate() {
+        for b in &rules[i + 1..] {
+            if a.repository != b.repository {
+                continue;
+            }
+            let Some((ta, tb)) = a
+                .tags
+                .iter()
+                .flat_map(|ta| b.tags.iter().map(move |tb| (ta, tb)))
+                .find(|(ta, tb)| crate::glob::overlap(ta, tb))
+            else {
+                continue;
+            };
+            let shares_service = a.env.cluster == b.env.cluster
+                && [&a.env.services.blue, &a.env.services.green]
+                    .iter()
+                    .any(|s| *s == &b.env.services.blue || *s == &b.env.services.green);
+            let shares_listener = a.env.listeners.production == b.env.listeners.production;
+            let bp = format!(
+                "apps.{}.environments.{}.trigger.on_push.tags",
+                b.app, b.env_name
+            );
+            if shares_service || shares_listener {
+                let what = if shares_service {
+                    "ECS services"
+                } else {
+                    "a production listener"
+                };
+                c.error(
+                    &bp,
+                    format!(
+                        "a push of {} to `{}` would start both {}/{} (pattern `{ta}`) and {}/{} (pattern `{tb}`), which share {what}: the two rollouts would race",
+                        example_tag(ta, tb), a.repository, a.app, a.env_name, b.app, b.env_name
+                    ),
+                );
+            } else if a.app == b.app {
+                c.warning(
+                    &bp,
+                    format!(
+                        "a push of {} deploys to both `{}` and `{}`; promote between them instead if one should follow the other",
+                        example_tag(ta, tb), a.env_name, b.env_name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A short description of the tags two overlapping patterns both match.
+fn example_tag(a: &str, b: &str) -> String {
+    if a == b {
+        format!("a tag matching `{a}`")
+    } else {
+        format!("a tag matching both `{a}` and `{b}`")
+    }
+}
+
+impl Config {
+    /// The environment `(app, env)`, if configured.
+    pub fn environment(&self, app: &str, env: &str) -> Option<(&App, &Environment)> {
+        let a = self.apps.get(app)?;
+        a.environments.get(env).map(|e| (a, e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

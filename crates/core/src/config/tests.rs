@@ -1,0 +1,570 @@
+use super::*;
+use crate::decode::Level;
+
+const EXAMPLE: &str = include_str!("../../../../examples/greenlight.yaml");
+const BROKEN: &str = include_str!("../../../../tests/fixtures/broken.yaml");
+
+fn tg(name: &str) -> String {
+    format!(
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/{name}/0123456789abcdef"
+    )
+}
+fn listener(lb: &str, id: &str) -> String {
+    format!("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/{lb}/0123456789abcdef/{id}")
+}
+
+/// One environment in YAML, with `extra` lines appended (indented for an environment).
+fn env_yaml(name: &str, trigger: &str, service_prefix: &str, extra: &str) -> String {
+    format!(
+        "      {name}:\n        trigger: {trigger}\n        cluster: main\n        services: {{ blue: {service_prefix}-blue, green: {service_prefix}-green }}\n        target_groups: {{ blue: {}, green: {} }}\n        listeners: {{ production: {} }}\n{extra}",
+        tg(&format!("{service_prefix}-b")),
+        tg(&format!("{service_prefix}-g")),
+        listener(service_prefix, "1111111111111111"),
+        extra = if extra.contains("strategy:") { extra.to_string() } else { format!("        strategy: all_at_once\n{extra}") },
+    )
+}
+
+fn app_yaml(app: &str, repository: &str, envs: &[String]) -> String {
+    format!(
+        "  {app}:\n    repository: {repository}\n    container: app\n    environments:\n{}",
+        envs.concat()
+    )
+}
+
+fn config_yaml(apps: &[String]) -> String {
+    format!("version: 1\napps:\n{}", apps.concat())
+}
+
+fn one_env(extra: &str) -> String {
+    config_yaml(&[app_yaml(
+        "web",
+        "web",
+        &[env_yaml(
+            "staging",
+            "{ on_push: { tags: [\"v*\"] } }",
+            "web",
+            extra,
+        )],
+    )])
+}
+
+fn errors(report: &Report) -> Vec<(String, String)> {
+    report
+        .problems
+        .iter()
+        .filter(|p| p.level == Level::Error)
+        .map(|p| (p.path.clone(), p.message.clone()))
+        .collect()
+}
+
+fn assert_error(text: &str, path: &str, fragment: &str) {
+    let report = load(text);
+    let errs = errors(&report);
+    assert!(
+        errs.iter().any(|(p, m)| p == path && m.contains(fragment)),
+        "expected an error at {path} containing {fragment:?}; got {errs:#?}\n--- config ---\n{text}"
+    );
+    assert!(report.config.is_none());
+}
+
+#[test]
+fn the_example_is_valid_and_means_what_it_says() {
+    let report = load(EXAMPLE);
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    let config = report.config.unwrap();
+    let web = &config.apps["web"];
+    assert_eq!(web.repository, "web");
+    let staging = &web.environments["staging"];
+    assert_eq!(
+        staging.trigger,
+        Trigger::OnPush(OnPush {
+            tags: vec!["v*".into(), "rc-*".into()]
+        })
+    );
+    assert_eq!(
+        staging.strategy,
+        Strategy::Canary(Canary {
+            percent: 20,
+            bake: Duration::from_mins(2)
+        })
+    );
+    assert_eq!(staging.concurrency, Concurrency::Supersede);
+    let prod = &web.environments["prod"];
+    assert_eq!(prod.trigger, Trigger::PromoteFrom("staging".into()));
+    assert!(prod.approval.required);
+    assert_eq!(prod.approval.timeout, Duration::from_mins(240));
+    assert_eq!(prod.strategy, Strategy::EcsCanary10Percent5Minutes);
+    assert_eq!(
+        prod.checks.probes[1].url.as_deref(),
+        Some("https://web.example.com/healthz")
+    );
+    assert_eq!(prod.checks.probes[0].expect_status, 200, "default status");
+    assert_eq!(
+        prod.checks.probes[0].timeout,
+        Duration::from_secs(5),
+        "default probe timeout"
+    );
+}
+
+/// The hand decoder (which reports every problem) and the serde derive (which the JSON
+/// Schema is generated from, and which the state store uses) must read the same format.
+#[test]
+fn hand_decoder_and_serde_agree() {
+    let decoded = load(EXAMPLE).config.unwrap();
+    let json = crate::yaml::load(EXAMPLE).unwrap().to_json();
+    let via_serde: Config = serde_json::from_value(json).unwrap();
+    assert_eq!(decoded, via_serde);
+    let round_trip: Config =
+        serde_json::from_value(serde_json::to_value(&decoded).unwrap()).unwrap();
+    assert_eq!(decoded, round_trip);
+}
+
+#[test]
+fn defaults_apply_when_optional_sections_are_absent() {
+    let report = load(&one_env(""));
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    let env = &report.config.unwrap().apps["web"].environments["staging"];
+    assert_eq!(env.checks, Checks::default());
+    assert_eq!(env.concurrency, Concurrency::Queue);
+    assert_eq!(env.rollback_window, Duration::from_mins(60));
+    assert!(!env.approval.required);
+    assert_eq!(env.approval.on_timeout, TimeoutAction::Reject);
+}
+
+#[test]
+fn a_broken_config_lists_every_problem_with_path_and_line() {
+    let report = load(BROKEN);
+    assert!(report.config.is_none());
+    let errs = errors(&report);
+    let expect = [
+        ("apps.web.colour", "unknown key `colour`"),
+        (
+            "apps.web.environments.staging.checks.interval",
+            "not a duration",
+        ),
+        (
+            "apps.web.environments.prod.strategy",
+            "did you mean `canary`",
+        ),
+        (
+            "apps.web.environments.prod.concurrency",
+            "`sometimes` is not one of",
+        ),
+    ];
+    for (path, fragment) in expect {
+        assert!(
+            errs.iter().any(|(p, m)| p == path && m.contains(fragment)),
+            "missing {path}: {fragment}; got {errs:#?}"
+        );
+    }
+    // Every problem names a line, and they come in file order.
+    let lines: Vec<usize> = report
+        .problems
+        .iter()
+        .map(|p| p.line.expect("a line"))
+        .collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    let colour = report
+        .problems
+        .iter()
+        .find(|p| p.path == "apps.web.colour")
+        .unwrap();
+    assert_eq!(colour.line, Some(7));
+}
+
+#[test]
+fn semantic_problems_are_all_reported_once_decoding_succeeds() {
+    // The same mistakes as broken.yaml minus the ones that stop decoding.
+    let text = BROKEN
+        .replace("    colour: blue\n", "")
+        .replace("interval: 30\n", "interval: 30s\n")
+        .replace("strategy: canery", "strategy: all_at_once")
+        .replace("concurrency: sometimes", "concurrency: queue");
+    let report = load(&text);
+    let errs = errors(&report);
+    let expect = [
+        ("apps.web.repository", "not an ECR repository name"),
+        (
+            "apps.web.environments.staging.services.green",
+            "two different ECS services",
+        ),
+        (
+            "apps.web.environments.staging.target_groups.green",
+            "not a target group ARN",
+        ),
+        (
+            "apps.web.environments.staging.strategy.canary.percent",
+            "150 is out of range",
+        ),
+        (
+            "apps.web.environments.staging.checks.probes[0].path",
+            "must start with `/`",
+        ),
+        (
+            "apps.web.environments.staging.checks.probes[0].via",
+            "listeners.test is not set",
+        ),
+        (
+            "apps.web.environments.prod.trigger.promote_from",
+            "`qa` is not an environment",
+        ),
+    ];
+    for (path, fragment) in expect {
+        assert!(
+            errs.iter().any(|(p, m)| p == path && m.contains(fragment)),
+            "missing {path}: {fragment}; got {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    let percent = report
+        .problems
+        .iter()
+        .find(|p| p.path.ends_with("canary.percent"))
+        .unwrap();
+    assert_eq!(
+        percent.line,
+        Some(20),
+        "line 21 of broken.yaml, one line up after removing `colour`"
+    );
+}
+
+#[test]
+fn invalid_yaml_is_one_problem_with_a_line() {
+    let report = load("version: 1\napps: [\n");
+    assert_eq!(report.problems.len(), 1);
+    assert!(report.problems[0].message.starts_with("not valid YAML"));
+    assert!(report.problems[0].line.is_some());
+}
+
+#[test]
+fn wrong_version_is_refused() {
+    assert_error(
+        &one_env("").replace("version: 1", "version: 2"),
+        "version",
+        "reads version 1, not 2",
+    );
+}
+
+#[test]
+fn missing_required_fields_are_named() {
+    let text = one_env("").replace("        cluster: main\n", "");
+    assert_error(
+        &text,
+        "apps.web.environments.staging.cluster",
+        "`cluster` is required",
+    );
+}
+
+#[test]
+fn strategies_decode_in_every_form() {
+    let cases = [
+        ("strategy: all_at_once", Strategy::AllAtOnce),
+        (
+            "strategy: { linear: { step: 25, interval: 1m } }",
+            Strategy::Linear(Linear {
+                step: 25,
+                interval: Duration::from_mins(1),
+            }),
+        ),
+        (
+            "strategy: { steps: [ { weight: 5, bake: 1m }, { weight: 100, bake: 0 } ] }",
+            Strategy::Steps(vec![
+                StepSpec {
+                    weight: 5,
+                    bake: Duration::from_mins(1),
+                },
+                StepSpec {
+                    weight: 100,
+                    bake: Duration::ZERO,
+                },
+            ]),
+        ),
+        (
+            "strategy: CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+            Strategy::EcsLinear10PercentEvery3Minutes,
+        ),
+    ];
+    for (line, expected) in cases {
+        let report = load(&one_env(&format!("        {line}\n")));
+        assert!(report.problems.is_empty(), "{line}: {:#?}", report.problems);
+        assert_eq!(
+            report.config.unwrap().apps["web"].environments["staging"].strategy,
+            expected,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn strategy_mistakes() {
+    let sp = "apps.web.environments.staging.strategy";
+    assert_error(
+        &one_env("        strategy: canary\n"),
+        sp,
+        "needs parameters",
+    );
+    assert_error(&one_env("        strategy: { canary: { percent: 10, bake: 1m }, linear: { step: 1, interval: 1m } }\n"), sp, "exactly one");
+    assert_error(
+        &one_env("        strategy: { canary: { percent: 0, bake: 1m } }\n"),
+        &format!("{sp}.canary.percent"),
+        "out of range",
+    );
+    assert_error(
+        &one_env("        strategy: { canary: { percent: 10 } }\n"),
+        &format!("{sp}.canary.bake"),
+        "required",
+    );
+    assert_error(
+        &one_env("        strategy: { linear: { step: 100, interval: 1m } }\n"),
+        &format!("{sp}.linear.step"),
+        "out of range",
+    );
+    assert_error(
+        &one_env("        strategy: { linear: { step: 10, interval: 0 } }\n"),
+        &format!("{sp}.linear.interval"),
+        "above zero",
+    );
+    assert_error(&one_env("        strategy: { steps: [ { weight: 50, bake: 1m }, { weight: 20, bake: 1m }, { weight: 100, bake: 0 } ] }\n"), &format!("{sp}.steps[1].weight"), "must increase");
+    assert_error(
+        &one_env("        strategy: { steps: [ { weight: 50, bake: 1m } ] }\n"),
+        &format!("{sp}.steps[0].weight"),
+        "weight 100",
+    );
+    assert_error(
+        &one_env("        strategy: { steps: [] }\n"),
+        &format!("{sp}.steps"),
+        "at least one step",
+    );
+    assert_error(
+        &one_env("        strategy: { canary: { percent: 300, bake: 1m } }\n"),
+        &format!("{sp}.canary.percent"),
+        "whole number from 0 to 255",
+    );
+}
+
+#[test]
+fn a_short_bake_is_a_warning_not_an_error() {
+    let report = load(&one_env(
+        "        strategy: { steps: [ { weight: 10, bake: 10s }, { weight: 100, bake: 0 } ] }\n",
+    ));
+    assert!(report.config.is_some());
+    assert_eq!(report.problems.len(), 1);
+    assert_eq!(report.problems[0].level, Level::Warning);
+    assert!(report.problems[0].message.contains("checked once"));
+}
+
+#[test]
+fn probes_take_path_or_url() {
+    let pp = "apps.web.environments.staging.checks.probes[0]";
+    assert_error(
+        &one_env("        checks: { probes: [ { expect_status: 200 } ] }\n"),
+        pp,
+        "either `path` or `url`",
+    );
+    assert_error(
+        &one_env("        checks: { probes: [ { path: /a, url: http://x.example } ] }\n"),
+        pp,
+        "either `path` or `url`",
+    );
+    assert_error(
+        &one_env("        checks: { probes: [ { url: ftp://x.example } ] }\n"),
+        &format!("{pp}.url"),
+        "not an http(s) URL",
+    );
+    assert_error(
+        &one_env("        checks: { probes: [ { path: /a, via: production, timeout: 1m } ] }\n"),
+        &format!("{pp}.timeout"),
+        "shorter than checks.interval",
+    );
+    assert_error(
+        &one_env(
+            "        checks: { probes: [ { path: /a, via: production, expect_status: 42 } ] }\n",
+        ),
+        &format!("{pp}.expect_status"),
+        "not an HTTP status",
+    );
+    assert_error(
+        &one_env("        checks: { probes: [ { path: /a, via: sideways } ] }\n"),
+        &format!("{pp}.via"),
+        "not one of",
+    );
+    let ok = load(&one_env(
+        "        checks: { probes: [ { path: /a, via: production } ] }\n",
+    ));
+    assert!(ok.problems.is_empty(), "{:#?}", ok.problems);
+}
+
+#[test]
+fn check_settings_are_checked() {
+    let cp = "apps.web.environments.staging.checks";
+    assert_error(
+        &one_env("        checks: { stable_timeout: 10s, interval: 30s }\n"),
+        &format!("{cp}.stable_timeout"),
+        "shorter than one check interval",
+    );
+    assert_error(
+        &one_env("        checks: { failure_threshold: 0 }\n"),
+        &format!("{cp}.failure_threshold"),
+        "at least 1",
+    );
+}
+
+#[test]
+fn arns_must_be_of_the_right_kind_and_place() {
+    let ep = "apps.web.environments.staging";
+    let wrong_listener = one_env("").replace("listener/app/web/", "listener/net/web/");
+    assert_error(
+        &wrong_listener,
+        &format!("{ep}.listeners.production"),
+        "Application Load Balancer listener",
+    );
+    let other_region = one_env("").replace(
+        "eu-west-1:123456789012:targetgroup/web-g",
+        "us-east-1:123456789012:targetgroup/web-g",
+    );
+    assert_error(
+        &other_region,
+        &format!("{ep}.target_groups.green"),
+        "same region and account",
+    );
+    let same_test = one_env("").replace(
+        &format!(
+            "listeners: {{ production: {} }}",
+            listener("web", "1111111111111111")
+        ),
+        &format!(
+            "listeners: {{ production: {0}, test: {0} }}",
+            listener("web", "1111111111111111")
+        ),
+    );
+    assert_error(&same_test, &format!("{ep}.listeners.test"), "must differ");
+    assert_error(
+        &one_env("        notifications: { topic: arn:aws:sqs:eu-west-1:123456789012:q }\n"),
+        &format!("{ep}.notifications.topic"),
+        "SNS topic",
+    );
+    assert_error(
+        &one_env("").replace("123456789012:targetgroup/web-b", "1234:targetgroup/web-b"),
+        &format!("{ep}.target_groups.blue"),
+        "12 digits",
+    );
+}
+
+#[test]
+fn promotion_cycles_are_found() {
+    let text = config_yaml(&[app_yaml(
+        "web",
+        "web",
+        &[
+            env_yaml("a", "{ promote_from: c }", "a", ""),
+            env_yaml("b", "{ promote_from: a }", "b", ""),
+            env_yaml("c", "{ promote_from: b }", "c", ""),
+        ],
+    )]);
+    let report = load(&text);
+    let cycles: Vec<_> = errors(&report)
+        .into_iter()
+        .filter(|(_, m)| m.contains("promotion cycle"))
+        .collect();
+    assert_eq!(cycles.len(), 1, "one cycle, reported once: {cycles:#?}");
+    assert!(cycles[0].1.contains("a → c → b → a"), "{cycles:#?}");
+    let self_loop = config_yaml(&[app_yaml(
+        "web",
+        "web",
+        &[env_yaml("a", "{ promote_from: a }", "a", "")],
+    )]);
+    assert_error(
+        &self_loop,
+        "apps.web.environments.a.trigger.promote_from",
+        "cannot promote from itself",
+    );
+}
+
+#[test]
+fn pushes_that_would_race_on_shared_resources_are_errors() {
+    // Two apps on the same repository whose patterns overlap, deploying to the same services.
+    let text = config_yaml(&[
+        app_yaml(
+            "web",
+            "shared",
+            &[env_yaml(
+                "staging",
+                "{ on_push: { tags: [\"v*\"] } }",
+                "svc",
+                "",
+            )],
+        ),
+        app_yaml(
+            "web2",
+            "shared",
+            &[env_yaml(
+                "staging",
+                "{ on_push: { tags: [\"*-rc\"] } }",
+                "svc",
+                "",
+            )],
+        ),
+    ]);
+    assert_error(
+        &text,
+        "apps.web2.environments.staging.trigger.on_push.tags",
+        "would race",
+    );
+    // Disjoint patterns do not race.
+    let disjoint = text.replace("\"*-rc\"", "\"release-*\"");
+    assert!(
+        load(&disjoint).is_valid(),
+        "{:#?}",
+        load(&disjoint).problems
+    );
+    // Overlapping patterns on separate resources in one app are only a warning.
+    let two_envs = config_yaml(&[app_yaml(
+        "web",
+        "web",
+        &[
+            env_yaml("a", "{ on_push: { tags: [\"v*\"] } }", "a", ""),
+            env_yaml("b", "{ on_push: { tags: [\"v1*\"] } }", "b", ""),
+        ],
+    )]);
+    let report = load(&two_envs);
+    assert!(report.is_valid());
+    assert!(report
+        .problems
+        .iter()
+        .any(|p| p.level == Level::Warning && p.message.contains("deploys to both")));
+}
+
+#[test]
+fn tag_patterns_are_checked() {
+    let text = one_env("").replace("tags: [\"v*\"]", "tags: [\"v[0-9]*\"]");
+    assert_error(
+        &text,
+        "apps.web.environments.staging.trigger.on_push.tags[0]",
+        "contains `[`",
+    );
+    let empty = one_env("").replace("tags: [\"v*\"]", "tags: []");
+    assert_error(
+        &empty,
+        "apps.web.environments.staging.trigger.on_push.tags",
+        "at least one tag pattern",
+    );
+}
+
+#[test]
+fn names_are_checked() {
+    let text = one_env("").replace("  web:\n", "  \"web app\":\n");
+    assert_error(&text, "apps.\"web app\"", "app name");
+}
+
+#[test]
+fn an_invalid_optional_section_does_not_fall_back_to_defaults() {
+    let report = load(&one_env("        approval: { required: maybe }\n"));
+    assert!(report.config.is_none());
+    assert_eq!(errors(&report).len(), 1, "{:#?}", report.problems);
+    assert_eq!(
+        errors(&report)[0].0,
+        "apps.web.environments.staging.approval.required"
+    );
+}

@@ -1,0 +1,13 @@
+//! greenlight's domain: configuration, ECR events, rollout plans, notifications, and the
+//! ports (traits) through which every AWS call goes. No AWS SDK here.
+
+pub mod arn;
+pub mod config;
+pub mod decode;
+pub mod duration;
+pub mod glob;
+pub mod yaml;
+
+pub use arn::Arn;
+pub use config::{Colour, Config};
+pub use duration::Duration;
