@@ -1,1 +1,267 @@
-fn main() {}
+//! `greenlight`: blue/green deployments for Amazon ECS.
+
+mod demo;
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use greenlight_core::config::{self, Config, Report};
+use greenlight_core::decode::Level;
+use greenlight_core::event::{parse_event, EcrEvent};
+use greenlight_core::matching::{match_push, MatchOutcome};
+
+/// Exit codes, documented in README.md.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// The input was read but is not acceptable (invalid config, unreadable event, …).
+    pub const INVALID: u8 = 1;
+    /// A file could not be read or written.
+    pub const IO: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(name = "greenlight", version, about = "Blue/green deployments for Amazon ECS, orchestrated by Step Functions", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with greenlight.yaml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show which deployments an ECR event would start, and why others would not.
+    Match {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// An EventBridge event as JSON (e.g. events/on-push/push-tagged.json).
+        #[arg(long, short)]
+        event: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the traffic steps an environment's strategy turns into.
+    Plan {
+        #[arg(long, short)]
+        config: PathBuf,
+        app: String,
+        environment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk through greenlight with the built-in sample app; needs no AWS account.
+    Demo {
+        /// Print the full event log as JSON instead of the timeline.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration and list every problem, with its YAML path and line.
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of greenlight.yaml (published as docs/greenlight.schema.json).
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Config(ConfigCommand::Validate { file, json }) => validate(&file, json),
+        Command::Config(ConfigCommand::Schema) => {
+            println!("{}", schema_json());
+            exit::OK
+        }
+        Command::Match {
+            config,
+            event,
+            json,
+        } => match_cmd(&config, &event, json),
+        Command::Plan {
+            config,
+            app,
+            environment,
+            json,
+        } => plan_cmd(&config, &app, &environment, json),
+        Command::Demo { json } => demo::run(json),
+    };
+    ExitCode::from(code)
+}
+
+/// The JSON Schema of the configuration format.
+pub fn schema_json() -> String {
+    let mut schema = schemars::schema_for!(Config);
+    schema.insert(
+        "$id".into(),
+        "https://greenlight.dev/greenlight.schema.json".into(),
+    );
+    schema.insert("title".into(), "greenlight.yaml".into());
+    serde_json::to_string_pretty(&schema).expect("schema serializes")
+}
+
+fn read(path: &Path) -> Result<String, u8> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("greenlight: cannot read {}: {e}", path.display());
+        exit::IO
+    })
+}
+
+fn print_problems(file: &Path, report: &Report) {
+    for p in &report.problems {
+        let place = match (p.line, p.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
+            (Some(l), None) => format!("{}:{l}", file.display()),
+            _ => file.display().to_string(),
+        };
+        let level = match p.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        };
+        let path = if p.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", p.path)
+        };
+        eprintln!("{place}: {level}: {path}{}", p.message);
+    }
+}
+
+/// Loads and validates a config; on errors prints them and returns the exit code.
+fn load_config(file: &Path) -> Result<Config, u8> {
+    let report = config::load(&read(file)?);
+    print_problems(file, &report);
+    report.config.ok_or_else(|| {
+        let n = report
+            .problems
+            .iter()
+            .filter(|p| p.level == Level::Error)
+            .count();
+        eprintln!(
+            "{}: {n} error(s); fix them first (greenlight config validate {0})",
+            file.display()
+        );
+        exit::INVALID
+    })
+}
+
+fn validate(file: &Path, json: bool) -> u8 {
+    let text = match read(file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let report = config::load(&text);
+    let errors = report
+        .problems
+        .iter()
+        .filter(|p| p.level == Level::Error)
+        .count();
+    let warnings = report.problems.len() - errors;
+    if json {
+        let out = serde_json::json!({
+            "file": file.display().to_string(),
+            "valid": report.is_valid(),
+            "errors": errors,
+            "warnings": warnings,
+            "problems": report.problems,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap());
+    } else {
+        print_problems(file, &report);
+        if let Some(config) = &report.config {
+            let envs: usize = config.apps.values().map(|a| a.environments.len()).sum();
+            println!(
+                "{}: valid ({} app(s), {envs} environment(s){})",
+                file.display(),
+                config.apps.len(),
+                if warnings > 0 {
+                    format!(", {warnings} warning(s)")
+                } else {
+                    String::new()
+                }
+            );
+        } else {
+            println!(
+                "{}: {errors} error(s), {warnings} warning(s)",
+                file.display()
+            );
+        }
+    }
+    if report.is_valid() {
+        exit::OK
+    } else {
+        exit::INVALID
+    }
+}
+
+fn match_cmd(config_file: &Path, event_file: &Path, json: bool) -> u8 {
+    let config = match load_config(config_file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let text = match read(event_file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{}: not JSON: {e}", event_file.display());
+            return exit::INVALID;
+        }
+    };
+    let outcome = match parse_event(&value) {
+        Ok(EcrEvent::Push(push)) => match_push(&config, &push),
+        Ok(EcrEvent::Ignored(reason)) => MatchOutcome {
+            ignored: Some(reason),
+            ..Default::default()
+        },
+        Err(e) => {
+            eprintln!("{}: {e}", event_file.display());
+            return exit::INVALID;
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome).unwrap());
+    } else {
+        print!("{}", render::match_outcome(&outcome));
+    }
+    exit::OK
+}
+
+fn plan_cmd(config_file: &Path, app: &str, environment: &str, json: bool) -> u8 {
+    let config = match load_config(config_file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some((_, env)) = config.environment(app, environment) else {
+        let known: Vec<String> = config
+            .apps
+            .iter()
+            .flat_map(|(a, app)| app.environments.keys().map(move |e| format!("{a}/{e}")))
+            .collect();
+        eprintln!(
+            "no environment {app}/{environment} in {}; configured: {}",
+            config_file.display(),
+            known.join(", ")
+        );
+        return exit::INVALID;
+    };
+    let plan = env.strategy.plan().expect("validated strategies plan");
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan).unwrap());
+    } else {
+        print!("{}", render::plan(&env.strategy, &plan));
+    }
+    exit::OK
+}

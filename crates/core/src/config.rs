@@ -362,13 +362,23 @@ impl Decode for Config {
             if v != CONFIG_VERSION {
                 dx.error(
                     &f.path_of("version"),
-                    f.node("version").map(|n| n.span),
+                    None,
                     format!("this greenlight reads version {CONFIG_VERSION}, not {v}"),
                 );
             }
         }
+        let apps_node = f.node("apps");
         let apps = f.required::<BTreeMap<String, App>>("apps", dx);
         f.finish(dx);
+        if let Some(apps_node) = apps_node {
+            let names = mapping_keys(apps_node);
+            if names.is_empty() {
+                dx.error("apps", None, "no apps are configured");
+            }
+            for name in names.iter().filter(|n| !valid_name(n)) {
+                dx.error(&join_path("apps", name), None, format!("app name `{name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
+            }
+        }
         Some(Config {
             version: version?,
             apps: apps?,
@@ -376,62 +386,144 @@ impl Decode for Config {
     }
 }
 
+fn mapping_keys(node: &Node) -> Vec<&str> {
+    match &node.kind {
+        NodeKind::Mapping(entries) => entries.iter().map(|(k, _, _)| k.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Decode for App {
     fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
         let mut f = Fields::new(node, path, dx)?;
-        let repository = f.required("repository", dx);
-        let container = f.required("container", dx);
-        let environments = f.required("environments", dx);
+        let repository: Option<String> = f.required("repository", dx);
+        let container: Option<String> = f.required("container", dx);
+        let envs_path = f.path_of("environments");
+        let envs_node = f.node("environments");
         f.finish(dx);
+        if let Some(repository) = &repository {
+            check_repository(&mut Checker { dx }, &f_path(path, "repository"), repository);
+        }
+        let Some(envs_node) = envs_node else {
+            dx.error(&envs_path, Some(node.span), "`environments` is required");
+            return None;
+        };
+        let NodeKind::Mapping(entries) = &envs_node.kind else {
+            dx.error(
+                &envs_path,
+                Some(envs_node.span),
+                format!("expected a mapping, found {}", envs_node.describe()),
+            );
+            return None;
+        };
+        if entries.is_empty() {
+            dx.error(
+                &envs_path,
+                Some(envs_node.span),
+                "no environments are configured",
+            );
+        }
+        let names: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+        let mut environments = BTreeMap::new();
+        for (name, _, env_node) in entries {
+            let ep = join_path(&envs_path, name);
+            if !valid_name(name) {
+                dx.error(&ep, None, format!("environment name `{name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
+            }
+            let Some(parts) = EnvParts::decode(env_node, &ep, dx) else {
+                continue;
+            };
+            check_environment(&mut Checker { dx }, &names, name, &parts, &ep);
+            if let Some(env) = parts.complete() {
+                environments.insert(name.clone(), env);
+            }
+        }
         Some(App {
             repository: repository?,
             container: container?,
-            environments: environments?,
+            environments,
         })
     }
 }
 
-impl Decode for Environment {
+fn f_path(path: &str, key: &str) -> String {
+    join_path(path, key)
+}
+
+/// An environment's fields as far as they decoded: a field is `None` when it was invalid
+/// (or missing and required). Optional fields hold their default when absent.
+#[derive(Default)]
+struct EnvParts {
+    trigger: Option<Trigger>,
+    approval: Option<Approval>,
+    cluster: Option<String>,
+    services: Option<Colours<String>>,
+    target_groups: Option<Colours<Arn>>,
+    listeners: Option<Listeners>,
+    strategy: Option<Strategy>,
+    checks: Option<Checks>,
+    rollback_window: Option<Duration>,
+    concurrency: Option<Concurrency>,
+    notifications: Option<Option<Notifications>>,
+}
+
+impl EnvParts {
     fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
         let mut f = Fields::new(node, path, dx)?;
-        let trigger = f.required("trigger", dx);
-        let approval = f.optional("approval", dx);
-        let cluster = f.required("cluster", dx);
-        let services = f.required("services", dx);
-        let target_groups = f.required("target_groups", dx);
-        let listeners = f.required("listeners", dx);
-        let strategy = f.required("strategy", dx);
-        let checks = f.optional("checks", dx);
-        let rollback_window = f.optional("rollback_window", dx);
-        let concurrency = f.optional("concurrency", dx);
-        let notifications = f.optional("notifications", dx);
-        // A field that was present but invalid must fail the whole environment, not fall
-        // back to its default.
-        let optional_ok = [
-            ("approval", approval.is_some()),
-            ("checks", checks.is_some()),
-            ("rollback_window", rollback_window.is_some()),
-            ("concurrency", concurrency.is_some()),
-            ("notifications", notifications.is_some()),
-        ]
-        .iter()
-        .all(|(key, decoded)| *decoded || !f.has(key));
+        let parts = EnvParts {
+            trigger: f.required("trigger", dx),
+            approval: Some(opt_or(&mut f, "approval", Approval::default(), dx)),
+            cluster: f.required("cluster", dx),
+            services: f.required("services", dx),
+            target_groups: f.required("target_groups", dx),
+            listeners: f.required("listeners", dx),
+            strategy: f.required("strategy", dx),
+            checks: Some(opt_or(&mut f, "checks", Checks::default(), dx)),
+            rollback_window: Some(opt_or(
+                &mut f,
+                "rollback_window",
+                default_rollback_window(),
+                dx,
+            )),
+            concurrency: Some(opt_or(&mut f, "concurrency", Concurrency::default(), dx)),
+            notifications: match f.node("notifications") {
+                None => Some(None),
+                Some(n) => Notifications::decode(n, &f.path_of("notifications"), dx).map(Some),
+            },
+        };
         f.finish(dx);
-        if !optional_ok {
-            return None;
+        Some(parts)
+    }
+
+    fn of(env: &Environment) -> Self {
+        EnvParts {
+            trigger: Some(env.trigger.clone()),
+            approval: Some(env.approval.clone()),
+            cluster: Some(env.cluster.clone()),
+            services: Some(env.services.clone()),
+            target_groups: Some(env.target_groups.clone()),
+            listeners: Some(env.listeners.clone()),
+            strategy: Some(env.strategy.clone()),
+            checks: Some(env.checks.clone()),
+            rollback_window: Some(env.rollback_window),
+            concurrency: Some(env.concurrency),
+            notifications: Some(env.notifications.clone()),
         }
+    }
+
+    fn complete(self) -> Option<Environment> {
         Some(Environment {
-            trigger: trigger?,
-            approval: approval.unwrap_or_default(),
-            cluster: cluster?,
-            services: services?,
-            target_groups: target_groups?,
-            listeners: listeners?,
-            strategy: strategy?,
-            checks: checks.unwrap_or_default(),
-            rollback_window: rollback_window.unwrap_or_else(default_rollback_window),
-            concurrency: concurrency.unwrap_or_default(),
-            notifications,
+            trigger: self.trigger?,
+            approval: self.approval?,
+            cluster: self.cluster?,
+            services: self.services?,
+            target_groups: self.target_groups?,
+            listeners: self.listeners?,
+            strategy: self.strategy?,
+            checks: self.checks?,
+            rollback_window: self.rollback_window?,
+            concurrency: self.concurrency?,
+            notifications: self.notifications?,
         })
     }
 }
@@ -551,24 +643,20 @@ impl Decode for Approval {
         let on_timeout = opt_or(&mut f, "on_timeout", d.on_timeout, dx);
         f.finish(dx);
         Some(Approval {
-            required: required?,
-            timeout: timeout?,
-            on_timeout: on_timeout?,
+            required,
+            timeout,
+            on_timeout,
         })
     }
 }
 
-/// An optional field with a default: `Some(default)` when absent, `None` when present but
-/// invalid.
-fn opt_or<T: Decode>(
-    f: &mut Fields<'_>,
-    key: &'static str,
-    default: T,
-    dx: &mut Diagnostics,
-) -> Option<T> {
+/// An optional field with a default. When present but invalid, the problem is recorded and
+/// the default stands in, so that the rest of the document is still checked (a document
+/// with any error is refused as a whole, so the stand-in never reaches a deployment).
+fn opt_or<T: Decode>(f: &mut Fields<'_>, key: &'static str, default: T, dx: &mut Diagnostics) -> T {
     match f.node(key) {
-        None => Some(default),
-        Some(node) => T::decode(node, &f.path_of(key), dx),
+        None => default,
+        Some(node) => T::decode(node, &f.path_of(key), dx).unwrap_or(default),
     }
 }
 
@@ -663,7 +751,7 @@ impl Decode for Strategy {
                     );
                     return None;
                 }
-                names.extend(WITH_PARAMS.iter().map(|n| *n));
+                names.extend(WITH_PARAMS.iter().copied());
                 unknown_variant(dx, path, node.span, "strategy", text, &names);
                 None
             }
@@ -744,11 +832,11 @@ impl Decode for Checks {
         let failure_threshold = opt_or(&mut f, "failure_threshold", d.failure_threshold, dx);
         f.finish(dx);
         Some(Checks {
-            stable_timeout: stable_timeout?,
-            interval: interval?,
-            alarms: alarms?,
-            probes: probes?,
-            failure_threshold: failure_threshold?,
+            stable_timeout,
+            interval,
+            alarms,
+            probes,
+            failure_threshold,
         })
     }
 }
@@ -779,9 +867,9 @@ impl Decode for Probe {
         Some(Probe {
             path: probe_path,
             url,
-            expect_status: expect_status?,
-            timeout: timeout?,
-            via: via?,
+            expect_status,
+            timeout,
+            via,
         })
     }
 }
@@ -822,24 +910,80 @@ pub fn load(text: &str) -> Report {
     };
     let mut dx = Diagnostics::default();
     let decoded = Config::decode(&root, "", &mut dx);
-    let spans = root.index_spans("");
     if let Some(config) = &decoded {
-        validate(config, &spans, &mut dx);
+        check_across(&mut Checker { dx: &mut dx }, config);
     }
+    // Problems found after decoding know their path; the document knows where it is.
+    let spans = root.index_spans("");
     let mut problems = dx.problems;
+    for p in problems.iter_mut().filter(|p| p.line.is_none()) {
+        if let Some(span) = nearest_span(&spans, &p.path) {
+            p.line = Some(span.line);
+            p.column = Some(span.column);
+        }
+    }
     problems.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column.unwrap_or(0), p.level));
-    let config = decoded.filter(|_| {
-        !problems
-            .iter()
-            .any(|p| p.level == crate::decode::Level::Error)
-    });
-    Report { config, problems }
+    problems.dedup();
+    let has_errors = problems
+        .iter()
+        .any(|p| p.level == crate::decode::Level::Error);
+    Report {
+        config: decoded.filter(|_| !has_errors),
+        problems,
+    }
 }
 
-/// Checks a decoded configuration (from YAML or from the state store) without positions.
+/// The position of `path`, or of its nearest written ancestor.
+fn nearest_span(spans: &HashMap<String, Span>, path: &str) -> Option<Span> {
+    let mut p = path.to_string();
+    loop {
+        if let Some(span) = spans.get(&p) {
+            return Some(*span);
+        }
+        let cut = p.rfind(['.', '['])?;
+        p.truncate(cut);
+    }
+}
+
+/// Checks a decoded configuration (from the state store, say) by the same rules as
+/// [`load`], without positions.
 pub fn validate_config(config: &Config) -> Vec<Problem> {
     let mut dx = Diagnostics::default();
-    validate(config, &HashMap::new(), &mut dx);
+    let mut c = Checker { dx: &mut dx };
+    if config.version != CONFIG_VERSION {
+        c.error(
+            "version",
+            format!(
+                "this greenlight reads version {CONFIG_VERSION}, not {}",
+                config.version
+            ),
+        );
+    }
+    if config.apps.is_empty() {
+        c.error("apps", "no apps are configured");
+    }
+    for (app_name, app) in &config.apps {
+        let ap = join_path("apps", app_name);
+        if !valid_name(app_name) {
+            c.error(&ap, format!("app name `{app_name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
+        }
+        check_repository(&mut c, &join_path(&ap, "repository"), &app.repository);
+        let names: Vec<&str> = app.environments.keys().map(String::as_str).collect();
+        if names.is_empty() {
+            c.error(
+                &join_path(&ap, "environments"),
+                "no environments are configured",
+            );
+        }
+        for (env_name, env) in &app.environments {
+            let ep = join_path(&join_path(&ap, "environments"), env_name);
+            if !valid_name(env_name) {
+                c.error(&ep, format!("environment name `{env_name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
+            }
+            check_environment(&mut c, &names, env_name, &EnvParts::of(env), &ep);
+        }
+    }
+    check_across(&mut c, config);
     dx.problems
 }
 
@@ -852,10 +996,10 @@ fn valid_name(name: &str) -> bool {
         && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
-fn valid_repository(name: &str) -> bool {
+fn check_repository(c: &mut Checker<'_>, path: &str, name: &str) {
     // ECR: lowercase letters and digits, separated by one of `._-` within a segment and
     // by `/` between segments; 2 to 256 characters.
-    (2..=256).contains(&name.len())
+    let valid = (2..=256).contains(&name.len())
         && name.split('/').all(|seg| {
             !seg.is_empty()
                 && seg
@@ -863,78 +1007,49 @@ fn valid_repository(name: &str) -> bool {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && seg.as_bytes()[0].is_ascii_alphanumeric()
                 && seg.as_bytes()[seg.len() - 1].is_ascii_alphanumeric()
-        })
+        });
+    if !valid {
+        c.error(
+            path,
+            format!("`{name}` is not an ECR repository name (lowercase letters, digits, `._-`, `/` between segments; not a URI)"),
+        );
+    }
 }
 
+/// Records problems at a path; positions are filled in by [`load`].
 struct Checker<'a> {
-    spans: &'a HashMap<String, Span>,
     dx: &'a mut Diagnostics,
 }
 
 impl Checker<'_> {
-    fn span(&self, path: &str) -> Option<Span> {
-        self.spans.get(path).copied()
-    }
-    /// Whether the document had anything under `path` (even entries that failed to decode).
-    fn written_below(&self, path: &str) -> bool {
-        let prefix = format!("{path}.");
-        self.spans.keys().any(|k| k.starts_with(&prefix))
-    }
     fn error(&mut self, path: &str, message: impl Into<String>) {
-        let span = self.span(path);
-        self.dx.error(path, span, message);
+        self.dx.error(path, None, message);
     }
     fn warning(&mut self, path: &str, message: impl Into<String>) {
-        let span = self.span(path);
-        self.dx.warning(path, span, message);
+        self.dx.warning(path, None, message);
     }
 }
 
-fn validate(config: &Config, spans: &HashMap<String, Span>, dx: &mut Diagnostics) {
-    let mut c = Checker { spans, dx };
-    if config.apps.is_empty() && !c.written_below("apps") {
-        c.error("apps", "no apps are configured");
-    }
+/// Rules that span several apps or environments.
+fn check_across(c: &mut Checker<'_>, config: &Config) {
     for (app_name, app) in &config.apps {
-        let ap = join_path("apps", app_name);
-        if !valid_name(app_name) {
-            c.error(&ap, format!("app name `{app_name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
-        }
-        if !valid_repository(&app.repository) {
-            c.error(
-                &join_path(&ap, "repository"),
-                format!("`{}` is not an ECR repository name (lowercase letters, digits, `._-`, `/` between segments; not a URI)", app.repository),
-            );
-        }
-        if app.environments.is_empty() && !c.written_below(&join_path(&ap, "environments")) {
-            c.error(
-                &join_path(&ap, "environments"),
-                "no environments are configured",
-            );
-        }
-        for (env_name, env) in &app.environments {
-            let ep = join_path(&join_path(&ap, "environments"), env_name);
-            if !valid_name(env_name) {
-                c.error(&ep, format!("environment name `{env_name}`: use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit"));
-            }
-            validate_environment(&mut c, &ap, app, env_name, env, &ep);
-        }
-        validate_promotions(&mut c, &ap, app);
+        check_promotions(c, &join_path("apps", app_name), app);
     }
-    validate_push_races(&mut c, config);
+    check_push_races(c, config);
 }
 
-fn validate_environment(
+/// The rules of one environment, over whatever of it decoded. `siblings` are the names of
+/// every environment of the app, including those that failed to decode.
+fn check_environment(
     c: &mut Checker<'_>,
-    ap: &str,
-    app: &App,
+    siblings: &[&str],
     env_name: &str,
-    env: &Environment,
+    env: &EnvParts,
     ep: &str,
 ) {
     let p = |s: &str| format!("{ep}.{s}");
     match &env.trigger {
-        Trigger::OnPush(on_push) => {
+        Some(Trigger::OnPush(on_push)) => {
             if on_push.tags.is_empty() {
                 c.error(&p("trigger.on_push.tags"), "list at least one tag pattern");
             }
@@ -950,120 +1065,143 @@ fn validate_environment(
                 }
             }
         }
-        Trigger::PromoteFrom(source) => {
+        Some(Trigger::PromoteFrom(source)) => {
             let path = p("trigger.promote_from");
             if source == env_name {
                 c.error(&path, "an environment cannot promote from itself");
-            } else if !app.environments.contains_key(source)
-                // An environment that failed to decode is still an environment.
-                && !c.spans.contains_key(&join_path(&join_path(ap, "environments"), source))
-            {
-                let names: Vec<&str> = app.environments.keys().map(String::as_str).collect();
-                let hint = crate::decode::closest(source, &names)
+            } else if !siblings.contains(&source.as_str()) {
+                let hint = crate::decode::closest(source, siblings)
                     .map(|k| format!("; did you mean `{k}`?"))
-                    .unwrap_or_else(|| format!("; this app has: {}", names.join(", ")));
+                    .unwrap_or_else(|| format!("; this app has: {}", siblings.join(", ")));
                 c.error(
                     &path,
                     format!("`{source}` is not an environment of this app{hint}"),
                 );
             }
         }
+        None => {}
     }
 
-    if env.cluster.contains(char::is_whitespace) {
+    if env
+        .cluster
+        .as_ref()
+        .is_some_and(|cl| cl.contains(char::is_whitespace))
+    {
         c.error(&p("cluster"), "a cluster name has no spaces");
     }
-    if env.services.blue == env.services.green {
-        c.error(
-            &p("services.green"),
-            "blue and green must be two different ECS services",
-        );
-    }
-    for colour in [Colour::Blue, Colour::Green] {
-        let tg = env.target_groups.get(colour);
-        if let Err(e) = tg.expect("elasticloadbalancing", "targetgroup/", "a target group") {
-            c.error(&p(&format!("target_groups.{colour}")), e);
+    if let Some(services) = &env.services {
+        if services.blue == services.green {
+            c.error(
+                &p("services.green"),
+                "blue and green must be two different ECS services",
+            );
         }
     }
-    if env.target_groups.blue == env.target_groups.green {
-        c.error(
-            &p("target_groups.green"),
-            "blue and green must be two different target groups",
-        );
+    if let Some(tgs) = &env.target_groups {
+        for colour in [Colour::Blue, Colour::Green] {
+            if let Err(e) =
+                tgs.get(colour)
+                    .expect("elasticloadbalancing", "targetgroup/", "a target group")
+            {
+                c.error(&p(&format!("target_groups.{colour}")), e);
+            }
+        }
+        if tgs.blue == tgs.green {
+            c.error(
+                &p("target_groups.green"),
+                "blue and green must be two different target groups",
+            );
+        }
     }
-    if let Err(e) = env.listeners.production.expect(
-        "elasticloadbalancing",
-        "listener/app/",
-        "an Application Load Balancer listener",
-    ) {
-        c.error(&p("listeners.production"), e);
-    }
-    if let Some(test) = &env.listeners.test {
-        if let Err(e) = test.expect(
+    if let Some(listeners) = &env.listeners {
+        if let Err(e) = listeners.production.expect(
             "elasticloadbalancing",
             "listener/app/",
             "an Application Load Balancer listener",
         ) {
-            c.error(&p("listeners.test"), e);
+            c.error(&p("listeners.production"), e);
         }
-        if *test == env.listeners.production {
-            c.error(
-                &p("listeners.test"),
-                "the test listener must differ from the production listener",
-            );
+        if let Some(test) = &listeners.test {
+            if let Err(e) = test.expect(
+                "elasticloadbalancing",
+                "listener/app/",
+                "an Application Load Balancer listener",
+            ) {
+                c.error(&p("listeners.test"), e);
+            }
+            if *test == listeners.production {
+                c.error(
+                    &p("listeners.test"),
+                    "the test listener must differ from the production listener",
+                );
+            }
+        }
+        let home = listeners.production.home();
+        let mut related: Vec<(&str, &Arn)> = Vec::new();
+        if let Some(tgs) = &env.target_groups {
+            related.push(("target_groups.blue", &tgs.blue));
+            related.push(("target_groups.green", &tgs.green));
+        }
+        if let Some(test) = &listeners.test {
+            related.push(("listeners.test", test));
+        }
+        for (path, arn) in related {
+            if home.is_some() && arn.home().is_some() && arn.home() != home {
+                c.error(
+                    &p(path),
+                    "must be in the same region and account as listeners.production",
+                );
+            }
         }
     }
-    let home = env.listeners.production.home();
-    for (path, arn) in [
-        ("target_groups.blue", &env.target_groups.blue),
-        ("target_groups.green", &env.target_groups.green),
-    ]
-    .into_iter()
-    .chain(env.listeners.test.as_ref().map(|t| ("listeners.test", t)))
-    {
-        if home.is_some() && arn.home().is_some() && arn.home() != home {
-            c.error(
-                &p(path),
-                "must be in the same region and account as listeners.production",
-            );
-        }
-    }
-    if let Some(n) = &env.notifications {
+    if let Some(Some(n)) = &env.notifications {
         if let Err(e) = n.topic.expect("sns", "", "an SNS topic") {
             c.error(&p("notifications.topic"), e);
         }
     }
-
-    validate_strategy(c, &env.strategy, &p("strategy"), env.checks.interval);
-    validate_checks(c, env, &p("checks"));
-
-    if env.approval.required && env.approval.timeout.is_zero() {
-        c.error(
-            &p("approval.timeout"),
-            "an approval needs time to be given; use e.g. `1h`",
-        );
+    let interval = env
+        .checks
+        .as_ref()
+        .map_or_else(default_interval, |c| c.interval);
+    if let Some(strategy) = &env.strategy {
+        check_strategy(c, strategy, &p("strategy"), interval);
     }
-    if env.approval.timeout > Duration::from_secs(365 * 86_400) {
-        c.error(
-            &p("approval.timeout"),
-            "Step Functions waits at most one year",
-        );
+    if let Some(checks) = &env.checks {
+        let has_test_listener = env.listeners.as_ref().map(|l| l.test.is_some());
+        check_checks(c, checks, has_test_listener, &p("checks"));
     }
-    if env.rollback_window > Duration::from_secs(30 * 86_400) {
+    if let Some(approval) = &env.approval {
+        if approval.required && approval.timeout.is_zero() {
+            c.error(
+                &p("approval.timeout"),
+                "an approval needs time to be given; use e.g. `1h`",
+            );
+        }
+        if approval.timeout > Duration::from_secs(365 * 86_400) {
+            c.error(
+                &p("approval.timeout"),
+                "Step Functions waits at most one year",
+            );
+        }
+        if approval.required && approval.on_timeout == TimeoutAction::Approve {
+            c.warning(
+                &p("approval.on_timeout"),
+                "`approve` lets a deployment proceed when nobody answered",
+            );
+        }
+    }
+    if env
+        .rollback_window
+        .is_some_and(|w| w > Duration::from_secs(30 * 86_400))
+    {
         c.error(
             &p("rollback_window"),
             "at most 30d: the old colour runs, and costs, for the whole window",
         );
     }
-    if env.approval.required && env.approval.on_timeout == TimeoutAction::Approve {
-        c.warning(
-            &p("approval.on_timeout"),
-            "`approve` lets a deployment proceed when nobody answered",
-        );
-    }
 }
 
-fn validate_strategy(c: &mut Checker<'_>, strategy: &Strategy, sp: &str, interval: Duration) {
+fn check_strategy(c: &mut Checker<'_>, strategy: &Strategy, sp: &str, interval: Duration) {
     match strategy {
         Strategy::Canary(canary) => {
             if !(1..=99).contains(&canary.percent) {
@@ -1150,8 +1288,7 @@ fn validate_strategy(c: &mut Checker<'_>, strategy: &Strategy, sp: &str, interva
     }
 }
 
-fn validate_checks(c: &mut Checker<'_>, env: &Environment, cp: &str) {
-    let checks = &env.checks;
+fn check_checks(c: &mut Checker<'_>, checks: &Checks, has_test_listener: Option<bool>, cp: &str) {
     if checks.interval.is_zero() {
         c.error(
             &format!("{cp}.interval"),
@@ -1196,7 +1333,7 @@ fn validate_checks(c: &mut Checker<'_>, env: &Environment, cp: &str) {
                     format!("`{path}` must start with `/`"),
                 );
             }
-            if probe.via == ProbeVia::Test && env.listeners.test.is_none() {
+            if probe.via == ProbeVia::Test && has_test_listener == Some(false) {
                 c.error(&format!("{pp}.via"), "probes go through the test listener by default, but listeners.test is not set; set it, or `via: production`");
             }
         }
@@ -1232,7 +1369,7 @@ fn validate_checks(c: &mut Checker<'_>, env: &Environment, cp: &str) {
 }
 
 /// `promote_from` must form chains, not cycles.
-fn validate_promotions(c: &mut Checker<'_>, ap: &str, app: &App) {
+fn check_promotions(c: &mut Checker<'_>, ap: &str, app: &App) {
     let mut reported: Vec<&str> = Vec::new();
     for start in app.environments.keys() {
         let mut seen = vec![start.as_str()];
@@ -1265,7 +1402,7 @@ fn validate_promotions(c: &mut Checker<'_>, ap: &str, app: &App) {
 
 /// Two environments that one push deploys to at once must not share ECS services or
 /// listeners: the two rollouts would fight over them.
-fn validate_push_races(c: &mut Checker<'_>, config: &Config) {
+fn check_push_races(c: &mut Checker<'_>, config: &Config) {
     struct PushRule<'a> {
         app: &'a str,
         env_name: &'a str,

@@ -5,9 +5,16 @@ pub mod arn;
 pub mod config;
 pub mod decode;
 pub mod duration;
+pub mod event;
 pub mod glob;
+pub mod image;
+pub mod matching;
+pub mod notify;
+pub mod plan;
+pub mod ports;
 pub mod yaml;
 
 pub use arn::Arn;
 pub use config::{Colour, Config};
 pub use duration::Duration;
+pub use image::{Digest, ImageRef};

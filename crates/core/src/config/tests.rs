@@ -137,27 +137,64 @@ fn a_broken_config_lists_every_problem_with_path_and_line() {
     assert!(report.config.is_none());
     let errs = errors(&report);
     let expect = [
-        ("apps.web.colour", "unknown key `colour`"),
+        ("apps.web.repository", "not an ECR repository name", 5),
+        ("apps.web.colour", "unknown key `colour`", 7),
+        (
+            "apps.web.environments.staging.services.green",
+            "two different ECS services",
+            14,
+        ),
+        (
+            "apps.web.environments.staging.target_groups.green",
+            "not a target group ARN",
+            17,
+        ),
+        (
+            "apps.web.environments.staging.strategy.canary.percent",
+            "150 is out of range",
+            21,
+        ),
         (
             "apps.web.environments.staging.checks.interval",
             "not a duration",
+            23,
+        ),
+        (
+            "apps.web.environments.staging.checks.probes[0].path",
+            "must start with `/`",
+            25,
+        ),
+        (
+            "apps.web.environments.staging.checks.probes[0].via",
+            "listeners.test is not set",
+            25,
+        ),
+        (
+            "apps.web.environments.prod.trigger.promote_from",
+            "`qa` is not an environment",
+            27,
         ),
         (
             "apps.web.environments.prod.strategy",
             "did you mean `canary`",
+            35,
         ),
         (
             "apps.web.environments.prod.concurrency",
             "`sometimes` is not one of",
+            36,
         ),
     ];
-    for (path, fragment) in expect {
-        assert!(
-            errs.iter().any(|(p, m)| p == path && m.contains(fragment)),
-            "missing {path}: {fragment}; got {errs:#?}"
-        );
+    for (path, fragment, line) in expect {
+        let found = report
+            .problems
+            .iter()
+            .find(|p| p.path == path && p.message.contains(fragment))
+            .unwrap_or_else(|| panic!("missing {path}: {fragment}; got {errs:#?}"));
+        assert_eq!(found.line, Some(line), "line of {path}");
     }
-    // Every problem names a line, and they come in file order.
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    // They come in file order.
     let lines: Vec<usize> = report
         .problems
         .iter()
@@ -166,67 +203,32 @@ fn a_broken_config_lists_every_problem_with_path_and_line() {
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted);
-    let colour = report
-        .problems
-        .iter()
-        .find(|p| p.path == "apps.web.colour")
-        .unwrap();
-    assert_eq!(colour.line, Some(7));
 }
 
 #[test]
-fn semantic_problems_are_all_reported_once_decoding_succeeds() {
-    // The same mistakes as broken.yaml minus the ones that stop decoding.
-    let text = BROKEN
-        .replace("    colour: blue\n", "")
-        .replace("interval: 30\n", "interval: 30s\n")
-        .replace("strategy: canery", "strategy: all_at_once")
-        .replace("concurrency: sometimes", "concurrency: queue");
-    let report = load(&text);
-    let errs = errors(&report);
-    let expect = [
-        ("apps.web.repository", "not an ECR repository name"),
-        (
-            "apps.web.environments.staging.services.green",
-            "two different ECS services",
-        ),
-        (
-            "apps.web.environments.staging.target_groups.green",
-            "not a target group ARN",
-        ),
-        (
-            "apps.web.environments.staging.strategy.canary.percent",
-            "150 is out of range",
-        ),
-        (
-            "apps.web.environments.staging.checks.probes[0].path",
-            "must start with `/`",
-        ),
-        (
-            "apps.web.environments.staging.checks.probes[0].via",
-            "listeners.test is not set",
-        ),
-        (
-            "apps.web.environments.prod.trigger.promote_from",
-            "`qa` is not an environment",
-        ),
-    ];
-    for (path, fragment) in expect {
-        assert!(
-            errs.iter().any(|(p, m)| p == path && m.contains(fragment)),
-            "missing {path}: {fragment}; got {errs:#?}"
-        );
-    }
-    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
-    let percent = report
-        .problems
-        .iter()
-        .find(|p| p.path.ends_with("canary.percent"))
+fn a_decoded_config_is_checked_by_the_same_rules() {
+    let mut config = load(EXAMPLE).config.unwrap();
+    assert!(validate_config(&config).is_empty());
+    let prod = config
+        .apps
+        .get_mut("web")
+        .unwrap()
+        .environments
+        .get_mut("prod")
         .unwrap();
+    prod.strategy = Strategy::Canary(Canary {
+        percent: 100,
+        bake: Duration::from_mins(1),
+    });
+    prod.trigger = Trigger::PromoteFrom("qa".into());
+    let problems = validate_config(&config);
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(
-        percent.line,
-        Some(20),
-        "line 21 of broken.yaml, one line up after removing `colour`"
+        paths,
+        [
+            "apps.web.environments.prod.trigger.promote_from",
+            "apps.web.environments.prod.strategy.canary.percent"
+        ]
     );
 }
 

@@ -1,0 +1,636 @@
+//! Ports: the traits through which every AWS capability is reached. The use cases are
+//! written against these; `greenlight-aws` implements them with the AWS SDK, and the
+//! simulator implements them over a simulated AWS with a virtual clock.
+//!
+//! Conventions shared by every port:
+//! - Every method returns [`PortError`]; [`PortError::is_retryable`] says whether the same
+//!   call can succeed later (throttling, 5xx, timeouts). Adapters classify SDK errors by
+//!   their type, never by message text.
+//! - Lists are complete: adapters follow pagination.
+//! - Futures are `Send`, so handlers can run on a multi-threaded runtime.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::arn::Arn;
+use crate::config::{Colour, Config};
+use crate::duration::Duration;
+use crate::image::{Digest, ImageRef};
+use crate::notify::Notification;
+
+/// What went wrong in a call to AWS, in terms the domain acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The service asked us to slow down. Retry with backoff.
+    #[error("{operation}: throttled: {message}")]
+    Throttled { operation: String, message: String },
+    /// The service or the network failed (5xx, timeout, connection). Retry with backoff.
+    #[error("{operation}: service unavailable: {message}")]
+    Unavailable { operation: String, message: String },
+    /// The named resource does not exist.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The call conflicts with the current state (e.g. a conditional write lost a race).
+    #[error("{operation}: conflict: {message}")]
+    Conflict { operation: String, message: String },
+    /// Our role may not do this: an IAM problem a person must fix.
+    #[error("{operation}: access denied: {message}")]
+    AccessDenied { operation: String, message: String },
+    /// The service refused the request as invalid.
+    #[error("{operation}: invalid request: {message}")]
+    Invalid { operation: String, message: String },
+    /// Anything else.
+    #[error("{operation}: {message}")]
+    Other { operation: String, message: String },
+}
+
+impl PortError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            PortError::Throttled { .. } | PortError::Unavailable { .. }
+        )
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        PortError::NotFound { what: what.into() }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+// ---------------------------------------------------------------------------------------
+// Time
+
+/// The current time. Production reads the system clock; the simulator a virtual one.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ECS
+
+/// The state of an ECS service's rollout (its primary deployment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// What the rollout needs to know about one ECS service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ServiceState {
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    pub desired: u32,
+    pub running: u32,
+    pub pending: u32,
+    pub rollout: RolloutState,
+    /// Why the rollout failed, or the newest service event worth showing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_reason: Option<String>,
+    /// How many deployments the service has (more than one: a rollout is under way).
+    pub deployments: u32,
+}
+
+/// Amazon ECS: services and task definitions.
+pub trait ContainerService: Send + Sync {
+    fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = PortResult<ServiceState>> + Send;
+
+    /// The image of `container` in a task definition.
+    fn container_image(
+        &self,
+        task_definition: &str,
+        container: &str,
+    ) -> impl Future<Output = PortResult<String>> + Send;
+
+    /// Registers a new revision of `task_definition`'s family that differs from it only in
+    /// `container`'s image. Returns the new revision's ARN.
+    fn register_with_image(
+        &self,
+        task_definition: &str,
+        container: &str,
+        image: &str,
+    ) -> impl Future<Output = PortResult<String>> + Send;
+
+    /// Points a service at a task definition and/or sets its desired count.
+    fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: Option<&str>,
+        desired: Option<u32>,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// Elastic Load Balancing
+
+/// One target group in a listener's weighted forward action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetWeight {
+    pub target_group: Arn,
+    pub weight: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Initial,
+    Healthy,
+    Unhealthy,
+    Unused,
+    Draining,
+    Unavailable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetHealth {
+    pub id: String,
+    pub port: Option<u16>,
+    pub state: HealthState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a listener can be reached, for HTTP probes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ListenerEndpoint {
+    pub dns_name: String,
+    pub port: u16,
+    /// `http` or `https`.
+    pub scheme: String,
+}
+
+/// Application Load Balancer listeners and target groups.
+pub trait LoadBalancer: Send + Sync {
+    /// The target groups and weights of the listener's default forward action.
+    fn listener_weights(
+        &self,
+        listener: &Arn,
+    ) -> impl Future<Output = PortResult<Vec<TargetWeight>>> + Send;
+
+    /// Replaces the listener's default action with a weighted forward to these groups.
+    fn set_listener_weights(
+        &self,
+        listener: &Arn,
+        weights: &[TargetWeight],
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    fn target_health(
+        &self,
+        target_group: &Arn,
+    ) -> impl Future<Output = PortResult<Vec<TargetHealth>>> + Send;
+
+    fn listener_endpoint(
+        &self,
+        listener: &Arn,
+    ) -> impl Future<Output = PortResult<ListenerEndpoint>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// ECR
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageInfo {
+    pub image: ImageRef,
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<DateTime<Utc>>,
+}
+
+/// Amazon ECR.
+pub trait ImageRegistry: Send + Sync {
+    /// The image with this digest; `NotFound` when the repository or image is missing.
+    fn image_by_digest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> impl Future<Output = PortResult<ImageInfo>> + Send;
+
+    /// The image a tag points at now.
+    fn image_by_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> impl Future<Output = PortResult<ImageInfo>> + Send;
+
+    /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`.
+    fn repository_uri(&self, repository: &str) -> impl Future<Output = PortResult<String>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// CloudWatch
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmValue {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AlarmState {
+    pub name: String,
+    pub value: AlarmValue,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// CloudWatch alarms.
+pub trait Alarms: Send + Sync {
+    /// The state of each named alarm that exists (missing names are absent from the result).
+    fn alarm_states(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = PortResult<Vec<AlarmState>>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// SNS
+
+/// Amazon SNS.
+pub trait Notifier: Send + Sync {
+    /// Publishes one notification with its message attributes. Returns the message ID.
+    fn publish(
+        &self,
+        topic: &Arn,
+        notification: &Notification,
+    ) -> impl Future<Output = PortResult<String>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// Step Functions
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+    PendingRedrive,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExecutionInfo {
+    pub arn: String,
+    pub name: String,
+    pub status: ExecutionStatus,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum StartOutcome {
+    Started {
+        arn: String,
+    },
+    /// An execution with this name exists already (a duplicate event, or a digest that was
+    /// deployed before): nothing new was started.
+    AlreadyExists {
+        name: String,
+    },
+}
+
+/// AWS Step Functions.
+pub trait Executions: Send + Sync {
+    fn start(
+        &self,
+        state_machine: &Arn,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> impl Future<Output = PortResult<StartOutcome>> + Send;
+
+    fn describe(&self, execution: &str) -> impl Future<Output = PortResult<ExecutionInfo>> + Send;
+
+    /// Executions of a state machine, newest first, optionally only with one status.
+    fn list(
+        &self,
+        state_machine: &Arn,
+        status: Option<ExecutionStatus>,
+    ) -> impl Future<Output = PortResult<Vec<ExecutionInfo>>> + Send;
+
+    fn stop(
+        &self,
+        execution: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    fn send_task_success(
+        &self,
+        token: &str,
+        output: &serde_json::Value,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// State store (DynamoDB)
+
+/// The lock of one (app, environment).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Lock {
+    pub app: String,
+    pub environment: String,
+    /// The deployment holding it.
+    pub owner: String,
+    pub acquired_at: DateTime<Utc>,
+    /// After this, the lock counts as free (its holder died without releasing it).
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum LockOutcome {
+    Acquired { lock: Lock },
+    Held { lock: Lock },
+}
+
+/// How a deployment came to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum TriggerInfo {
+    Push {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+    },
+    Promotion {
+        from: String,
+        by: String,
+    },
+    Manual {
+        by: String,
+    },
+}
+
+/// Where a deployment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Queued,
+    Preparing,
+    Deploying,
+    WaitingStable,
+    PreTrafficChecks,
+    AwaitingApproval,
+    Shifting,
+    Finalizing,
+    RollingBack,
+    Done,
+}
+
+/// How a deployment ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    RolledBack,
+    RollbackFailed,
+    Rejected,
+    Superseded,
+    /// Rolled back by a person after it had succeeded.
+    Reverted,
+}
+
+/// One deployment as the history keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeploymentRecord {
+    /// The Step Functions execution name.
+    pub id: String,
+    pub app: String,
+    pub environment: String,
+    pub image: ImageRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub trigger: TriggerInfo,
+    pub phase: Phase,
+    /// The colour receiving the new image, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour: Option<Colour>,
+    /// The new task definition revision, once registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// Percent of production traffic on the new colour.
+    pub weight: u8,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Until when a finished deployment can be rolled back by a listener flip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_until: Option<DateTime<Utc>>,
+}
+
+/// What a stored task token is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    /// A person's approval.
+    Approval,
+    /// A bake interval that an alarm may cut short.
+    Bake,
+}
+
+/// The configuration as stored, with a version for optimistic concurrency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredConfig {
+    pub config: Config,
+    /// Increases by one with every write.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// Locks, deployment history, task tokens and configuration (DynamoDB in production).
+pub trait StateStore: Send + Sync {
+    /// Takes the (app, environment) lock for `owner` when it is free, expired, or already
+    /// `owner`'s; otherwise reports who holds it.
+    fn acquire_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<LockOutcome>> + Send;
+
+    /// Extends `owner`'s lease. `Conflict` when the lock is no longer `owner`'s.
+    fn renew_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Lock>> + Send;
+
+    /// Releases the lock if `owner` holds it; returns whether it did. Releasing a lock one
+    /// does not hold is not an error (a retried release must be harmless).
+    fn release_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+    ) -> impl Future<Output = PortResult<bool>> + Send;
+
+    fn get_lock(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> impl Future<Output = PortResult<Option<Lock>>> + Send;
+
+    /// Creates or replaces a deployment record.
+    fn put_deployment(
+        &self,
+        record: &DeploymentRecord,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    fn get_deployment(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = PortResult<Option<DeploymentRecord>>> + Send;
+
+    /// Deployments of (app, environment), newest first.
+    fn history(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: usize,
+    ) -> impl Future<Output = PortResult<Vec<DeploymentRecord>>> + Send;
+
+    /// Stores the task token a deployment waits on. Tokens never appear in logs or
+    /// notifications; only the store holds them.
+    fn put_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+        token: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    fn get_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+    ) -> impl Future<Output = PortResult<Option<String>>> + Send;
+
+    fn delete_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    fn get_config(&self) -> impl Future<Output = PortResult<Option<StoredConfig>>> + Send;
+
+    /// Writes the configuration if the stored version is still `expected_version`
+    /// (0: nothing stored yet); `Conflict` otherwise. Returns the new version.
+    fn put_config(
+        &self,
+        config: &Config,
+        expected_version: u64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<u64>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP probes
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeResult {
+    /// The HTTP status, when a response arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why no response arrived (timeout, connection refused, TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// HTTP requests for health probes (not an AWS call, but outside the domain all the same).
+pub trait Prober: Send + Sync {
+    fn get(&self, url: &str, timeout: Duration) -> impl Future<Output = ProbeResult> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transient_errors_are_retryable() {
+        let op = || "UpdateService".to_string();
+        assert!(PortError::Throttled {
+            operation: op(),
+            message: String::new()
+        }
+        .is_retryable());
+        assert!(PortError::Unavailable {
+            operation: op(),
+            message: String::new()
+        }
+        .is_retryable());
+        assert!(!PortError::not_found("service web-blue").is_retryable());
+        assert!(!PortError::AccessDenied {
+            operation: op(),
+            message: String::new()
+        }
+        .is_retryable());
+        assert!(!PortError::Conflict {
+            operation: op(),
+            message: String::new()
+        }
+        .is_retryable());
+    }
+
+    #[test]
+    fn start_outcomes_serialize_with_a_tag() {
+        let v = serde_json::to_value(StartOutcome::AlreadyExists {
+            name: "web-prod-1".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"outcome": "already_exists", "name": "web-prod-1"})
+        );
+    }
+}

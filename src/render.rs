@@ -1,0 +1,74 @@
+//! Text rendering for the terminal.
+
+use greenlight_core::config::Strategy;
+use greenlight_core::matching::MatchOutcome;
+use greenlight_core::plan::Plan;
+
+/// A traffic bar: `[██████░░░░░░░░░░░░░░]  30%`.
+pub fn bar(weight: u8, width: usize) -> String {
+    let filled = (usize::from(weight) * width + 50) / 100;
+    format!(
+        "[{}{}] {weight:>3}%",
+        "█".repeat(filled),
+        "░".repeat(width - filled)
+    )
+}
+
+pub fn match_outcome(outcome: &MatchOutcome) -> String {
+    let mut out = String::new();
+    for d in &outcome.deployments {
+        out.push_str(&format!(
+            "deploy {}/{}  {}  (tag {} matched `{}`)\n  execution {}\n",
+            d.app,
+            d.environment,
+            d.image,
+            d.tag.as_deref().unwrap_or("-"),
+            d.matched,
+            d.execution_name
+        ));
+    }
+    if !outcome.deployments.is_empty() {
+        for s in &outcome.skipped {
+            out.push_str(&format!(
+                "skip   {}/{}: {}\n",
+                s.app, s.environment, s.reason
+            ));
+        }
+    }
+    if let Some(reason) = &outcome.ignored {
+        out.push_str(&format!("starts nothing: {reason}\n"));
+    }
+    out
+}
+
+pub fn plan(strategy: &Strategy, plan: &Plan) -> String {
+    let mut out = format!("{}\n", strategy.describe());
+    let mut t = 0u64;
+    for (i, step) in plan.steps.iter().enumerate() {
+        out.push_str(&format!(
+            "  step {:>2}  t+{:<8} {}  hold {}\n",
+            i + 1,
+            greenlight_core::Duration::from_secs(t).to_string(),
+            bar(step.weight, 20),
+            step.bake
+        ));
+        t += step.bake.as_secs();
+    }
+    out.push_str(&format!("  total bake {}\n", plan.total_bake()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_fill_in_proportion() {
+        assert_eq!(bar(0, 10), format!("[{}]   0%", "░".repeat(10)));
+        assert_eq!(bar(100, 10), format!("[{}] 100%", "█".repeat(10)));
+        assert_eq!(
+            bar(30, 10),
+            format!("[{}{}]  30%", "█".repeat(3), "░".repeat(7))
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! The `greenlight` binary, run as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn greenlight(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("greenlight runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const CONFIG: &str = "examples/greenlight.yaml";
+
+#[test]
+fn the_example_config_is_valid() {
+    let o = greenlight(&["config", "validate", CONFIG]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("valid (1 app(s), 2 environment(s))"));
+}
+
+#[test]
+fn a_broken_config_lists_every_problem_and_fails() {
+    let o = greenlight(&["config", "validate", "tests/fixtures/broken.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(lines.len(), 11, "{err}");
+    assert!(err.contains("tests/fixtures/broken.yaml:21:21: error: apps.web.environments.staging.strategy.canary.percent: 150 is out of range"), "{err}");
+    let json = greenlight(&["config", "validate", "tests/fixtures/broken.yaml", "--json"]);
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"], 11);
+    assert_eq!(v["problems"][0]["path"], "apps.web.repository");
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let o = greenlight(&["config", "validate", "nope.yaml"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("cannot read nope.yaml"));
+}
+
+#[test]
+fn the_published_schema_is_the_generated_one() {
+    let o = greenlight(&["config", "schema"]);
+    let generated: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string("docs/greenlight.schema.json").unwrap())
+            .unwrap();
+    assert_eq!(generated, published, "docs/greenlight.schema.json is stale: run `greenlight config schema > docs/greenlight.schema.json`");
+    assert_eq!(
+        generated["required"],
+        serde_json::json!(["version", "apps"])
+    );
+}
+
+fn match_event(event: &str) -> Value {
+    let o = greenlight(&["match", "--config", CONFIG, "--event", event, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{event}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// What a sample event must start: (tag, execution name) of the one deployment, or none.
+type Expected<'a> = Option<(&'a str, &'a str)>;
+
+/// Every sample event, and what it must start.
+#[test]
+fn every_sample_event_matches_as_expected() {
+    let a3 = format!("sha256:{}", "a3".repeat(32));
+    let cases: &[(&str, Expected, &str)] = &[
+        (
+            "push-tagged.json",
+            Some(("v2.0.0", "web-staging-a3a3a3a3a3a3a3a3")),
+            "",
+        ),
+        (
+            "push-rc-same-digest.json",
+            Some(("rc-2", "web-staging-a3a3a3a3a3a3a3a3")),
+            "",
+        ),
+        (
+            "push-tag-repushed.json",
+            Some(("v2.0.0", "web-staging-5c5c5c5c5c5c5c5c")),
+            "",
+        ),
+        ("push-digest-only.json", None, "pushed by digest"),
+        (
+            "push-untracked-tag.json",
+            None,
+            "tag `latest` matches none of `v*`, `rc-*`",
+        ),
+        (
+            "push-other-repository.json",
+            None,
+            "no app is configured for repository `billing`",
+        ),
+        ("push-failed.json", None, "did not succeed (result FAILURE)"),
+        (
+            "delete.json",
+            None,
+            "DELETE of an image in `web`: only pushes start deployments",
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (file, deploy, reason) in cases {
+        let path = format!("events/on-push/{file}");
+        seen.push(file.to_string());
+        let v = match_event(&path);
+        match deploy {
+            Some((tag, name)) => {
+                let d = &v["deployments"];
+                assert_eq!(d.as_array().unwrap().len(), 1, "{file}: {v}");
+                assert_eq!(d[0]["app"], "web");
+                assert_eq!(d[0]["environment"], "staging");
+                assert_eq!(d[0]["tag"], *tag);
+                assert_eq!(d[0]["execution_name"], *name, "{file}");
+                if *file != "push-tag-repushed.json" {
+                    assert_eq!(d[0]["image"]["digest"], a3.as_str());
+                }
+                assert!(v.get("ignored").is_none());
+            }
+            None => {
+                assert_eq!(v["deployments"], serde_json::json!([]), "{file}");
+                let why = v["ignored"].as_str().unwrap_or_default();
+                assert!(why.contains(reason), "{file}: {why}");
+            }
+        }
+    }
+    // A new sample event must be added to this table.
+    let mut files: Vec<String> = std::fs::read_dir("events/on-push")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".json"))
+        .collect();
+    files.sort();
+    seen.sort();
+    assert_eq!(files, seen);
+}
+
+#[test]
+fn text_output_names_the_deployment_and_the_skips() {
+    let o = greenlight(&[
+        "match",
+        "-c",
+        CONFIG,
+        "-e",
+        "events/on-push/push-tagged.json",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("deploy web/staging  web@sha256:a3a3"), "{out}");
+    assert!(
+        out.contains("skip   web/prod: deploys only by promotion from `staging`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unreadable_events_fail_clearly() {
+    let dir = std::env::temp_dir().join(format!("greenlight-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let not_json = write("not.json", "{");
+    let s3 = write(
+        "s3.json",
+        r#"{"detail-type":"Object Created","source":"aws.s3","detail":{}}"#,
+    );
+    for (path, expected) in [(&not_json, "not JSON"), (&s3, "not an ECR Image Action")] {
+        let o = greenlight(&["match", "-c", CONFIG, "-e", path.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", path.display());
+        assert!(stderr(&o).contains(expected), "{}", stderr(&o));
+    }
+    let o = greenlight(&[
+        "match",
+        "-c",
+        "tests/fixtures/broken.yaml",
+        "-e",
+        "events/on-push/push-tagged.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("11 error(s)"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn plan_shows_the_steps() {
+    let o = greenlight(&["plan", "-c", CONFIG, "web", "prod", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["steps"],
+        serde_json::json!([{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "0s"}])
+    );
+    let o = greenlight(&["plan", "-c", CONFIG, "web", "qa"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("configured: web/prod, web/staging"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn demo_runs_and_its_json_parses() {
+    let o = greenlight(&["demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("exists already"));
+    let o = greenlight(&["demo", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 4);
+    assert!(Path::new("examples/greenlight.yaml").exists());
+}
