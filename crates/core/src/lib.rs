@@ -12,6 +12,8 @@ pub mod matching;
 pub mod notify;
 pub mod plan;
 pub mod ports;
+pub mod rollout;
+pub mod usecase;
 pub mod yaml;
 
 pub use arn::Arn;

@@ -460,10 +460,14 @@ pub struct DeploymentRecord {
     /// Until when a finished deployment can be rolled back by a listener flip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_until: Option<DateTime<Utc>>,
+    /// Set when a newer deployment (or a person) asked this one to stop; its next step
+    /// rolls it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_requested: Option<String>,
 }
 
 /// What a stored task token is waiting for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenPurpose {
     /// A person's approval.
@@ -539,14 +543,21 @@ pub trait StateStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = PortResult<Vec<DeploymentRecord>>> + Send;
 
-    /// Stores the task token a deployment waits on. Tokens never appear in logs or
-    /// notifications; only the store holds them.
+    /// Stores the task token a deployment waits on, with the alarms that should cut the
+    /// wait short. Tokens never appear in logs or notifications; only the store holds them.
     fn put_task_token(
         &self,
         deployment: &str,
         purpose: TokenPurpose,
         token: &str,
+        alarms: &[String],
     ) -> impl Future<Output = PortResult<()>> + Send;
+
+    /// The waiting tokens that watch `alarm`, as (deployment, token).
+    fn tokens_watching(
+        &self,
+        alarm: &str,
+    ) -> impl Future<Output = PortResult<Vec<(String, String)>>> + Send;
 
     fn get_task_token(
         &self,

@@ -1,0 +1,329 @@
+//! The state a rollout carries from one step to the next through the state machine, and
+//! the errors its steps raise.
+//!
+//! Every rollout step is a Lambda that takes the [`Rollout`] (or, for the first, the
+//! [`StartInput`]) and returns it updated. The `control` fields are what the state
+//! machine's Choice, Wait and timeout fields read.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::arn::Arn;
+use crate::config::{Colour, Environment};
+use crate::image::ImageRef;
+use crate::notify::Notification;
+use crate::plan::Plan;
+use crate::ports::{PortError, TriggerInfo};
+
+/// What starts an execution of the rollout state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartInput {
+    /// The deployment ID, which is also the execution name.
+    pub deployment: String,
+    pub app: String,
+    pub environment: String,
+    pub image: ImageRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub trigger: TriggerInfo,
+}
+
+/// A notification rendered for the state machine's direct `sns:Publish` integration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub topic: String,
+    pub subject: String,
+    /// The body for `MessageStructure: json` (one rendering per protocol).
+    pub message: String,
+    /// `app`, `environment`, `event`, `severity`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Notice {
+    pub fn render(topic: &Arn, n: &Notification) -> Notice {
+        Notice {
+            topic: topic.to_string(),
+            subject: n.subject(),
+            message: n.sns_message(),
+            attributes: n
+                .attributes()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
+/// The fields the state machine branches and waits on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// The new colour is running and healthy (set by the stable check).
+    pub stable: bool,
+    /// The pre-traffic checks passed.
+    pub ready: bool,
+    pub approval_required: bool,
+    /// Whether no answer to an approval request means yes.
+    pub approve_on_timeout: bool,
+    pub approval_timeout_seconds: u64,
+    /// Seconds between two checks.
+    pub interval_seconds: u64,
+    /// The current step's bake time has not run out yet.
+    pub baking: bool,
+    /// Seconds to wait before the next check while baking (at most `interval_seconds`).
+    pub bake_wait_seconds: u64,
+    /// Traffic steps remain after the current one.
+    pub steps_remaining: bool,
+    pub rollback_window_seconds: u64,
+}
+
+/// A rollout in progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub deployment: String,
+    pub app: String,
+    pub environment: String,
+    pub image: ImageRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub trigger: TriggerInfo,
+    /// The environment's configuration as it was when the rollout started.
+    pub env: Environment,
+    /// The colour that served all traffic when the rollout started.
+    pub live: Colour,
+    /// The colour receiving the new image.
+    pub target: Colour,
+    /// The task definition revision the live colour ran.
+    pub live_task_definition: String,
+    /// The new task definition revision.
+    pub task_definition: String,
+    pub desired: u32,
+    pub plan: Plan,
+    /// Index of the next plan step to apply.
+    pub step: usize,
+    /// Percent of production traffic on the target colour.
+    pub weight: u8,
+    /// Consecutive failed checks.
+    pub failures: u32,
+    pub started_at: DateTime<Utc>,
+    pub stable_deadline: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_until: Option<DateTime<Utc>>,
+    pub topic: String,
+    pub control: Control,
+    /// A notification for the next `sns:Publish` state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Notice>,
+}
+
+/// How a rollout step failed. Each variant has a stable Step Functions error name that the
+/// state machine's `Retry` and `Catch` match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// An AWS call failed in a way that can succeed on retry.
+    #[error("{0}")]
+    Retryable(PortError),
+    /// An AWS call failed in a way that will not fix itself.
+    #[error("{0}")]
+    Aws(PortError),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("image {0} is not in ECR")]
+    ImageNotFound(String),
+    #[error("{app}/{environment} is locked by deployment {owner} until {until}")]
+    LockHeld {
+        app: String,
+        environment: String,
+        owner: String,
+        until: DateTime<Utc>,
+    },
+    /// Another deployment holds the environment; this one waits its turn (retried by the
+    /// state machine).
+    #[error("waiting for deployment {owner} to finish with {app}/{environment}")]
+    Queued {
+        app: String,
+        environment: String,
+        owner: String,
+    },
+    #[error("{0}")]
+    InconsistentTraffic(String),
+    #[error("the new tasks failed to start: {0}")]
+    DeploymentFailed(String),
+    #[error("not stable after {0}")]
+    StableTimeout(String),
+    #[error("health checks failed: {0}")]
+    HealthCheckFailed(String),
+    #[error("alarm fired: {0}")]
+    AlarmFired(String),
+    #[error("listener weights did not apply: {0}")]
+    WeightsNotApplied(String),
+    #[error("superseded by deployment {0}")]
+    Superseded(String),
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl StepError {
+    /// The Step Functions error name.
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            StepError::Retryable(_) => "Greenlight.Retryable",
+            StepError::Aws(_) => "Greenlight.AwsError",
+            StepError::InvalidInput(_) => "Greenlight.InvalidInput",
+            StepError::NotConfigured(_) => "Greenlight.NotConfigured",
+            StepError::ImageNotFound(_) => "Greenlight.ImageNotFound",
+            StepError::LockHeld { .. } => "Greenlight.LockHeld",
+            StepError::Queued { .. } => "Greenlight.Queued",
+            StepError::InconsistentTraffic(_) => "Greenlight.InconsistentTraffic",
+            StepError::DeploymentFailed(_) => "Greenlight.DeploymentFailed",
+            StepError::StableTimeout(_) => "Greenlight.StableTimeout",
+            StepError::HealthCheckFailed(_) => "Greenlight.HealthCheckFailed",
+            StepError::AlarmFired(_) => "Greenlight.AlarmFired",
+            StepError::WeightsNotApplied(_) => "Greenlight.WeightsNotApplied",
+            StepError::Superseded(_) => "Greenlight.Superseded",
+            StepError::Rejected(_) => "Greenlight.Rejected",
+        }
+    }
+
+    /// Every error name a rollout step can raise (the state machine may match only these).
+    pub const NAMES: &'static [&'static str] = &[
+        "Greenlight.Retryable",
+        "Greenlight.AwsError",
+        "Greenlight.InvalidInput",
+        "Greenlight.NotConfigured",
+        "Greenlight.ImageNotFound",
+        "Greenlight.LockHeld",
+        "Greenlight.Queued",
+        "Greenlight.InconsistentTraffic",
+        "Greenlight.DeploymentFailed",
+        "Greenlight.StableTimeout",
+        "Greenlight.HealthCheckFailed",
+        "Greenlight.AlarmFired",
+        "Greenlight.WeightsNotApplied",
+        "Greenlight.Superseded",
+        "Greenlight.Rejected",
+    ];
+}
+
+impl From<PortError> for StepError {
+    fn from(e: PortError) -> Self {
+        if e.is_retryable() {
+            StepError::Retryable(e)
+        } else {
+            StepError::Aws(e)
+        }
+    }
+}
+
+/// Errors with a stable name for Step Functions.
+pub trait ErrorName: std::error::Error {
+    fn error_name(&self) -> &'static str;
+}
+
+impl ErrorName for StepError {
+    fn error_name(&self) -> &'static str {
+        StepError::error_name(self)
+    }
+}
+
+/// The error a `Catch` hands to the next state (`ResultPath: $.error`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+impl CaughtError {
+    /// The human-readable reason: Lambda errors arrive with a JSON `Cause` holding
+    /// `errorMessage`; other errors with plain text.
+    pub fn reason(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.cause)
+            .ok()
+            .and_then(|v| {
+                v.get("errorMessage")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| {
+                if self.cause.is_empty() {
+                    self.error.clone()
+                } else {
+                    self.cause.clone()
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_listed_name() {
+        let port = || PortError::not_found("x");
+        let all = [
+            StepError::Retryable(port()),
+            StepError::Aws(port()),
+            StepError::InvalidInput(String::new()),
+            StepError::NotConfigured(String::new()),
+            StepError::ImageNotFound(String::new()),
+            StepError::LockHeld {
+                app: String::new(),
+                environment: String::new(),
+                owner: String::new(),
+                until: Utc::now(),
+            },
+            StepError::Queued {
+                app: String::new(),
+                environment: String::new(),
+                owner: String::new(),
+            },
+            StepError::InconsistentTraffic(String::new()),
+            StepError::DeploymentFailed(String::new()),
+            StepError::StableTimeout(String::new()),
+            StepError::HealthCheckFailed(String::new()),
+            StepError::AlarmFired(String::new()),
+            StepError::WeightsNotApplied(String::new()),
+            StepError::Superseded(String::new()),
+            StepError::Rejected(String::new()),
+        ];
+        let names: Vec<&str> = all.iter().map(StepError::error_name).collect();
+        assert_eq!(names, StepError::NAMES);
+    }
+
+    #[test]
+    fn port_errors_split_by_retryability() {
+        let throttled = PortError::Throttled {
+            operation: "x".into(),
+            message: String::new(),
+        };
+        assert_eq!(
+            StepError::from(throttled).error_name(),
+            "Greenlight.Retryable"
+        );
+        assert_eq!(
+            StepError::from(PortError::not_found("x")).error_name(),
+            "Greenlight.AwsError"
+        );
+    }
+
+    #[test]
+    fn caught_lambda_errors_give_their_message() {
+        let c = CaughtError {
+            error: "Greenlight.AlarmFired".into(),
+            cause: r#"{"errorType":"Greenlight.AlarmFired","errorMessage":"alarm fired: web-5xx"}"#
+                .into(),
+        };
+        assert_eq!(c.reason(), "alarm fired: web-5xx");
+        let t = CaughtError {
+            error: "States.Timeout".into(),
+            cause: String::new(),
+        };
+        assert_eq!(t.reason(), "States.Timeout");
+    }
+}

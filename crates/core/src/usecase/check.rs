@@ -1,0 +1,265 @@
+//! deploy and the checks: the new colour gets the new revision, becomes stable, passes its
+//! pre-traffic probes, and stays healthy while it bakes.
+
+use chrono::Duration as Span;
+
+use crate::config::{Probe, ProbeVia};
+use crate::ports::{
+    AlarmValue, Alarms, Clock, ContainerService, HealthState, LoadBalancer, Phase, Prober,
+    RolloutState, StateStore,
+};
+use crate::rollout::{Rollout, StepError};
+
+use super::{ensure_not_stopped, record};
+
+/// Points the idle colour at the new revision at the live colour's size, and the test
+/// listener (if any) at the idle colour.
+pub async fn deploy<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
+where
+    P: StateStore + ContainerService + LoadBalancer + Clock,
+{
+    ensure_not_stopped(p, &r).await?;
+    p.update_service(
+        &r.env.cluster,
+        r.env.services.get(r.target),
+        Some(&r.task_definition),
+        Some(r.desired),
+    )
+    .await?;
+    if let Some(test) = &r.env.listeners.test {
+        let to_target = vec![crate::ports::TargetWeight {
+            target_group: r.env.target_groups.get(r.target).clone(),
+            weight: 100,
+        }];
+        p.set_listener_weights(test, &to_target).await?;
+    }
+    r.control.stable = false;
+    r.notice = None;
+    record(p, &r, Phase::WaitingStable, p.now()).await?;
+    Ok(r)
+}
+
+/// Is the new colour steady: the new revision running at the desired count, the ECS
+/// rollout completed, every target healthy? Fails once the stable deadline has passed.
+pub async fn stable<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
+where
+    P: StateStore + ContainerService + LoadBalancer + Clock,
+{
+    ensure_not_stopped(p, &r).await?;
+    r.notice = None;
+    let now = p.now();
+    let service = p
+        .describe_service(&r.env.cluster, r.env.services.get(r.target))
+        .await?;
+    if service.rollout == RolloutState::Failed {
+        return Err(StepError::DeploymentFailed(
+            service
+                .rollout_reason
+                .unwrap_or_else(|| "the ECS deployment failed".into()),
+        ));
+    }
+    let health = p.target_health(r.env.target_groups.get(r.target)).await?;
+    let healthy = health
+        .iter()
+        .filter(|t| t.state == HealthState::Healthy)
+        .count() as u32;
+    let steady = service.task_definition == r.task_definition
+        && service.running == r.desired
+        && service.rollout == RolloutState::Completed
+        && healthy >= r.desired
+        && health
+            .iter()
+            .all(|t| matches!(t.state, HealthState::Healthy | HealthState::Draining));
+    r.control.stable = steady;
+    if steady {
+        record(p, &r, Phase::PreTrafficChecks, now).await?;
+        return Ok(r);
+    }
+    if now >= r.stable_deadline {
+        return Err(StepError::StableTimeout(format!(
+            "{}: {} of {} tasks running, {} of {} targets healthy{}",
+            r.env.checks.stable_timeout,
+            service.running,
+            r.desired,
+            healthy,
+            r.desired,
+            first_reason(&health)
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(r)
+}
+
+fn first_reason(health: &[crate::ports::TargetHealth]) -> Option<String> {
+    health
+        .iter()
+        .find(|t| t.state != HealthState::Healthy)
+        .map(|t| {
+            format!(
+                "{}: {:?}{}",
+                t.id,
+                t.state,
+                t.reason
+                    .as_ref()
+                    .map(|r| format!(", {r}"))
+                    .unwrap_or_default()
+            )
+        })
+}
+
+/// The URL a probe requests.
+pub async fn probe_url(
+    lb: &impl LoadBalancer,
+    env: &crate::config::Environment,
+    probe: &Probe,
+) -> Result<String, StepError> {
+    if let Some(url) = &probe.url {
+        return Ok(url.clone());
+    }
+    let path = probe.path.as_deref().unwrap_or("/");
+    let listener = match probe.via {
+        ProbeVia::Test => env.listeners.test.as_ref().ok_or_else(|| {
+            StepError::NotConfigured(
+                "a probe goes via the test listener, which is not configured".into(),
+            )
+        })?,
+        ProbeVia::Production => &env.listeners.production,
+    };
+    let ep = lb.listener_endpoint(listener).await?;
+    let default_port = if ep.scheme == "https" { 443 } else { 80 };
+    Ok(if ep.port == default_port {
+        format!("{}://{}{path}", ep.scheme, ep.dns_name)
+    } else {
+        format!("{}://{}:{}{path}", ep.scheme, ep.dns_name, ep.port)
+    })
+}
+
+/// Runs probes; returns the failures as readable lines.
+async fn run_probes<P>(p: &P, r: &Rollout, probes: &[Probe]) -> Result<Vec<String>, StepError>
+where
+    P: LoadBalancer + Prober,
+{
+    let mut failures = Vec::new();
+    for probe in probes {
+        let url = probe_url(p, &r.env, probe).await?;
+        let result = p.get(&url, probe.timeout).await;
+        match (result.status, result.error) {
+            (Some(status), _) if status == probe.expect_status => {}
+            (Some(status), _) => failures.push(format!(
+                "GET {url} answered {status}, expected {}",
+                probe.expect_status
+            )),
+            (None, error) => failures.push(format!(
+                "GET {url} failed: {}",
+                error.unwrap_or_else(|| "no response".into())
+            )),
+        }
+    }
+    Ok(failures)
+}
+
+/// Counts a round of checks: `failures` empty resets the count; otherwise it grows, and at
+/// the threshold the rollout fails.
+fn tally(r: &mut Rollout, failures: Vec<String>) -> Result<(), StepError> {
+    if failures.is_empty() {
+        r.failures = 0;
+        return Ok(());
+    }
+    r.failures += 1;
+    if r.failures >= r.env.checks.failure_threshold {
+        return Err(StepError::HealthCheckFailed(format!(
+            "{} consecutive failed checks: {}",
+            r.failures,
+            failures.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Pre-traffic checks: the probes that go through the test listener. `control.ready` is
+/// set when they all pass.
+pub async fn ready<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
+where
+    P: StateStore + LoadBalancer + Prober + Clock,
+{
+    ensure_not_stopped(p, &r).await?;
+    r.notice = None;
+    let probes: Vec<Probe> = r
+        .env
+        .checks
+        .probes
+        .iter()
+        .filter(|p| p.path.is_some() && p.via == ProbeVia::Test)
+        .cloned()
+        .collect();
+    let failures = run_probes(p, &r, &probes).await?;
+    r.control.ready = failures.is_empty();
+    tally(&mut r, failures)?;
+    Ok(r)
+}
+
+/// Checks while traffic bakes: alarms (any in ALARM fails at once), target health of the
+/// new colour, and every probe. Sets `control.baking` and how long to wait before the next
+/// check.
+pub async fn health<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
+where
+    P: StateStore + LoadBalancer + Alarms + Prober + Clock,
+{
+    ensure_not_stopped(p, &r).await?;
+    r.notice = None;
+    p.delete_task_token(&r.deployment, crate::ports::TokenPurpose::Bake)
+        .await?;
+    let mut failures = Vec::new();
+    if !r.env.checks.alarms.is_empty() {
+        let states = p.alarm_states(&r.env.checks.alarms).await?;
+        if let Some(a) = states.iter().find(|a| a.value == AlarmValue::Alarm) {
+            return Err(StepError::AlarmFired(format!(
+                "{}{}",
+                a.name,
+                a.reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )));
+        }
+        for name in &r.env.checks.alarms {
+            if !states.iter().any(|s| &s.name == name) {
+                failures.push(format!("alarm {name} no longer exists"));
+            }
+        }
+    }
+    let health = p.target_health(r.env.target_groups.get(r.target)).await?;
+    let healthy = health
+        .iter()
+        .filter(|t| t.state == HealthState::Healthy)
+        .count() as u32;
+    if healthy < r.desired {
+        failures.push(format!(
+            "{healthy} of {} targets healthy in {}{}",
+            r.desired,
+            r.env.target_groups.get(r.target).short_name(),
+            first_reason(&health)
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        ));
+    }
+    let probes = r.env.checks.probes.clone();
+    failures.extend(run_probes(p, &r, &probes).await?);
+    tally(&mut r, failures)?;
+    let now = p.now();
+    let left = r
+        .bake_until
+        .map_or(0, |until| (until - now).num_seconds().max(0) as u64);
+    r.control.baking = left > 0;
+    r.control.bake_wait_seconds = left.min(r.control.interval_seconds).max(1);
+    Ok(r)
+}
+
+/// The moment the current step's bake ends.
+pub fn bake_end(
+    now: chrono::DateTime<chrono::Utc>,
+    bake: crate::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    now + Span::seconds(bake.as_secs() as i64)
+}

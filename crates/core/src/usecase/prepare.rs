@@ -1,0 +1,267 @@
+//! prepare: validate the request, take the environment's lock (or apply its concurrency
+//! policy), read the live colour, check the image, register the new task definition.
+//! Nothing is left behind on failure: a lock taken here is released before the error
+//! returns.
+
+use chrono::Duration as Span;
+
+use crate::config::{Concurrency, Trigger};
+use crate::notify::EventKind;
+use crate::ports::{
+    Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, LockOutcome, Phase,
+    PortError, StateStore, TokenPurpose, TriggerInfo,
+};
+use crate::rollout::{Control, Rollout, StartInput, StepError};
+
+use super::{live_colour, notice, notification, record};
+
+/// How long a lock lasts without its holder: everything the rollout could take, plus an
+/// hour. A holder that dies frees the environment when this runs out.
+pub fn lease(env: &crate::config::Environment) -> crate::Duration {
+    let c = &env.checks;
+    let plan = env
+        .strategy
+        .plan()
+        .map(|p| p.total_bake().as_secs() + p.steps.len() as u64 * c.interval.as_secs())
+        .unwrap_or(0);
+    let approval = if env.approval.required {
+        env.approval.timeout.as_secs()
+    } else {
+        0
+    };
+    let pre_traffic = u64::from(c.failure_threshold) * c.interval.as_secs();
+    crate::Duration::from_secs(c.stable_timeout.as_secs() + pre_traffic + approval + plan + 3600)
+}
+
+pub async fn prepare<P>(p: &P, input: StartInput, default_topic: &str) -> Result<Rollout, StepError>
+where
+    P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
+{
+    if input.deployment.is_empty() || input.app.is_empty() || input.environment.is_empty() {
+        return Err(StepError::InvalidInput(
+            "deployment, app and environment must not be empty".into(),
+        ));
+    }
+    let stored = p.get_config().await?.ok_or_else(|| {
+        StepError::NotConfigured(
+            "no configuration is stored; run `greenlight config apply greenlight.yaml`".into(),
+        )
+    })?;
+    let (app, env) = stored
+        .config
+        .environment(&input.app, &input.environment)
+        .ok_or_else(|| {
+            StepError::NotConfigured(format!(
+                "{}/{} is not configured",
+                input.app, input.environment
+            ))
+        })?;
+    if app.repository != input.image.repository {
+        return Err(StepError::InvalidInput(format!(
+            "image {} is not from {}'s repository `{}`",
+            input.image, input.app, app.repository
+        )));
+    }
+    match (&env.trigger, &input.trigger) {
+        (Trigger::PromoteFrom(source), TriggerInfo::Promotion { from, .. }) if source != from => {
+            return Err(StepError::InvalidInput(format!(
+                "{}/{} takes promotions from `{source}`, not `{from}`",
+                input.app, input.environment
+            )))
+        }
+        (Trigger::PromoteFrom(source), TriggerInfo::Push { .. }) => {
+            return Err(StepError::InvalidInput(format!(
+                "{}/{} deploys only by promotion from `{source}`",
+                input.app, input.environment
+            )))
+        }
+        _ => {}
+    }
+    let env = env.clone();
+    let now = p.now();
+
+    match p
+        .acquire_lock(
+            &input.app,
+            &input.environment,
+            &input.deployment,
+            lease(&env),
+            now,
+        )
+        .await?
+    {
+        LockOutcome::Acquired { .. } => {}
+        LockOutcome::Held { lock } => {
+            return Err(match env.concurrency {
+                Concurrency::Reject => StepError::LockHeld {
+                    app: input.app,
+                    environment: input.environment,
+                    owner: lock.owner,
+                    until: lock.expires_at,
+                },
+                Concurrency::Queue => StepError::Queued {
+                    app: input.app,
+                    environment: input.environment,
+                    owner: lock.owner,
+                },
+                Concurrency::Supersede => {
+                    request_stop(p, &lock.owner, &input.deployment).await?;
+                    StepError::Queued {
+                        app: input.app,
+                        environment: input.environment,
+                        owner: lock.owner,
+                    }
+                }
+            });
+        }
+    }
+
+    let container = app.container.clone();
+    match locked(p, &input, env, &container, default_topic).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            // Best effort: the error that brought us here is the one to report.
+            let _ = p
+                .release_lock(&input.app, &input.environment, &input.deployment)
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// Asks a running deployment to stop: marks its record (its next step rolls it back) and
+/// fails whatever it is waiting on, so it notices now rather than at its next check.
+pub async fn request_stop<P>(p: &P, deployment: &str, by: &str) -> Result<(), StepError>
+where
+    P: StateStore + Executions,
+{
+    if let Some(mut rec) = p.get_deployment(deployment).await? {
+        if rec.stop_requested.is_none() && rec.outcome.is_none() {
+            rec.stop_requested = Some(by.to_string());
+            p.put_deployment(&rec).await?;
+        }
+    }
+    for purpose in [TokenPurpose::Bake, TokenPurpose::Approval] {
+        if let Some(token) = p.get_task_token(deployment, purpose).await? {
+            match p
+                .send_task_failure(
+                    &token,
+                    "Greenlight.Superseded",
+                    &format!("superseded by {by}"),
+                )
+                .await
+            {
+                // A token that timed out already is no longer waited on: nothing to stop.
+                Ok(()) | Err(PortError::NotFound { .. }) | Err(PortError::Invalid { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            p.delete_task_token(deployment, purpose).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn locked<P>(
+    p: &P,
+    input: &StartInput,
+    env: crate::config::Environment,
+    app_container: &str,
+    default_topic: &str,
+) -> Result<Rollout, StepError>
+where
+    P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Clock,
+{
+    let now = p.now();
+    let live = live_colour(p, &env).await?;
+    let target = live.other();
+    match p
+        .image_by_digest(&input.image.repository, &input.image.digest)
+        .await
+    {
+        Ok(_) => {}
+        Err(PortError::NotFound { .. }) => {
+            return Err(StepError::ImageNotFound(input.image.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if !env.checks.alarms.is_empty() {
+        let found = p.alarm_states(&env.checks.alarms).await?;
+        let missing: Vec<&str> = env
+            .checks
+            .alarms
+            .iter()
+            .filter(|a| !found.iter().any(|f| &f.name == *a))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(StepError::NotConfigured(format!(
+                "CloudWatch alarm(s) not found: {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    let live_service = p
+        .describe_service(&env.cluster, env.services.get(live))
+        .await?;
+    let uri = p.repository_uri(&input.image.repository).await?;
+    let task_definition = p
+        .register_with_image(
+            &live_service.task_definition,
+            app_container,
+            &input.image.pull_reference(&uri),
+        )
+        .await
+        .map_err(|e| match e {
+            PortError::NotFound { what } => {
+                StepError::NotConfigured(format!("{what}; check `container` in greenlight.yaml"))
+            }
+            e => e.into(),
+        })?;
+    let plan = env
+        .strategy
+        .plan()
+        .map_err(|e| StepError::NotConfigured(e.to_string()))?;
+    let topic = env
+        .notifications
+        .as_ref()
+        .map_or_else(|| default_topic.to_string(), |n| n.topic.to_string());
+    let control = Control {
+        approval_required: env.approval.required,
+        approve_on_timeout: env.approval.on_timeout == crate::config::TimeoutAction::Approve,
+        approval_timeout_seconds: env.approval.timeout.as_secs().max(1),
+        interval_seconds: env.checks.interval.as_secs().max(1),
+        rollback_window_seconds: env.rollback_window.as_secs(),
+        steps_remaining: true,
+        ..Control::default()
+    };
+    let mut r = Rollout {
+        deployment: input.deployment.clone(),
+        app: input.app.clone(),
+        environment: input.environment.clone(),
+        image: input.image.clone(),
+        tag: input.tag.clone(),
+        trigger: input.trigger.clone(),
+        live,
+        target,
+        live_task_definition: live_service.task_definition.clone(),
+        task_definition,
+        // A live colour scaled to zero still deploys one task, so that there is something
+        // to check.
+        desired: live_service.desired.max(1),
+        plan,
+        step: 0,
+        weight: 0,
+        failures: 0,
+        started_at: now,
+        stable_deadline: now + Span::seconds(env.checks.stable_timeout.as_secs() as i64),
+        bake_until: None,
+        topic,
+        control,
+        notice: None,
+        env,
+    };
+    record(p, &r, Phase::Deploying, now).await?;
+    let n = notification(&r, EventKind::Started, now);
+    r.notice = notice(&r, &n);
+    Ok(r)
+}

@@ -1,0 +1,362 @@
+//! promote and revert: the two things a person asks for by name. Promotion takes the digest
+//! that is live and healthy in one environment to the next; revert flips a finished
+//! deployment back within its rollback window, or stops one in flight.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::arn::Arn;
+use crate::config::{Config, Environment, Trigger};
+use crate::image::{Digest, ImageRef};
+use crate::matching::execution_name;
+use crate::notify::{EventKind, Notification};
+use crate::ports::{
+    Clock, ContainerService, Executions, HealthState, LoadBalancer, LockOutcome, Notifier, Outcome,
+    PortError, StartOutcome, StateStore, TriggerInfo,
+};
+use crate::rollout::{ErrorName, StartInput, StepError};
+
+use super::prepare::request_stop;
+use super::{colour_of, set_and_verify};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromoteError {
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Step(#[from] StepError),
+}
+
+impl From<PortError> for PromoteError {
+    fn from(e: PortError) -> Self {
+        PromoteError::Step(e.into())
+    }
+}
+
+impl ErrorName for PromoteError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            PromoteError::NotConfigured(_) => "Greenlight.NotConfigured",
+            PromoteError::Refused(_) => "Greenlight.PromotionRefused",
+            PromoteError::Step(e) => e.error_name(),
+        }
+    }
+}
+
+/// What runs in an environment now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveImage {
+    pub digest: Digest,
+    pub image: String,
+    pub healthy: bool,
+    pub detail: String,
+}
+
+/// The digest the live colour of `env` runs, and whether it is healthy.
+pub async fn live_image<P>(
+    p: &P,
+    env: &Environment,
+    container: &str,
+) -> Result<LiveImage, StepError>
+where
+    P: LoadBalancer + ContainerService,
+{
+    let weights = p.listener_weights(&env.listeners.production).await?;
+    let live = colour_of(env, &weights)?;
+    let service = p
+        .describe_service(&env.cluster, env.services.get(live))
+        .await?;
+    let image = p
+        .container_image(&service.task_definition, container)
+        .await?;
+    let digest = image
+        .rsplit_once('@')
+        .and_then(|(_, d)| Digest::parse(d).ok())
+        .ok_or_else(|| {
+            StepError::InconsistentTraffic(format!(
+                "the live colour runs `{image}`, which is not pinned to a digest"
+            ))
+        })?;
+    let health = p.target_health(env.target_groups.get(live)).await?;
+    let healthy_targets = health
+        .iter()
+        .filter(|t| t.state == HealthState::Healthy)
+        .count() as u32;
+    let healthy = service.desired > 0
+        && service.running >= service.desired
+        && healthy_targets >= service.desired;
+    Ok(LiveImage {
+        digest,
+        image,
+        healthy,
+        detail: format!(
+            "{live}: {} of {} tasks running, {healthy_targets} targets healthy",
+            service.running, service.desired
+        ),
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub deployment: String,
+    pub image: ImageRef,
+    pub start: StartOutcome,
+}
+
+/// Starts the deployment of `from`'s live digest (or of `digest`, if it was live and
+/// succeeded there) to `to`.
+#[allow(clippy::too_many_arguments)]
+pub async fn promote<P>(
+    p: &P,
+    config: &Config,
+    state_machine: &Arn,
+    app: &str,
+    from: &str,
+    to: &str,
+    digest: Option<&Digest>,
+    by: &str,
+) -> Result<Promotion, PromoteError>
+where
+    P: StateStore + LoadBalancer + ContainerService + Executions,
+{
+    let a = config
+        .apps
+        .get(app)
+        .ok_or_else(|| PromoteError::NotConfigured(format!("no app `{app}`")))?;
+    let source = a
+        .environments
+        .get(from)
+        .ok_or_else(|| PromoteError::NotConfigured(format!("no environment {app}/{from}")))?;
+    let target = a
+        .environments
+        .get(to)
+        .ok_or_else(|| PromoteError::NotConfigured(format!("no environment {app}/{to}")))?;
+    if target.trigger != Trigger::PromoteFrom(from.to_string()) {
+        return Err(PromoteError::Refused(format!(
+            "{app}/{to} does not take promotions from `{from}` (see its trigger)"
+        )));
+    }
+    let live = live_image(p, source, &a.container).await?;
+    let chosen = match digest {
+        None => {
+            if !live.healthy {
+                return Err(PromoteError::Refused(format!(
+                    "{app}/{from} is not healthy ({}); promote when it is",
+                    live.detail
+                )));
+            }
+            live.digest.clone()
+        }
+        Some(d) if *d == live.digest => {
+            if !live.healthy {
+                return Err(PromoteError::Refused(format!(
+                    "{app}/{from} is not healthy ({}); promote when it is",
+                    live.detail
+                )));
+            }
+            d.clone()
+        }
+        Some(d) => {
+            let history = p.history(app, from, 100).await?;
+            if !history
+                .iter()
+                .any(|r| r.image.digest == *d && r.outcome == Some(Outcome::Succeeded))
+            {
+                return Err(PromoteError::Refused(format!(
+                    "{d} is not live in {app}/{from} (it runs {}) and never deployed there successfully",
+                    live.digest
+                )));
+            }
+            d.clone()
+        }
+    };
+    let image = ImageRef {
+        repository: a.repository.clone(),
+        digest: chosen.clone(),
+    };
+    let deployment = execution_name(app, to, &chosen, 1);
+    let input = StartInput {
+        deployment: deployment.clone(),
+        app: app.to_string(),
+        environment: to.to_string(),
+        image: image.clone(),
+        tag: None,
+        trigger: TriggerInfo::Promotion {
+            from: from.to_string(),
+            by: by.to_string(),
+        },
+    };
+    let start = p
+        .start(
+            state_machine,
+            &deployment,
+            &serde_json::to_value(&input).expect("serializes"),
+        )
+        .await?;
+    Ok(Promotion {
+        deployment,
+        image,
+        start,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Reverted {
+    /// A deployment was running: it was asked to stop and will roll back by itself.
+    StopRequested { deployment: String },
+    /// Traffic went back to the previous colour.
+    Flipped {
+        deployment: String,
+        to: crate::config::Colour,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RevertError {
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Step(#[from] StepError),
+}
+
+impl From<PortError> for RevertError {
+    fn from(e: PortError) -> Self {
+        RevertError::Step(e.into())
+    }
+}
+
+impl ErrorName for RevertError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            RevertError::NotConfigured(_) => "Greenlight.NotConfigured",
+            RevertError::Refused(_) => "Greenlight.RevertRefused",
+            RevertError::Step(e) => e.error_name(),
+        }
+    }
+}
+
+/// `greenlight rollback APP --env ENV`.
+pub async fn revert<P>(
+    p: &P,
+    config: &Config,
+    topic: &Arn,
+    app: &str,
+    environment: &str,
+    by: &str,
+) -> Result<Reverted, RevertError>
+where
+    P: StateStore + LoadBalancer + ContainerService + Executions + Notifier + Clock,
+{
+    let (_, env) = config
+        .environment(app, environment)
+        .ok_or_else(|| RevertError::NotConfigured(format!("no environment {app}/{environment}")))?;
+    let now: DateTime<Utc> = p.now();
+    let me = format!(
+        "revert-by-{}",
+        by.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>()
+    );
+    match p
+        .acquire_lock(app, environment, &me, crate::Duration::from_mins(10), now)
+        .await?
+    {
+        LockOutcome::Held { lock } => {
+            request_stop(p, &lock.owner, by).await?;
+            return Ok(Reverted::StopRequested {
+                deployment: lock.owner,
+            });
+        }
+        LockOutcome::Acquired { .. } => {}
+    }
+    let result = flip_back(p, env, topic, app, environment, by, now).await;
+    let _ = p.release_lock(app, environment, &me).await;
+    result
+}
+
+async fn flip_back<P>(
+    p: &P,
+    env: &Environment,
+    topic: &Arn,
+    app: &str,
+    environment: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Reverted, RevertError>
+where
+    P: StateStore + LoadBalancer + ContainerService + Notifier,
+{
+    let last = p
+        .history(app, environment, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            RevertError::Refused(format!(
+                "{app}/{environment} has no deployment to roll back"
+            ))
+        })?;
+    if last.outcome != Some(Outcome::Succeeded) {
+        return Err(RevertError::Refused(format!(
+            "the last deployment {} did not succeed ({:?}); nothing to roll back",
+            last.id, last.outcome
+        )));
+    }
+    match last.rollback_until {
+        Some(until) if until > now => {}
+        _ => {
+            return Err(RevertError::Refused(format!(
+                "the rollback window of {} has closed; deploy the previous digest instead",
+                last.id
+            )))
+        }
+    }
+    let colour = last
+        .colour
+        .ok_or_else(|| RevertError::Refused(format!("{} has no colour recorded", last.id)))?;
+    let weights = p.listener_weights(&env.listeners.production).await?;
+    if colour_of(env, &weights)? != colour {
+        return Err(RevertError::Refused(format!(
+            "{colour} does not serve {app}/{environment} any more"
+        )));
+    }
+    let previous = colour.other();
+    let service = p
+        .describe_service(&env.cluster, env.services.get(previous))
+        .await?;
+    let health = p.target_health(env.target_groups.get(previous)).await?;
+    let healthy = health
+        .iter()
+        .filter(|t| t.state == HealthState::Healthy)
+        .count() as u32;
+    if service.desired == 0 || service.running < service.desired || healthy < service.desired {
+        return Err(RevertError::Refused(format!(
+            "{previous} is not warm ({} of {} tasks, {healthy} healthy targets); deploy the previous digest instead",
+            service.running, service.desired
+        )));
+    }
+    set_and_verify(p, env, previous, 100).await?;
+    let mut rec = last.clone();
+    rec.outcome = Some(Outcome::Reverted);
+    rec.reason = Some(format!("rolled back by {by}"));
+    rec.rollback_until = None;
+    p.put_deployment(&rec).await?;
+    let mut n = Notification::new(EventKind::RolledBack, app, environment, now);
+    n.deployment = Some(last.id.clone());
+    n.image = Some(last.image.to_string());
+    n.tag = last.tag.clone();
+    n.reason = Some(format!(
+        "rolled back by {by}: traffic is back on {previous}"
+    ));
+    let topic = env.notifications.as_ref().map_or(topic, |n| &n.topic);
+    p.publish(topic, &n).await?;
+    Ok(Reverted::Flipped {
+        deployment: last.id,
+        to: previous,
+    })
+}

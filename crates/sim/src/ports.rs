@@ -1,0 +1,459 @@
+//! The ports, implemented over the simulated world. Operation names follow AWS
+//! (`ecs:UpdateService`, …) so faults can be injected by the name people know.
+
+use chrono::{DateTime, Utc};
+use greenlight_core::config::Config;
+use greenlight_core::notify::Notification;
+use greenlight_core::ports::*;
+use greenlight_core::{Arn, Digest, Duration};
+
+use crate::world::{Published, TokenAnswer, ACCOUNT, REGION};
+use crate::Sim;
+
+fn conflict(operation: &str, message: impl Into<String>) -> PortError {
+    PortError::Conflict {
+        operation: operation.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Clock for Sim {
+    fn now(&self) -> DateTime<Utc> {
+        self.world().now
+    }
+}
+
+impl ContainerService for Sim {
+    async fn describe_service(&self, cluster: &str, service: &str) -> PortResult<ServiceState> {
+        let mut w = self.world();
+        w.call("ecs:DescribeServices")?;
+        let s = w
+            .services
+            .get(&(cluster.to_string(), service.to_string()))
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("ECS service {service} in cluster {cluster}")))?;
+        Ok(w.service_state(&s))
+    }
+
+    async fn container_image(&self, task_definition: &str, container: &str) -> PortResult<String> {
+        let mut w = self.world();
+        w.call("ecs:DescribeTaskDefinition")?;
+        let td = w.task_defs.get(task_definition).ok_or_else(|| PortError::not_found(format!("task definition {task_definition}")))?;
+        td.containers
+            .iter()
+            .find(|(name, _)| name == container)
+            .map(|(_, image)| image.clone())
+            .ok_or_else(|| PortError::not_found(format!("container `{container}` in task definition {task_definition}")))
+    }
+
+    async fn register_with_image(&self, task_definition: &str, container: &str, image: &str) -> PortResult<String> {
+        let mut w = self.world();
+        w.call("ecs:DescribeTaskDefinition")?;
+        let td = w.task_defs.get(task_definition).cloned().ok_or_else(|| PortError::not_found(format!("task definition {task_definition}")))?;
+        if !td.containers.iter().any(|(n, _)| n == container) {
+            return Err(PortError::not_found(format!("container `{container}` in task definition {task_definition}")));
+        }
+        w.call("ecs:RegisterTaskDefinition")?;
+        let containers = td
+            .containers
+            .iter()
+            .map(|(n, i)| (n.clone(), if n == container { image.to_string() } else { i.clone() }))
+            .collect();
+        Ok(w.register_task_def(&td.family, containers))
+    }
+
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: Option<&str>, desired: Option<u32>) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("ecs:UpdateService")?;
+        if let Some(td) = task_definition {
+            if !w.task_defs.contains_key(td) {
+                return Err(PortError::Invalid {
+                    operation: "ecs:UpdateService".into(),
+                    message: format!("task definition {td} does not exist"),
+                });
+            }
+        }
+        let now = w.now;
+        let s = w
+            .services
+            .get_mut(&(cluster.to_string(), service.to_string()))
+            .ok_or_else(|| PortError::not_found(format!("ECS service {service} in cluster {cluster}")))?;
+        let changed = task_definition.is_some_and(|td| td != s.task_definition) || desired.is_some_and(|d| d > s.desired);
+        if let Some(td) = task_definition {
+            s.task_definition = td.to_string();
+        }
+        if let Some(d) = desired {
+            s.desired = d;
+        }
+        if changed {
+            s.updated_at = now;
+        }
+        Ok(())
+    }
+}
+
+impl LoadBalancer for Sim {
+    async fn listener_weights(&self, listener: &Arn) -> PortResult<Vec<TargetWeight>> {
+        let mut w = self.world();
+        w.call("elbv2:DescribeListeners")?;
+        w.listeners.get(listener).map(|l| l.weights.clone()).ok_or_else(|| PortError::not_found(format!("listener {listener}")))
+    }
+
+    async fn set_listener_weights(&self, listener: &Arn, weights: &[TargetWeight]) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("elbv2:ModifyListener")?;
+        for tw in weights {
+            if !w.target_groups.contains_key(&tw.target_group) {
+                return Err(PortError::not_found(format!("target group {}", tw.target_group)));
+            }
+        }
+        let sticky = w.sticky_listeners.contains(listener);
+        let l = w.listeners.get_mut(listener).ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
+        if !sticky {
+            l.weights = weights.to_vec();
+        }
+        Ok(())
+    }
+
+    async fn target_health(&self, target_group: &Arn) -> PortResult<Vec<TargetHealth>> {
+        let mut w = self.world();
+        w.call("elbv2:DescribeTargetHealth")?;
+        if !w.target_groups.contains_key(target_group) {
+            return Err(PortError::not_found(format!("target group {target_group}")));
+        }
+        Ok(w.target_health(target_group))
+    }
+
+    async fn listener_endpoint(&self, listener: &Arn) -> PortResult<ListenerEndpoint> {
+        let mut w = self.world();
+        w.call("elbv2:DescribeListeners")?;
+        let l = w.listeners.get(listener).ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
+        Ok(ListenerEndpoint {
+            dns_name: l.dns_name.clone(),
+            port: l.port,
+            scheme: l.scheme.clone(),
+        })
+    }
+}
+
+impl ImageRegistry for Sim {
+    async fn image_by_digest(&self, repository: &str, digest: &Digest) -> PortResult<ImageInfo> {
+        let mut w = self.world();
+        w.call("ecr:DescribeImages")?;
+        let repo = w.repos.get(repository).ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+        repo.images
+            .iter()
+            .find(|i| i.image.digest == *digest)
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("image {repository}@{digest}")))
+    }
+
+    async fn image_by_tag(&self, repository: &str, tag: &str) -> PortResult<ImageInfo> {
+        let mut w = self.world();
+        w.call("ecr:DescribeImages")?;
+        let repo = w.repos.get(repository).ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+        repo.images
+            .iter()
+            .find(|i| i.tags.iter().any(|t| t == tag))
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("image {repository}:{tag}")))
+    }
+
+    async fn repository_uri(&self, repository: &str) -> PortResult<String> {
+        let mut w = self.world();
+        w.call("ecr:DescribeRepositories")?;
+        w.repos.get(repository).map(|r| r.uri.clone()).ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
+    }
+}
+
+impl Alarms for Sim {
+    async fn alarm_states(&self, names: &[String]) -> PortResult<Vec<AlarmState>> {
+        let mut w = self.world();
+        w.call("cloudwatch:DescribeAlarms")?;
+        Ok(names
+            .iter()
+            .filter_map(|n| {
+                let value = w.alarm_value(n)?;
+                let reason = (value == AlarmValue::Alarm).then(|| {
+                    let a = &w.alarms[n];
+                    format!(
+                        "5xx rate {:.1}% over the {:.0}% threshold",
+                        w.listener_error_rate(&a.listener) * 100.0,
+                        a.threshold * 100.0
+                    )
+                });
+                Some(AlarmState { name: n.clone(), value, reason })
+            })
+            .collect())
+    }
+}
+
+impl Notifier for Sim {
+    async fn publish(&self, topic: &Arn, notification: &Notification) -> PortResult<String> {
+        let mut w = self.world();
+        w.call("sns:Publish")?;
+        let at = w.now;
+        w.published.push(Published {
+            topic: topic.clone(),
+            at,
+            notification: notification.clone(),
+        });
+        Ok(format!("msg-{}", w.published.len()))
+    }
+}
+
+impl Executions for Sim {
+    async fn start(&self, state_machine: &Arn, name: &str, input: &serde_json::Value) -> PortResult<StartOutcome> {
+        let mut w = self.world();
+        w.call("states:StartExecution")?;
+        if w.executions.contains_key(name) {
+            return Ok(StartOutcome::AlreadyExists { name: name.to_string() });
+        }
+        let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", state_machine.short_name());
+        let started_at = w.now;
+        w.executions.insert(
+            name.to_string(),
+            crate::world::Execution {
+                arn: arn.clone(),
+                name: name.to_string(),
+                state_machine: state_machine.to_string(),
+                input: input.clone(),
+                started_at,
+                status: ExecutionStatus::Running,
+                stop: None,
+            },
+        );
+        Ok(StartOutcome::Started { arn })
+    }
+
+    async fn describe(&self, execution: &str) -> PortResult<ExecutionInfo> {
+        let mut w = self.world();
+        w.call("states:DescribeExecution")?;
+        w.executions
+            .values()
+            .find(|e| e.arn == execution)
+            .map(|e| ExecutionInfo {
+                arn: e.arn.clone(),
+                name: e.name.clone(),
+                status: e.status,
+                started_at: e.started_at,
+                stopped_at: None,
+                input: Some(e.input.clone()),
+                output: None,
+            })
+            .ok_or_else(|| PortError::not_found(format!("execution {execution}")))
+    }
+
+    async fn list(&self, state_machine: &Arn, status: Option<ExecutionStatus>) -> PortResult<Vec<ExecutionInfo>> {
+        let mut w = self.world();
+        w.call("states:ListExecutions")?;
+        let mut out: Vec<ExecutionInfo> = w
+            .executions
+            .values()
+            .filter(|e| e.state_machine == state_machine.as_str() && status.is_none_or(|s| s == e.status))
+            .map(|e| ExecutionInfo {
+                arn: e.arn.clone(),
+                name: e.name.clone(),
+                status: e.status,
+                started_at: e.started_at,
+                stopped_at: None,
+                input: Some(e.input.clone()),
+                output: None,
+            })
+            .collect();
+        out.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        Ok(out)
+    }
+
+    async fn stop(&self, execution: &str, error: &str, cause: &str) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("states:StopExecution")?;
+        let e = w
+            .executions
+            .values_mut()
+            .find(|e| e.arn == execution)
+            .ok_or_else(|| PortError::not_found(format!("execution {execution}")))?;
+        e.status = ExecutionStatus::Aborted;
+        e.stop = Some((error.to_string(), cause.to_string()));
+        Ok(())
+    }
+
+    async fn send_task_success(&self, token: &str, output: &serde_json::Value) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("states:SendTaskSuccess")?;
+        if !w.waiting_tokens.remove(token) {
+            return Err(PortError::not_found("task (the token timed out or was answered)"));
+        }
+        w.answers.push((token.to_string(), TokenAnswer::Success(output.clone())));
+        Ok(())
+    }
+
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("states:SendTaskFailure")?;
+        if !w.waiting_tokens.remove(token) {
+            return Err(PortError::not_found("task (the token timed out or was answered)"));
+        }
+        w.answers.push((
+            token.to_string(),
+            TokenAnswer::Failure {
+                error: error.to_string(),
+                cause: cause.to_string(),
+            },
+        ));
+        Ok(())
+    }
+}
+
+impl StateStore for Sim {
+    async fn acquire_lock(&self, app: &str, environment: &str, owner: &str, lease: Duration, now: DateTime<Utc>) -> PortResult<LockOutcome> {
+        let mut w = self.world();
+        w.call("dynamodb:PutItem")?;
+        let key = (app.to_string(), environment.to_string());
+        if let Some(lock) = w.store.locks.get(&key) {
+            if lock.owner != owner && lock.expires_at > now {
+                return Ok(LockOutcome::Held { lock: lock.clone() });
+            }
+        }
+        let lock = Lock {
+            app: app.to_string(),
+            environment: environment.to_string(),
+            owner: owner.to_string(),
+            acquired_at: now,
+            expires_at: now + chrono::Duration::seconds(lease.as_secs() as i64),
+        };
+        w.store.locks.insert(key, lock.clone());
+        Ok(LockOutcome::Acquired { lock })
+    }
+
+    async fn renew_lock(&self, app: &str, environment: &str, owner: &str, lease: Duration, now: DateTime<Utc>) -> PortResult<Lock> {
+        let mut w = self.world();
+        w.call("dynamodb:UpdateItem")?;
+        match w.store.locks.get_mut(&(app.to_string(), environment.to_string())) {
+            Some(lock) if lock.owner == owner => {
+                lock.expires_at = now + chrono::Duration::seconds(lease.as_secs() as i64);
+                Ok(lock.clone())
+            }
+            _ => Err(conflict("dynamodb:UpdateItem", format!("the lock of {app}/{environment} is not {owner}'s"))),
+        }
+    }
+
+    async fn release_lock(&self, app: &str, environment: &str, owner: &str) -> PortResult<bool> {
+        let mut w = self.world();
+        w.call("dynamodb:DeleteItem")?;
+        let key = (app.to_string(), environment.to_string());
+        if w.store.locks.get(&key).is_some_and(|l| l.owner == owner) {
+            w.store.locks.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn get_lock(&self, app: &str, environment: &str) -> PortResult<Option<Lock>> {
+        let mut w = self.world();
+        w.call("dynamodb:GetItem")?;
+        Ok(w.store.locks.get(&(app.to_string(), environment.to_string())).cloned())
+    }
+
+    async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("dynamodb:PutItem")?;
+        w.store.deployments.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {
+        let mut w = self.world();
+        w.call("dynamodb:GetItem")?;
+        Ok(w.store.deployments.get(id).cloned())
+    }
+
+    async fn history(&self, app: &str, environment: &str, limit: usize) -> PortResult<Vec<DeploymentRecord>> {
+        let mut w = self.world();
+        w.call("dynamodb:Query")?;
+        let mut out: Vec<DeploymentRecord> = w
+            .store
+            .deployments
+            .values()
+            .filter(|d| d.app == app && d.environment == environment)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn put_task_token(&self, deployment: &str, purpose: TokenPurpose, token: &str, alarms: &[String]) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("dynamodb:PutItem")?;
+        w.store.tokens.insert((deployment.to_string(), purpose), (token.to_string(), alarms.to_vec()));
+        Ok(())
+    }
+
+    async fn tokens_watching(&self, alarm: &str) -> PortResult<Vec<(String, String)>> {
+        let mut w = self.world();
+        w.call("dynamodb:Query")?;
+        Ok(w
+            .store
+            .tokens
+            .iter()
+            .filter(|(_, (_, alarms))| alarms.iter().any(|a| a == alarm))
+            .map(|((d, _), (t, _))| (d.clone(), t.clone()))
+            .collect())
+    }
+
+    async fn get_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<Option<String>> {
+        let mut w = self.world();
+        w.call("dynamodb:GetItem")?;
+        Ok(w.store.tokens.get(&(deployment.to_string(), purpose)).map(|(t, _)| t.clone()))
+    }
+
+    async fn delete_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("dynamodb:DeleteItem")?;
+        w.store.tokens.remove(&(deployment.to_string(), purpose));
+        Ok(())
+    }
+
+    async fn get_config(&self) -> PortResult<Option<StoredConfig>> {
+        let mut w = self.world();
+        w.call("dynamodb:GetItem")?;
+        Ok(w.store.config.clone())
+    }
+
+    async fn put_config(&self, config: &Config, expected_version: u64, by: &str, now: DateTime<Utc>) -> PortResult<u64> {
+        let mut w = self.world();
+        w.call("dynamodb:PutItem")?;
+        let current = w.store.config.as_ref().map_or(0, |c| c.version);
+        if current != expected_version {
+            return Err(conflict("dynamodb:PutItem", format!("configuration is at version {current}, not {expected_version}")));
+        }
+        w.store.config = Some(StoredConfig {
+            config: config.clone(),
+            version: current + 1,
+            updated_at: now,
+            updated_by: by.to_string(),
+        });
+        Ok(current + 1)
+    }
+}
+
+impl Prober for Sim {
+    async fn get(&self, url: &str, timeout: Duration) -> ProbeResult {
+        let mut w = self.world();
+        let now = w.now;
+        w.calls.push((now, "http:GET".into()));
+        match w.http_get(url) {
+            Ok(status) => ProbeResult {
+                status: Some(status),
+                error: None,
+                elapsed_ms: 20,
+            },
+            Err(e) => ProbeResult {
+                status: None,
+                error: Some(format!("{e} (timeout {timeout})")),
+                elapsed_ms: timeout.as_secs() * 1000,
+            },
+        }
+    }
+}

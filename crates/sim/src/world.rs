@@ -1,0 +1,526 @@
+//! The simulated world: its state, its dynamics (functions of the virtual time), fault
+//! injection, and helpers that set it up from a greenlight configuration.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use greenlight_core::config::{Colour, Config, Environment};
+use greenlight_core::notify::Notification;
+use greenlight_core::ports::{
+    AlarmValue, DeploymentRecord, HealthState, ImageInfo, Lock, PortError, RolloutState, ServiceState, StoredConfig, TargetHealth, TargetWeight, TokenPurpose,
+};
+use greenlight_core::{Arn, Digest, ImageRef};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "eu-west-1";
+
+/// How an image behaves once ECS runs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Behaviour {
+    /// Seconds from the service update until its tasks run.
+    pub start_secs: u64,
+    /// Tasks exit at once; ECS gives up after a few attempts and the rollout fails.
+    pub crash_on_start: bool,
+    /// Tasks run, but the target group's health check never passes.
+    pub never_healthy: bool,
+    /// Fraction of requests answered with 500 once the image takes traffic.
+    pub error_rate: f64,
+}
+
+impl Behaviour {
+    pub fn healthy() -> Self {
+        Behaviour {
+            start_secs: 40,
+            crash_on_start: false,
+            never_healthy: false,
+            error_rate: 0.0,
+        }
+    }
+    pub fn slow(start_secs: u64) -> Self {
+        Behaviour { start_secs, ..Self::healthy() }
+    }
+    pub fn crashing() -> Self {
+        Behaviour { crash_on_start: true, ..Self::healthy() }
+    }
+    pub fn never_healthy() -> Self {
+        Behaviour { never_healthy: true, ..Self::healthy() }
+    }
+    pub fn erroring(rate: f64) -> Self {
+        Behaviour { error_rate: rate, ..Self::healthy() }
+    }
+}
+
+/// Seconds after tasks run before the target group calls them healthy.
+pub const HEALTH_GRACE_SECS: u64 = 15;
+/// Seconds after which ECS's circuit breaker fails a rollout whose tasks keep crashing.
+pub const CRASH_GIVE_UP_SECS: u64 = 180;
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub cluster: String,
+    pub name: String,
+    pub task_definition: String,
+    pub desired: u32,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskDef {
+    pub arn: String,
+    pub family: String,
+    pub revision: u32,
+    pub containers: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Listener {
+    pub dns_name: String,
+    pub port: u16,
+    pub scheme: String,
+    pub weights: Vec<TargetWeight>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Repo {
+    pub uri: String,
+    pub images: Vec<ImageInfo>,
+}
+
+/// An alarm on the 5xx rate of the traffic a listener sends.
+#[derive(Clone, Debug)]
+pub struct Alarm {
+    pub listener: Arn,
+    pub threshold: f64,
+    /// Set by a scenario to force the state regardless of traffic.
+    pub forced: Option<AlarmValue>,
+}
+
+/// One SNS message as published.
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub topic: Arn,
+    pub at: DateTime<Utc>,
+    pub notification: Notification,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    pub locks: BTreeMap<(String, String), Lock>,
+    pub deployments: BTreeMap<String, DeploymentRecord>,
+    pub tokens: BTreeMap<(String, TokenPurpose), (String, Vec<String>)>,
+    pub config: Option<StoredConfig>,
+}
+
+/// A started Step Functions execution, as the simulator records it.
+#[derive(Clone, Debug)]
+pub struct Execution {
+    pub arn: String,
+    pub name: String,
+    pub state_machine: String,
+    pub input: serde_json::Value,
+    pub started_at: DateTime<Utc>,
+    pub status: greenlight_core::ports::ExecutionStatus,
+    pub stop: Option<(String, String)>,
+}
+
+/// The answer given to a task token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenAnswer {
+    Success(serde_json::Value),
+    Failure { error: String, cause: String },
+}
+
+/// A fault to inject: the next `times` calls of `operation` (e.g. `elbv2:ModifyListener`)
+/// fail with `error`, from `after` on.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub operation: String,
+    pub error: FaultKind,
+    pub times: u32,
+    pub after: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    Throttle,
+    ServerError,
+    Timeout,
+    AccessDenied,
+}
+
+pub struct World {
+    pub now: DateTime<Utc>,
+    rng: u64,
+    pub services: BTreeMap<(String, String), Service>,
+    pub task_defs: BTreeMap<String, TaskDef>,
+    pub listeners: BTreeMap<Arn, Listener>,
+    /// Which service's tasks register in each target group.
+    pub target_groups: BTreeMap<Arn, (String, String)>,
+    pub repos: BTreeMap<String, Repo>,
+    pub behaviours: BTreeMap<Digest, Behaviour>,
+    pub alarms: BTreeMap<String, Alarm>,
+    pub published: Vec<Published>,
+    pub store: Store,
+    pub executions: BTreeMap<String, Execution>,
+    /// Tokens of tasks that are waiting, and the answers given to tokens.
+    pub waiting_tokens: BTreeSet<String>,
+    pub answers: Vec<(String, TokenAnswer)>,
+    pub faults: Vec<Fault>,
+    /// Listeners that accept weight changes but keep their old weights (a broken write).
+    pub sticky_listeners: BTreeSet<Arn>,
+    /// Every call made, in order: (time, operation).
+    pub calls: Vec<(DateTime<Utc>, String)>,
+}
+
+impl World {
+    pub fn new(seed: u64, start: DateTime<Utc>) -> World {
+        World {
+            now: start,
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            services: BTreeMap::new(),
+            task_defs: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            target_groups: BTreeMap::new(),
+            repos: BTreeMap::new(),
+            behaviours: BTreeMap::new(),
+            alarms: BTreeMap::new(),
+            published: Vec::new(),
+            store: Store::default(),
+            executions: BTreeMap::new(),
+            waiting_tokens: BTreeSet::new(),
+            answers: Vec::new(),
+            faults: Vec::new(),
+            sticky_listeners: BTreeSet::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    /// A deterministic pseudo-random number in [0, 1) (xorshift64*).
+    pub fn random(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Records a call and applies any fault injected for it.
+    pub fn call(&mut self, operation: &str) -> Result<(), PortError> {
+        self.calls.push((self.now, operation.to_string()));
+        let now = self.now;
+        if let Some(f) = self
+            .faults
+            .iter_mut()
+            .find(|f| f.operation == operation && f.times > 0 && f.after.is_none_or(|a| now >= a))
+        {
+            f.times -= 1;
+            let (operation, message) = (operation.to_string(), "injected fault".to_string());
+            return Err(match f.error {
+                FaultKind::Throttle => PortError::Throttled { operation, message },
+                FaultKind::ServerError => PortError::Unavailable { operation, message: "500 Internal Server Error (injected)".into() },
+                FaultKind::Timeout => PortError::Unavailable { operation, message: "request timed out (injected)".into() },
+                FaultKind::AccessDenied => PortError::AccessDenied { operation, message },
+            });
+        }
+        Ok(())
+    }
+
+    pub fn inject(&mut self, operation: &str, error: FaultKind, times: u32) {
+        self.faults.push(Fault {
+            operation: operation.to_string(),
+            error,
+            times,
+            after: None,
+        });
+    }
+
+    /// How many times `operation` was called.
+    pub fn count(&self, operation: &str) -> usize {
+        self.calls.iter().filter(|(_, op)| op == operation).count()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Dynamics
+
+    /// The behaviour of the image a task definition runs (its first container pinned to a
+    /// digest with a known behaviour; otherwise healthy).
+    pub fn behaviour_of(&self, task_definition: &str) -> Behaviour {
+        self.task_defs
+            .get(task_definition)
+            .and_then(|td| {
+                td.containers.iter().find_map(|(_, image)| {
+                    let digest = Digest::parse(image.rsplit_once('@')?.1).ok()?;
+                    self.behaviours.get(&digest).cloned()
+                })
+            })
+            .unwrap_or_else(Behaviour::healthy)
+    }
+
+    fn elapsed(&self, since: DateTime<Utc>) -> u64 {
+        (self.now - since).num_seconds().max(0) as u64
+    }
+
+    /// The state ECS would report for a service now.
+    pub fn service_state(&self, s: &Service) -> ServiceState {
+        let b = self.behaviour_of(&s.task_definition);
+        let elapsed = self.elapsed(s.updated_at);
+        let (running, rollout, reason) = if s.desired == 0 {
+            (0, RolloutState::Completed, None)
+        } else if b.crash_on_start {
+            if elapsed >= CRASH_GIVE_UP_SECS {
+                (
+                    0,
+                    RolloutState::Failed,
+                    Some("ECS deployment circuit breaker: tasks failed to start (essential container exited with code 1)".to_string()),
+                )
+            } else {
+                (0, RolloutState::InProgress, None)
+            }
+        } else if elapsed >= b.start_secs {
+            (s.desired, RolloutState::Completed, None)
+        } else {
+            (0, RolloutState::InProgress, None)
+        };
+        ServiceState {
+            cluster: s.cluster.clone(),
+            service: s.name.clone(),
+            task_definition: s.task_definition.clone(),
+            desired: s.desired,
+            running,
+            pending: s.desired - running,
+            rollout,
+            rollout_reason: reason,
+            deployments: if rollout == RolloutState::InProgress { 2 } else { 1 },
+        }
+    }
+
+    /// The targets of a target group now.
+    pub fn target_health(&self, tg: &Arn) -> Vec<TargetHealth> {
+        let Some(key) = self.target_groups.get(tg) else { return Vec::new() };
+        let Some(s) = self.services.get(key) else { return Vec::new() };
+        let state = self.service_state(s);
+        let b = self.behaviour_of(&s.task_definition);
+        let since_running = self.elapsed(s.updated_at).saturating_sub(b.start_secs);
+        (0..state.running)
+            .map(|i| {
+                let (state, reason) = if b.never_healthy {
+                    (HealthState::Unhealthy, Some("Target.ResponseCodeMismatch: health checks failed with these codes: [503]".to_string()))
+                } else if since_running < HEALTH_GRACE_SECS {
+                    (HealthState::Initial, Some("Elb.RegistrationInProgress".to_string()))
+                } else {
+                    (HealthState::Healthy, None)
+                };
+                TargetHealth {
+                    id: format!("10.0.{}.{}", tg.short_name().len() % 200, 10 + i),
+                    port: Some(8080),
+                    state,
+                    reason,
+                }
+            })
+            .collect()
+    }
+
+    /// The error rate a target group's service answers with now (1.0 when nothing runs).
+    pub fn error_rate(&self, tg: &Arn) -> f64 {
+        let Some(s) = self.target_groups.get(tg).and_then(|k| self.services.get(k)) else { return 1.0 };
+        let state = self.service_state(s);
+        let b = self.behaviour_of(&s.task_definition);
+        if state.running == 0 || b.never_healthy {
+            1.0
+        } else {
+            b.error_rate
+        }
+    }
+
+    /// The 5xx rate of a listener's traffic, weighting each group's error rate.
+    pub fn listener_error_rate(&self, listener: &Arn) -> f64 {
+        let Some(l) = self.listeners.get(listener) else { return 0.0 };
+        let total: u32 = l.weights.iter().map(|w| u32::from(w.weight)).sum();
+        if total == 0 {
+            return 1.0;
+        }
+        l.weights
+            .iter()
+            .map(|w| f64::from(w.weight) / f64::from(total) * self.error_rate(&w.target_group))
+            .sum()
+    }
+
+    pub fn alarm_value(&self, name: &str) -> Option<AlarmValue> {
+        let a = self.alarms.get(name)?;
+        Some(a.forced.unwrap_or_else(|| {
+            if self.listener_error_rate(&a.listener) >= a.threshold {
+                AlarmValue::Alarm
+            } else {
+                AlarmValue::Ok
+            }
+        }))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Set-up
+
+    pub fn register_task_def(&mut self, family: &str, containers: Vec<(String, String)>) -> String {
+        let revision = self.task_defs.values().filter(|t| t.family == family).map(|t| t.revision).max().unwrap_or(0) + 1;
+        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:{revision}");
+        self.task_defs.insert(
+            arn.clone(),
+            TaskDef {
+                arn: arn.clone(),
+                family: family.to_string(),
+                revision,
+                containers,
+            },
+        );
+        arn
+    }
+
+    /// Adds an image to a repository (a push), with how it behaves.
+    pub fn push_image(&mut self, repository: &str, tag: Option<&str>, digest: &Digest, behaviour: Behaviour) {
+        let repo = self.repos.entry(repository.to_string()).or_insert_with(|| Repo {
+            uri: format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}"),
+            images: Vec::new(),
+        });
+        // A tag moves to the newest image that carries it.
+        if let Some(tag) = tag {
+            for image in &mut repo.images {
+                image.tags.retain(|t| t != tag);
+            }
+        }
+        match repo.images.iter_mut().find(|i| i.image.digest == *digest) {
+            Some(existing) => existing.tags.extend(tag.map(str::to_string)),
+            None => repo.images.push(ImageInfo {
+                image: ImageRef {
+                    repository: repository.to_string(),
+                    digest: digest.clone(),
+                },
+                tags: tag.map(str::to_string).into_iter().collect(),
+                pushed_at: Some(self.now),
+            }),
+        }
+        self.behaviours.insert(digest.clone(), behaviour);
+    }
+
+    /// Builds the AWS side of every environment in `config`: services (blue live at
+    /// `desired` tasks running `initial`, green idle), target groups, listeners (production
+    /// all on blue, test on green), alarms on the production listener's 5xx rate, and the
+    /// repository; and stores the configuration.
+    pub fn install(&mut self, config: &Config, initial: &Digest, desired: u32) {
+        let long_ago = self.now - chrono::Duration::hours(24);
+        for (app_name, app) in &config.apps {
+            self.push_image(&app.repository, Some("initial"), initial, Behaviour::healthy());
+            let uri = self.repos[&app.repository].uri.clone();
+            for env in app.environments.values() {
+                let family = format!("{app_name}-{}", env.cluster);
+                let td = self.register_task_def(&family, vec![(app.container.clone(), format!("{uri}@{initial}")), ("log-router".into(), "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable".into())]);
+                for colour in [Colour::Blue, Colour::Green] {
+                    let key = (env.cluster.clone(), env.services.get(colour).clone());
+                    self.services.insert(
+                        key.clone(),
+                        Service {
+                            cluster: env.cluster.clone(),
+                            name: key.1.clone(),
+                            task_definition: td.clone(),
+                            desired: if colour == Colour::Blue { desired } else { 0 },
+                            updated_at: long_ago,
+                        },
+                    );
+                    self.target_groups.insert(env.target_groups.get(colour).clone(), key);
+                }
+                self.install_listeners(env);
+                for alarm in &env.checks.alarms {
+                    self.alarms.insert(
+                        alarm.clone(),
+                        Alarm {
+                            listener: env.listeners.production.clone(),
+                            threshold: 0.05,
+                            forced: None,
+                        },
+                    );
+                }
+            }
+        }
+        self.store.config = Some(StoredConfig {
+            config: config.clone(),
+            version: 1,
+            updated_at: self.now,
+            updated_by: "sim".into(),
+        });
+    }
+
+    fn install_listeners(&mut self, env: &Environment) {
+        let lb = env.listeners.production.parts().ok().map_or("lb", |p| p.resource.split('/').nth(2).unwrap_or("lb")).to_string();
+        let dns = format!("{lb}-1234567890.{REGION}.elb.amazonaws.com");
+        self.listeners.insert(
+            env.listeners.production.clone(),
+            Listener {
+                dns_name: dns.clone(),
+                port: 443,
+                scheme: "https".into(),
+                weights: vec![
+                    TargetWeight { target_group: env.target_groups.blue.clone(), weight: 100 },
+                    TargetWeight { target_group: env.target_groups.green.clone(), weight: 0 },
+                ],
+            },
+        );
+        if let Some(test) = &env.listeners.test {
+            self.listeners.insert(
+                test.clone(),
+                Listener {
+                    dns_name: dns,
+                    port: 8443,
+                    scheme: "https".into(),
+                    weights: vec![TargetWeight { target_group: env.target_groups.green.clone(), weight: 100 }],
+                },
+            );
+        }
+    }
+
+    /// Answers an HTTP GET the way the simulated load balancers and services would.
+    pub fn http_get(&mut self, url: &str) -> Result<u16, String> {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let host_port = rest.split('/').next().unwrap_or(rest);
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?),
+            None => (host_port, if url.starts_with("https") { 443 } else { 80 }),
+        };
+        let Some(listener) = self.listeners.values().find(|l| l.dns_name == host && l.port == port).cloned() else {
+            // Public URLs in the simulated world point at the production listener of the
+            // first environment whose load balancer name appears in the host.
+            return self
+                .listeners
+                .iter()
+                .find(|(arn, l)| l.port == 443 && host.contains(arn.short_name()))
+                .map(|(_, l)| l.clone())
+                .map_or(Err(format!("could not resolve {host}")), |l| self.answer(&l));
+        };
+        self.answer(&listener)
+    }
+
+    fn answer(&mut self, listener: &Listener) -> Result<u16, String> {
+        let total: u32 = listener.weights.iter().map(|w| u32::from(w.weight)).sum();
+        if total == 0 {
+            return Ok(503);
+        }
+        let mut pick = self.random() * f64::from(total);
+        let mut chosen = &listener.weights[0];
+        for w in &listener.weights {
+            if pick < f64::from(w.weight) {
+                chosen = w;
+                break;
+            }
+            pick -= f64::from(w.weight);
+        }
+        let rate = self.error_rate(&chosen.target_group.clone());
+        if rate >= 1.0 {
+            return Ok(503);
+        }
+        Ok(if self.random() < rate { 500 } else { 200 })
+    }
+
+    /// Which colour all traffic of an environment goes to, if it all goes to one.
+    pub fn live_colour(&self, env: &Environment) -> Option<Colour> {
+        let l = self.listeners.get(&env.listeners.production)?;
+        greenlight_core::usecase::colour_of(env, &l.weights).ok()
+    }
+}
