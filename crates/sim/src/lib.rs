@@ -36,7 +36,9 @@ impl Sim {
 
     /// Locks the world to read or change it directly.
     pub fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Moves the virtual clock forward.

@@ -31,38 +31,72 @@ impl ContainerService for Sim {
             .services
             .get(&(cluster.to_string(), service.to_string()))
             .cloned()
-            .ok_or_else(|| PortError::not_found(format!("ECS service {service} in cluster {cluster}")))?;
+            .ok_or_else(|| {
+                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+            })?;
         Ok(w.service_state(&s))
     }
 
     async fn container_image(&self, task_definition: &str, container: &str) -> PortResult<String> {
         let mut w = self.world();
         w.call("ecs:DescribeTaskDefinition")?;
-        let td = w.task_defs.get(task_definition).ok_or_else(|| PortError::not_found(format!("task definition {task_definition}")))?;
+        let td = w
+            .task_defs
+            .get(task_definition)
+            .ok_or_else(|| PortError::not_found(format!("task definition {task_definition}")))?;
         td.containers
             .iter()
             .find(|(name, _)| name == container)
             .map(|(_, image)| image.clone())
-            .ok_or_else(|| PortError::not_found(format!("container `{container}` in task definition {task_definition}")))
+            .ok_or_else(|| {
+                PortError::not_found(format!(
+                    "container `{container}` in task definition {task_definition}"
+                ))
+            })
     }
 
-    async fn register_with_image(&self, task_definition: &str, container: &str, image: &str) -> PortResult<String> {
+    async fn register_with_image(
+        &self,
+        task_definition: &str,
+        container: &str,
+        image: &str,
+    ) -> PortResult<String> {
         let mut w = self.world();
         w.call("ecs:DescribeTaskDefinition")?;
-        let td = w.task_defs.get(task_definition).cloned().ok_or_else(|| PortError::not_found(format!("task definition {task_definition}")))?;
+        let td =
+            w.task_defs.get(task_definition).cloned().ok_or_else(|| {
+                PortError::not_found(format!("task definition {task_definition}"))
+            })?;
         if !td.containers.iter().any(|(n, _)| n == container) {
-            return Err(PortError::not_found(format!("container `{container}` in task definition {task_definition}")));
+            return Err(PortError::not_found(format!(
+                "container `{container}` in task definition {task_definition}"
+            )));
         }
         w.call("ecs:RegisterTaskDefinition")?;
         let containers = td
             .containers
             .iter()
-            .map(|(n, i)| (n.clone(), if n == container { image.to_string() } else { i.clone() }))
+            .map(|(n, i)| {
+                (
+                    n.clone(),
+                    if n == container {
+                        image.to_string()
+                    } else {
+                        i.clone()
+                    },
+                )
+            })
             .collect();
         Ok(w.register_task_def(&td.family, containers))
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: Option<&str>, desired: Option<u32>) -> PortResult<()> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: Option<&str>,
+        desired: Option<u32>,
+    ) -> PortResult<()> {
         let mut w = self.world();
         w.call("ecs:UpdateService")?;
         if let Some(td) = task_definition {
@@ -77,8 +111,11 @@ impl ContainerService for Sim {
         let s = w
             .services
             .get_mut(&(cluster.to_string(), service.to_string()))
-            .ok_or_else(|| PortError::not_found(format!("ECS service {service} in cluster {cluster}")))?;
-        let changed = task_definition.is_some_and(|td| td != s.task_definition) || desired.is_some_and(|d| d > s.desired);
+            .ok_or_else(|| {
+                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+            })?;
+        let changed = task_definition.is_some_and(|td| td != s.task_definition)
+            || desired.is_some_and(|d| d > s.desired);
         if let Some(td) = task_definition {
             s.task_definition = td.to_string();
         }
@@ -96,19 +133,32 @@ impl LoadBalancer for Sim {
     async fn listener_weights(&self, listener: &Arn) -> PortResult<Vec<TargetWeight>> {
         let mut w = self.world();
         w.call("elbv2:DescribeListeners")?;
-        w.listeners.get(listener).map(|l| l.weights.clone()).ok_or_else(|| PortError::not_found(format!("listener {listener}")))
+        w.listeners
+            .get(listener)
+            .map(|l| l.weights.clone())
+            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))
     }
 
-    async fn set_listener_weights(&self, listener: &Arn, weights: &[TargetWeight]) -> PortResult<()> {
+    async fn set_listener_weights(
+        &self,
+        listener: &Arn,
+        weights: &[TargetWeight],
+    ) -> PortResult<()> {
         let mut w = self.world();
         w.call("elbv2:ModifyListener")?;
         for tw in weights {
             if !w.target_groups.contains_key(&tw.target_group) {
-                return Err(PortError::not_found(format!("target group {}", tw.target_group)));
+                return Err(PortError::not_found(format!(
+                    "target group {}",
+                    tw.target_group
+                )));
             }
         }
         let sticky = w.sticky_listeners.contains(listener);
-        let l = w.listeners.get_mut(listener).ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
+        let l = w
+            .listeners
+            .get_mut(listener)
+            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
         if !sticky {
             l.weights = weights.to_vec();
         }
@@ -127,7 +177,10 @@ impl LoadBalancer for Sim {
     async fn listener_endpoint(&self, listener: &Arn) -> PortResult<ListenerEndpoint> {
         let mut w = self.world();
         w.call("elbv2:DescribeListeners")?;
-        let l = w.listeners.get(listener).ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
+        let l = w
+            .listeners
+            .get(listener)
+            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
         Ok(ListenerEndpoint {
             dns_name: l.dns_name.clone(),
             port: l.port,
@@ -140,7 +193,10 @@ impl ImageRegistry for Sim {
     async fn image_by_digest(&self, repository: &str, digest: &Digest) -> PortResult<ImageInfo> {
         let mut w = self.world();
         w.call("ecr:DescribeImages")?;
-        let repo = w.repos.get(repository).ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+        let repo = w
+            .repos
+            .get(repository)
+            .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
         repo.images
             .iter()
             .find(|i| i.image.digest == *digest)
@@ -151,7 +207,10 @@ impl ImageRegistry for Sim {
     async fn image_by_tag(&self, repository: &str, tag: &str) -> PortResult<ImageInfo> {
         let mut w = self.world();
         w.call("ecr:DescribeImages")?;
-        let repo = w.repos.get(repository).ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+        let repo = w
+            .repos
+            .get(repository)
+            .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
         repo.images
             .iter()
             .find(|i| i.tags.iter().any(|t| t == tag))
@@ -162,7 +221,10 @@ impl ImageRegistry for Sim {
     async fn repository_uri(&self, repository: &str) -> PortResult<String> {
         let mut w = self.world();
         w.call("ecr:DescribeRepositories")?;
-        w.repos.get(repository).map(|r| r.uri.clone()).ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
+        w.repos
+            .get(repository)
+            .map(|r| r.uri.clone())
+            .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
     }
 }
 
@@ -182,7 +244,11 @@ impl Alarms for Sim {
                         a.threshold * 100.0
                     )
                 });
-                Some(AlarmState { name: n.clone(), value, reason })
+                Some(AlarmState {
+                    name: n.clone(),
+                    value,
+                    reason,
+                })
             })
             .collect())
     }
@@ -203,13 +269,23 @@ impl Notifier for Sim {
 }
 
 impl Executions for Sim {
-    async fn start(&self, state_machine: &Arn, name: &str, input: &serde_json::Value) -> PortResult<StartOutcome> {
+    async fn start(
+        &self,
+        state_machine: &Arn,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> PortResult<StartOutcome> {
         let mut w = self.world();
         w.call("states:StartExecution")?;
         if w.executions.contains_key(name) {
-            return Ok(StartOutcome::AlreadyExists { name: name.to_string() });
+            return Ok(StartOutcome::AlreadyExists {
+                name: name.to_string(),
+            });
         }
-        let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", state_machine.short_name());
+        let arn = format!(
+            "arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}",
+            state_machine.short_name()
+        );
         let started_at = w.now;
         w.executions.insert(
             name.to_string(),
@@ -244,13 +320,19 @@ impl Executions for Sim {
             .ok_or_else(|| PortError::not_found(format!("execution {execution}")))
     }
 
-    async fn list(&self, state_machine: &Arn, status: Option<ExecutionStatus>) -> PortResult<Vec<ExecutionInfo>> {
+    async fn list(
+        &self,
+        state_machine: &Arn,
+        status: Option<ExecutionStatus>,
+    ) -> PortResult<Vec<ExecutionInfo>> {
         let mut w = self.world();
         w.call("states:ListExecutions")?;
         let mut out: Vec<ExecutionInfo> = w
             .executions
             .values()
-            .filter(|e| e.state_machine == state_machine.as_str() && status.is_none_or(|s| s == e.status))
+            .filter(|e| {
+                e.state_machine == state_machine.as_str() && status.is_none_or(|s| s == e.status)
+            })
             .map(|e| ExecutionInfo {
                 arn: e.arn.clone(),
                 name: e.name.clone(),
@@ -261,7 +343,7 @@ impl Executions for Sim {
                 output: None,
             })
             .collect();
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        out.sort_by_key(|e| std::cmp::Reverse(e.started_at));
         Ok(out)
     }
 
@@ -282,9 +364,12 @@ impl Executions for Sim {
         let mut w = self.world();
         w.call("states:SendTaskSuccess")?;
         if !w.waiting_tokens.remove(token) {
-            return Err(PortError::not_found("task (the token timed out or was answered)"));
+            return Err(PortError::not_found(
+                "task (the token timed out or was answered)",
+            ));
         }
-        w.answers.push((token.to_string(), TokenAnswer::Success(output.clone())));
+        w.answers
+            .push((token.to_string(), TokenAnswer::Success(output.clone())));
         Ok(())
     }
 
@@ -292,7 +377,9 @@ impl Executions for Sim {
         let mut w = self.world();
         w.call("states:SendTaskFailure")?;
         if !w.waiting_tokens.remove(token) {
-            return Err(PortError::not_found("task (the token timed out or was answered)"));
+            return Err(PortError::not_found(
+                "task (the token timed out or was answered)",
+            ));
         }
         w.answers.push((
             token.to_string(),
@@ -306,7 +393,14 @@ impl Executions for Sim {
 }
 
 impl StateStore for Sim {
-    async fn acquire_lock(&self, app: &str, environment: &str, owner: &str, lease: Duration, now: DateTime<Utc>) -> PortResult<LockOutcome> {
+    async fn acquire_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<LockOutcome> {
         let mut w = self.world();
         w.call("dynamodb:PutItem")?;
         let key = (app.to_string(), environment.to_string());
@@ -326,15 +420,29 @@ impl StateStore for Sim {
         Ok(LockOutcome::Acquired { lock })
     }
 
-    async fn renew_lock(&self, app: &str, environment: &str, owner: &str, lease: Duration, now: DateTime<Utc>) -> PortResult<Lock> {
+    async fn renew_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<Lock> {
         let mut w = self.world();
         w.call("dynamodb:UpdateItem")?;
-        match w.store.locks.get_mut(&(app.to_string(), environment.to_string())) {
+        match w
+            .store
+            .locks
+            .get_mut(&(app.to_string(), environment.to_string()))
+        {
             Some(lock) if lock.owner == owner => {
                 lock.expires_at = now + chrono::Duration::seconds(lease.as_secs() as i64);
                 Ok(lock.clone())
             }
-            _ => Err(conflict("dynamodb:UpdateItem", format!("the lock of {app}/{environment} is not {owner}'s"))),
+            _ => Err(conflict(
+                "dynamodb:UpdateItem",
+                format!("the lock of {app}/{environment} is not {owner}'s"),
+            )),
         }
     }
 
@@ -352,13 +460,18 @@ impl StateStore for Sim {
     async fn get_lock(&self, app: &str, environment: &str) -> PortResult<Option<Lock>> {
         let mut w = self.world();
         w.call("dynamodb:GetItem")?;
-        Ok(w.store.locks.get(&(app.to_string(), environment.to_string())).cloned())
+        Ok(w.store
+            .locks
+            .get(&(app.to_string(), environment.to_string()))
+            .cloned())
     }
 
     async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<()> {
         let mut w = self.world();
         w.call("dynamodb:PutItem")?;
-        w.store.deployments.insert(record.id.clone(), record.clone());
+        w.store
+            .deployments
+            .insert(record.id.clone(), record.clone());
         Ok(())
     }
 
@@ -368,7 +481,12 @@ impl StateStore for Sim {
         Ok(w.store.deployments.get(id).cloned())
     }
 
-    async fn history(&self, app: &str, environment: &str, limit: usize) -> PortResult<Vec<DeploymentRecord>> {
+    async fn history(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: usize,
+    ) -> PortResult<Vec<DeploymentRecord>> {
         let mut w = self.world();
         w.call("dynamodb:Query")?;
         let mut out: Vec<DeploymentRecord> = w
@@ -378,23 +496,35 @@ impl StateStore for Sim {
             .filter(|d| d.app == app && d.environment == environment)
             .cloned()
             .collect();
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
+        out.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         out.truncate(limit);
         Ok(out)
     }
 
-    async fn put_task_token(&self, deployment: &str, purpose: TokenPurpose, token: &str, alarms: &[String]) -> PortResult<()> {
+    async fn put_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+        token: &str,
+        alarms: &[String],
+    ) -> PortResult<()> {
         let mut w = self.world();
         w.call("dynamodb:PutItem")?;
-        w.store.tokens.insert((deployment.to_string(), purpose), (token.to_string(), alarms.to_vec()));
+        w.store.tokens.insert(
+            (deployment.to_string(), purpose),
+            (token.to_string(), alarms.to_vec()),
+        );
         Ok(())
     }
 
     async fn tokens_watching(&self, alarm: &str) -> PortResult<Vec<(String, String)>> {
         let mut w = self.world();
         w.call("dynamodb:Query")?;
-        Ok(w
-            .store
+        Ok(w.store
             .tokens
             .iter()
             .filter(|(_, (_, alarms))| alarms.iter().any(|a| a == alarm))
@@ -402,10 +532,17 @@ impl StateStore for Sim {
             .collect())
     }
 
-    async fn get_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<Option<String>> {
+    async fn get_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+    ) -> PortResult<Option<String>> {
         let mut w = self.world();
         w.call("dynamodb:GetItem")?;
-        Ok(w.store.tokens.get(&(deployment.to_string(), purpose)).map(|(t, _)| t.clone()))
+        Ok(w.store
+            .tokens
+            .get(&(deployment.to_string(), purpose))
+            .map(|(t, _)| t.clone()))
     }
 
     async fn delete_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<()> {
@@ -421,12 +558,21 @@ impl StateStore for Sim {
         Ok(w.store.config.clone())
     }
 
-    async fn put_config(&self, config: &Config, expected_version: u64, by: &str, now: DateTime<Utc>) -> PortResult<u64> {
+    async fn put_config(
+        &self,
+        config: &Config,
+        expected_version: u64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<u64> {
         let mut w = self.world();
         w.call("dynamodb:PutItem")?;
         let current = w.store.config.as_ref().map_or(0, |c| c.version);
         if current != expected_version {
-            return Err(conflict("dynamodb:PutItem", format!("configuration is at version {current}, not {expected_version}")));
+            return Err(conflict(
+                "dynamodb:PutItem",
+                format!("configuration is at version {current}, not {expected_version}"),
+            ));
         }
         w.store.config = Some(StoredConfig {
             config: config.clone(),

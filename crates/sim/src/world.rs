@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use greenlight_core::config::{Colour, Config, Environment};
 use greenlight_core::notify::Notification;
 use greenlight_core::ports::{
-    AlarmValue, DeploymentRecord, HealthState, ImageInfo, Lock, PortError, RolloutState, ServiceState, StoredConfig, TargetHealth, TargetWeight, TokenPurpose,
+    AlarmValue, DeploymentRecord, HealthState, ImageInfo, Lock, PortError, RolloutState,
+    ServiceState, StoredConfig, TargetHealth, TargetWeight, TokenPurpose,
 };
 use greenlight_core::{Arn, Digest, ImageRef};
 
@@ -37,16 +38,28 @@ impl Behaviour {
         }
     }
     pub fn slow(start_secs: u64) -> Self {
-        Behaviour { start_secs, ..Self::healthy() }
+        Behaviour {
+            start_secs,
+            ..Self::healthy()
+        }
     }
     pub fn crashing() -> Self {
-        Behaviour { crash_on_start: true, ..Self::healthy() }
+        Behaviour {
+            crash_on_start: true,
+            ..Self::healthy()
+        }
     }
     pub fn never_healthy() -> Self {
-        Behaviour { never_healthy: true, ..Self::healthy() }
+        Behaviour {
+            never_healthy: true,
+            ..Self::healthy()
+        }
     }
     pub fn erroring(rate: f64) -> Self {
-        Behaviour { error_rate: rate, ..Self::healthy() }
+        Behaviour {
+            error_rate: rate,
+            ..Self::healthy()
+        }
     }
 }
 
@@ -218,8 +231,14 @@ impl World {
             let (operation, message) = (operation.to_string(), "injected fault".to_string());
             return Err(match f.error {
                 FaultKind::Throttle => PortError::Throttled { operation, message },
-                FaultKind::ServerError => PortError::Unavailable { operation, message: "500 Internal Server Error (injected)".into() },
-                FaultKind::Timeout => PortError::Unavailable { operation, message: "request timed out (injected)".into() },
+                FaultKind::ServerError => PortError::Unavailable {
+                    operation,
+                    message: "500 Internal Server Error (injected)".into(),
+                },
+                FaultKind::Timeout => PortError::Unavailable {
+                    operation,
+                    message: "request timed out (injected)".into(),
+                },
                 FaultKind::AccessDenied => PortError::AccessDenied { operation, message },
             });
         }
@@ -291,14 +310,22 @@ impl World {
             pending: s.desired - running,
             rollout,
             rollout_reason: reason,
-            deployments: if rollout == RolloutState::InProgress { 2 } else { 1 },
+            deployments: if rollout == RolloutState::InProgress {
+                2
+            } else {
+                1
+            },
         }
     }
 
     /// The targets of a target group now.
     pub fn target_health(&self, tg: &Arn) -> Vec<TargetHealth> {
-        let Some(key) = self.target_groups.get(tg) else { return Vec::new() };
-        let Some(s) = self.services.get(key) else { return Vec::new() };
+        let Some(key) = self.target_groups.get(tg) else {
+            return Vec::new();
+        };
+        let Some(s) = self.services.get(key) else {
+            return Vec::new();
+        };
         let state = self.service_state(s);
         let b = self.behaviour_of(&s.task_definition);
         let since_running = self.elapsed(s.updated_at).saturating_sub(b.start_secs);
@@ -323,7 +350,13 @@ impl World {
 
     /// The error rate a target group's service answers with now (1.0 when nothing runs).
     pub fn error_rate(&self, tg: &Arn) -> f64 {
-        let Some(s) = self.target_groups.get(tg).and_then(|k| self.services.get(k)) else { return 1.0 };
+        let Some(s) = self
+            .target_groups
+            .get(tg)
+            .and_then(|k| self.services.get(k))
+        else {
+            return 1.0;
+        };
         let state = self.service_state(s);
         let b = self.behaviour_of(&s.task_definition);
         if state.running == 0 || b.never_healthy {
@@ -335,7 +368,9 @@ impl World {
 
     /// The 5xx rate of a listener's traffic, weighting each group's error rate.
     pub fn listener_error_rate(&self, listener: &Arn) -> f64 {
-        let Some(l) = self.listeners.get(listener) else { return 0.0 };
+        let Some(l) = self.listeners.get(listener) else {
+            return 0.0;
+        };
         let total: u32 = l.weights.iter().map(|w| u32::from(w.weight)).sum();
         if total == 0 {
             return 1.0;
@@ -361,7 +396,14 @@ impl World {
     // Set-up
 
     pub fn register_task_def(&mut self, family: &str, containers: Vec<(String, String)>) -> String {
-        let revision = self.task_defs.values().filter(|t| t.family == family).map(|t| t.revision).max().unwrap_or(0) + 1;
+        let revision = self
+            .task_defs
+            .values()
+            .filter(|t| t.family == family)
+            .map(|t| t.revision)
+            .max()
+            .unwrap_or(0)
+            + 1;
         let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:{revision}");
         self.task_defs.insert(
             arn.clone(),
@@ -376,11 +418,20 @@ impl World {
     }
 
     /// Adds an image to a repository (a push), with how it behaves.
-    pub fn push_image(&mut self, repository: &str, tag: Option<&str>, digest: &Digest, behaviour: Behaviour) {
-        let repo = self.repos.entry(repository.to_string()).or_insert_with(|| Repo {
-            uri: format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}"),
-            images: Vec::new(),
-        });
+    pub fn push_image(
+        &mut self,
+        repository: &str,
+        tag: Option<&str>,
+        digest: &Digest,
+        behaviour: Behaviour,
+    ) {
+        let repo = self
+            .repos
+            .entry(repository.to_string())
+            .or_insert_with(|| Repo {
+                uri: format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}"),
+                images: Vec::new(),
+            });
         // A tag moves to the newest image that carries it.
         if let Some(tag) = tag {
             for image in &mut repo.images {
@@ -408,11 +459,25 @@ impl World {
     pub fn install(&mut self, config: &Config, initial: &Digest, desired: u32) {
         let long_ago = self.now - chrono::Duration::hours(24);
         for (app_name, app) in &config.apps {
-            self.push_image(&app.repository, Some("initial"), initial, Behaviour::healthy());
+            self.push_image(
+                &app.repository,
+                Some("initial"),
+                initial,
+                Behaviour::healthy(),
+            );
             let uri = self.repos[&app.repository].uri.clone();
             for env in app.environments.values() {
                 let family = format!("{app_name}-{}", env.cluster);
-                let td = self.register_task_def(&family, vec![(app.container.clone(), format!("{uri}@{initial}")), ("log-router".into(), "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable".into())]);
+                let td = self.register_task_def(
+                    &family,
+                    vec![
+                        (app.container.clone(), format!("{uri}@{initial}")),
+                        (
+                            "log-router".into(),
+                            "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable".into(),
+                        ),
+                    ],
+                );
                 for colour in [Colour::Blue, Colour::Green] {
                     let key = (env.cluster.clone(), env.services.get(colour).clone());
                     self.services.insert(
@@ -425,7 +490,8 @@ impl World {
                             updated_at: long_ago,
                         },
                     );
-                    self.target_groups.insert(env.target_groups.get(colour).clone(), key);
+                    self.target_groups
+                        .insert(env.target_groups.get(colour).clone(), key);
                 }
                 self.install_listeners(env);
                 for alarm in &env.checks.alarms {
@@ -449,7 +515,13 @@ impl World {
     }
 
     fn install_listeners(&mut self, env: &Environment) {
-        let lb = env.listeners.production.parts().ok().map_or("lb", |p| p.resource.split('/').nth(2).unwrap_or("lb")).to_string();
+        let lb = env
+            .listeners
+            .production
+            .parts()
+            .ok()
+            .map_or("lb", |p| p.resource.split('/').nth(2).unwrap_or("lb"))
+            .to_string();
         let dns = format!("{lb}-1234567890.{REGION}.elb.amazonaws.com");
         self.listeners.insert(
             env.listeners.production.clone(),
@@ -458,8 +530,14 @@ impl World {
                 port: 443,
                 scheme: "https".into(),
                 weights: vec![
-                    TargetWeight { target_group: env.target_groups.blue.clone(), weight: 100 },
-                    TargetWeight { target_group: env.target_groups.green.clone(), weight: 0 },
+                    TargetWeight {
+                        target_group: env.target_groups.blue.clone(),
+                        weight: 100,
+                    },
+                    TargetWeight {
+                        target_group: env.target_groups.green.clone(),
+                        weight: 0,
+                    },
                 ],
             },
         );
@@ -470,7 +548,10 @@ impl World {
                     dns_name: dns,
                     port: 8443,
                     scheme: "https".into(),
-                    weights: vec![TargetWeight { target_group: env.target_groups.green.clone(), weight: 100 }],
+                    weights: vec![TargetWeight {
+                        target_group: env.target_groups.green.clone(),
+                        weight: 100,
+                    }],
                 },
             );
         }
@@ -481,10 +562,18 @@ impl World {
         let rest = url.split_once("://").map_or(url, |(_, r)| r);
         let host_port = rest.split('/').next().unwrap_or(rest);
         let (host, port) = match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?),
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
+            ),
             None => (host_port, if url.starts_with("https") { 443 } else { 80 }),
         };
-        let Some(listener) = self.listeners.values().find(|l| l.dns_name == host && l.port == port).cloned() else {
+        let Some(listener) = self
+            .listeners
+            .values()
+            .find(|l| l.dns_name == host && l.port == port)
+            .cloned()
+        else {
             // Public URLs in the simulated world point at the production listener of the
             // first environment whose load balancer name appears in the host.
             return self
@@ -492,7 +581,9 @@ impl World {
                 .iter()
                 .find(|(arn, l)| l.port == 443 && host.contains(arn.short_name()))
                 .map(|(_, l)| l.clone())
-                .map_or(Err(format!("could not resolve {host}")), |l| self.answer(&l));
+                .map_or(Err(format!("could not resolve {host}")), |l| {
+                    self.answer(&l)
+                });
         };
         self.answer(&listener)
     }

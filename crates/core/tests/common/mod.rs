@@ -11,14 +11,17 @@ use greenlight_core::{Digest, ImageRef};
 use greenlight_sim::{Behaviour, Sim};
 
 pub const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:greenlight";
-pub const STATE_MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout";
+pub const STATE_MACHINE: &str =
+    "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout";
 
 pub fn digest(seed: u8) -> Digest {
     Digest::parse(&format!("sha256:{}", format!("{seed:02x}").repeat(32))).unwrap()
 }
 
 pub fn example() -> Config {
-    config::load(include_str!("../../../../examples/greenlight.yaml")).config.unwrap()
+    config::load(include_str!("../../../../examples/greenlight.yaml"))
+        .config
+        .unwrap()
 }
 
 /// The example config installed with blue live on digest 1, two tasks.
@@ -34,7 +37,8 @@ pub fn world_with(config: Config) -> Sim {
 
 /// Pushes an image and returns the start input of its staging deployment.
 pub fn push(sim: &Sim, seed: u8, behaviour: Behaviour) -> StartInput {
-    sim.world().push_image("web", Some(&format!("v{seed}")), &digest(seed), behaviour);
+    sim.world()
+        .push_image("web", Some(&format!("v{seed}")), &digest(seed), behaviour);
     start_input("staging", seed)
 }
 
@@ -49,9 +53,15 @@ pub fn start_input(environment: &str, seed: u8) -> StartInput {
         },
         tag: Some(format!("v{seed}")),
         trigger: if environment == "staging" {
-            TriggerInfo::Push { tag: Some(format!("v{seed}")), event_id: None }
+            TriggerInfo::Push {
+                tag: Some(format!("v{seed}")),
+                event_id: None,
+            }
         } else {
-            TriggerInfo::Promotion { from: "staging".into(), by: "alice".into() }
+            TriggerInfo::Promotion {
+                from: "staging".into(),
+                by: "alice".into(),
+            }
         },
     }
 }
@@ -84,7 +94,10 @@ pub async fn drive_from_deploy(sim: &Sim, r: Rollout) -> Result<Rollout, StepErr
         r = check::health(sim, r).await?;
         while r.control.baking {
             // The bake wait: a waitForTaskToken task that times out after one interval.
-            sim.world().store.tokens.remove(&(r.deployment.clone(), TokenPurpose::Bake));
+            sim.world()
+                .store
+                .tokens
+                .remove(&(r.deployment.clone(), TokenPurpose::Bake));
             sim.advance(r.control.bake_wait_seconds);
             r = check::health(sim, r).await?;
         }
