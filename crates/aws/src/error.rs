@@ -1,0 +1,84 @@
+//! Turning SDK errors into [`PortError`]s: by the error's kind, HTTP status and typed error
+//! code (the same codes the SDK's own retry classifier uses), never by message text.
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use greenlight_core::ports::PortError;
+
+/// The SDK error type every operation returns.
+pub type SdkError<E> = aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>;
+
+/// Error codes AWS services use for throttling (as the SDK's retry classifier knows them).
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// Error codes that mean the service had a transient problem.
+const TRANSIENT: &[&str] = &["RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure", "ServiceUnavailable", "ServerException"];
+
+const ACCESS_DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException", "AuthorizationError"];
+
+/// Classifies any SDK error.
+pub fn classify<E>(operation: &str, err: SdkError<E>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let operation = operation.to_string();
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => PortError::Unavailable {
+            operation,
+            message: describe(&err),
+        },
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or_default().to_string();
+            let message = format!("{code}: {}", service.err().message().unwrap_or_default());
+            if status == 429 || THROTTLING.contains(&code.as_str()) {
+                PortError::Throttled { operation, message }
+            } else if status >= 500 || TRANSIENT.contains(&code.as_str()) {
+                PortError::Unavailable { operation, message }
+            } else if status == 403 || ACCESS_DENIED.contains(&code.as_str()) {
+                PortError::AccessDenied { operation, message }
+            } else if status == 404 {
+                PortError::NotFound { what: message }
+            } else {
+                PortError::Invalid { operation, message }
+            }
+        }
+        _ => PortError::Other {
+            operation,
+            message: describe(&err),
+        },
+    }
+}
+
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// A response that lacked a field the service always sends.
+pub fn missing(operation: &str, field: &str) -> PortError {
+    PortError::Other {
+        operation: operation.to_string(),
+        message: format!("response has no {field}"),
+    }
+}

@@ -1,0 +1,62 @@
+//! greenlight's ports implemented with the AWS SDK for Rust. Production runs only these.
+//!
+//! One [`AwsCloud`] holds a client per service, built once per cold start from the standard
+//! configuration chain (environment, profile, instance role; `AWS_ENDPOINT_URL` works, which
+//! is how the contract tests point it at a local moto server).
+
+mod cloudwatch;
+mod ecr;
+mod ecs;
+mod elb;
+pub mod error;
+mod http;
+mod sfn;
+mod sns;
+pub mod store;
+
+pub use store::HISTORY_INDEX;
+
+/// Every AWS client greenlight uses, and the name of its DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct AwsCloud {
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub http: reqwest::Client,
+    pub table: String,
+}
+
+impl AwsCloud {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        AwsCloud {
+            ecs: aws_sdk_ecs::Client::new(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION"), " (health probe)"))
+                .build()
+                .expect("the HTTP client builds"),
+            table: table.into(),
+        }
+    }
+
+    /// Loads the standard AWS configuration and builds every client.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(&config, table)
+    }
+}
+
+impl greenlight_core::ports::Clock for AwsCloud {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
