@@ -8,7 +8,12 @@ use crate::error::{classify, missing};
 use crate::AwsCloud;
 
 impl AwsCloud {
-    async fn describe_image(&self, repository: &str, id: ImageIdentifier, what: String) -> PortResult<ImageInfo> {
+    async fn describe_image(
+        &self,
+        repository: &str,
+        id: ImageIdentifier,
+        what: String,
+    ) -> PortResult<ImageInfo> {
         const OP: &str = "ecr:DescribeImages";
         let out = self
             .ecr
@@ -19,15 +24,25 @@ impl AwsCloud {
             .await
             .map_err(|e| match e.as_service_error() {
                 Some(se) if se.is_image_not_found_exception() => PortError::not_found(what.clone()),
-                Some(se) if se.is_repository_not_found_exception() => PortError::not_found(format!("ECR repository {repository}")),
+                Some(se) if se.is_repository_not_found_exception() => {
+                    PortError::not_found(format!("ECR repository {repository}"))
+                }
                 _ => classify(OP, e),
             })?;
-        let detail = out.image_details().first().ok_or_else(|| PortError::not_found(what))?;
-        let digest = detail.image_digest().ok_or_else(|| missing(OP, "imageDigest"))?;
+        let detail = out
+            .image_details()
+            .first()
+            .ok_or_else(|| PortError::not_found(what))?;
+        let digest = detail
+            .image_digest()
+            .ok_or_else(|| missing(OP, "imageDigest"))?;
         Ok(ImageInfo {
             image: ImageRef {
                 repository: repository.to_string(),
-                digest: Digest::parse(digest).map_err(|message| PortError::Other { operation: OP.into(), message })?,
+                digest: Digest::parse(digest).map_err(|message| PortError::Other {
+                    operation: OP.into(),
+                    message,
+                })?,
             },
             tags: detail.image_tags().to_vec(),
             pushed_at: detail
@@ -39,13 +54,17 @@ impl AwsCloud {
 
 impl ImageRegistry for AwsCloud {
     async fn image_by_digest(&self, repository: &str, digest: &Digest) -> PortResult<ImageInfo> {
-        let id = ImageIdentifier::builder().image_digest(digest.as_str()).build();
-        self.describe_image(repository, id, format!("image {repository}@{digest}")).await
+        let id = ImageIdentifier::builder()
+            .image_digest(digest.as_str())
+            .build();
+        self.describe_image(repository, id, format!("image {repository}@{digest}"))
+            .await
     }
 
     async fn image_by_tag(&self, repository: &str, tag: &str) -> PortResult<ImageInfo> {
         let id = ImageIdentifier::builder().image_tag(tag).build();
-        self.describe_image(repository, id, format!("image {repository}:{tag}")).await
+        self.describe_image(repository, id, format!("image {repository}:{tag}"))
+            .await
     }
 
     async fn repository_uri(&self, repository: &str) -> PortResult<String> {
@@ -57,7 +76,9 @@ impl ImageRegistry for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_repository_not_found_exception() => PortError::not_found(format!("ECR repository {repository}")),
+                Some(se) if se.is_repository_not_found_exception() => {
+                    PortError::not_found(format!("ECR repository {repository}"))
+                }
                 _ => classify(OP, e),
             })?;
         out.repositories()

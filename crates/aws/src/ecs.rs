@@ -17,31 +17,49 @@ impl ContainerService for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_cluster_not_found_exception() => PortError::not_found(format!("ECS cluster {cluster}")),
+                Some(se) if se.is_cluster_not_found_exception() => {
+                    PortError::not_found(format!("ECS cluster {cluster}"))
+                }
                 _ => classify(OP, e),
             })?;
-        let Some(s) = out.services().iter().find(|s| s.status() != Some("INACTIVE")) else {
-            return Err(PortError::not_found(format!("ECS service {service} in cluster {cluster}")));
+        let Some(s) = out
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+        else {
+            return Err(PortError::not_found(format!(
+                "ECS service {service} in cluster {cluster}"
+            )));
         };
-        let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+        let primary = s
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"));
         let rollout = match primary.and_then(|d| d.rollout_state()) {
             Some(DeploymentRolloutState::Failed) => RolloutState::Failed,
             Some(DeploymentRolloutState::InProgress) => RolloutState::InProgress,
             Some(DeploymentRolloutState::Completed) => RolloutState::Completed,
             // Services without the rolling-update controller's state (or a primary not yet
             // reported) count as completed once one deployment remains and it has its tasks.
-            _ if s.deployments().len() <= 1 && s.running_count() == s.desired_count() => RolloutState::Completed,
+            _ if s.deployments().len() <= 1 && s.running_count() == s.desired_count() => {
+                RolloutState::Completed
+            }
             _ => RolloutState::InProgress,
         };
         Ok(ServiceState {
             cluster: cluster.to_string(),
             service: service.to_string(),
-            task_definition: s.task_definition().ok_or_else(|| missing(OP, "taskDefinition"))?.to_string(),
+            task_definition: s
+                .task_definition()
+                .ok_or_else(|| missing(OP, "taskDefinition"))?
+                .to_string(),
             desired: s.desired_count().max(0) as u32,
             running: s.running_count().max(0) as u32,
             pending: s.pending_count().max(0) as u32,
             rollout,
-            rollout_reason: primary.and_then(|d| d.rollout_state_reason()).map(str::to_string),
+            rollout_reason: primary
+                .and_then(|d| d.rollout_state_reason())
+                .map(str::to_string),
             deployments: s.deployments().len() as u32,
         })
     }
@@ -53,14 +71,29 @@ impl ContainerService for AwsCloud {
             .find(|c| c.name() == Some(container))
             .and_then(|c| c.image())
             .map(str::to_string)
-            .ok_or_else(|| PortError::not_found(format!("container `{container}` in task definition {task_definition}")))
+            .ok_or_else(|| {
+                PortError::not_found(format!(
+                    "container `{container}` in task definition {task_definition}"
+                ))
+            })
     }
 
-    async fn register_with_image(&self, task_definition: &str, container: &str, image: &str) -> PortResult<String> {
+    async fn register_with_image(
+        &self,
+        task_definition: &str,
+        container: &str,
+        image: &str,
+    ) -> PortResult<String> {
         const OP: &str = "ecs:RegisterTaskDefinition";
         let (td, tags) = self.task_definition(task_definition).await?;
-        if !td.container_definitions().iter().any(|c| c.name() == Some(container)) {
-            return Err(PortError::not_found(format!("container `{container}` in task definition {task_definition}")));
+        if !td
+            .container_definitions()
+            .iter()
+            .any(|c| c.name() == Some(container))
+        {
+            return Err(PortError::not_found(format!(
+                "container `{container}` in task definition {task_definition}"
+            )));
         }
         let containers = td
             .container_definitions()
@@ -104,7 +137,13 @@ impl ContainerService for AwsCloud {
             .ok_or_else(|| missing(OP, "taskDefinition.taskDefinitionArn"))
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: Option<&str>, desired: Option<u32>) -> PortResult<()> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: Option<&str>,
+        desired: Option<u32>,
+    ) -> PortResult<()> {
         const OP: &str = "ecs:UpdateService";
         self.ecs
             .update_service()
@@ -115,10 +154,15 @@ impl ContainerService for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_service_not_found_exception() || se.is_service_not_active_exception() => {
+                Some(se)
+                    if se.is_service_not_found_exception()
+                        || se.is_service_not_active_exception() =>
+                {
                     PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
                 }
-                Some(se) if se.is_cluster_not_found_exception() => PortError::not_found(format!("ECS cluster {cluster}")),
+                Some(se) if se.is_cluster_not_found_exception() => {
+                    PortError::not_found(format!("ECS cluster {cluster}"))
+                }
                 _ => classify(OP, e),
             })?;
         Ok(())
@@ -130,7 +174,13 @@ fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
 }
 
 impl AwsCloud {
-    async fn task_definition(&self, arn: &str) -> PortResult<(aws_sdk_ecs::types::TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)> {
+    async fn task_definition(
+        &self,
+        arn: &str,
+    ) -> PortResult<(
+        aws_sdk_ecs::types::TaskDefinition,
+        Vec<aws_sdk_ecs::types::Tag>,
+    )> {
         const OP: &str = "ecs:DescribeTaskDefinition";
         let out = self
             .ecs
@@ -140,11 +190,15 @@ impl AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_client_exception() => PortError::not_found(format!("task definition {arn}")),
+                Some(se) if se.is_client_exception() => {
+                    PortError::not_found(format!("task definition {arn}"))
+                }
                 _ => classify(OP, e),
             })?;
         let tags = out.tags().to_vec();
-        let td = out.task_definition.ok_or_else(|| PortError::not_found(format!("task definition {arn}")))?;
+        let td = out
+            .task_definition
+            .ok_or_else(|| PortError::not_found(format!("task definition {arn}")))?;
         Ok((td, tags))
     }
 }

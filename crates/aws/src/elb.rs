@@ -1,14 +1,21 @@
 //! `LoadBalancer` on Elastic Load Balancing (Application Load Balancers).
 
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum};
-use greenlight_core::ports::{HealthState, ListenerEndpoint, LoadBalancer, PortError, PortResult, TargetHealth, TargetWeight};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum,
+};
+use greenlight_core::ports::{
+    HealthState, ListenerEndpoint, LoadBalancer, PortError, PortResult, TargetHealth, TargetWeight,
+};
 use greenlight_core::Arn;
 
 use crate::error::{classify, missing};
 use crate::AwsCloud;
 
 impl AwsCloud {
-    async fn listener(&self, listener: &Arn) -> PortResult<aws_sdk_elasticloadbalancingv2::types::Listener> {
+    async fn listener(
+        &self,
+        listener: &Arn,
+    ) -> PortResult<aws_sdk_elasticloadbalancingv2::types::Listener> {
         const OP: &str = "elasticloadbalancing:DescribeListeners";
         let out = self
             .elb
@@ -17,10 +24,14 @@ impl AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_listener_not_found_exception() => PortError::not_found(format!("listener {listener}")),
+                Some(se) if se.is_listener_not_found_exception() => {
+                    PortError::not_found(format!("listener {listener}"))
+                }
                 _ => classify(OP, e),
             })?;
-        out.listeners.and_then(|l| l.into_iter().next()).ok_or_else(|| PortError::not_found(format!("listener {listener}")))
+        out.listeners
+            .and_then(|l| l.into_iter().next())
+            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))
     }
 }
 
@@ -43,26 +54,47 @@ impl LoadBalancer for AwsCloud {
                 operation: OP.into(),
                 message: format!("listener {listener} has no forward default action"),
             })?;
-        match forward.forward_config().map(|f| f.target_groups()).filter(|t| !t.is_empty()) {
+        match forward
+            .forward_config()
+            .map(|f| f.target_groups())
+            .filter(|t| !t.is_empty())
+        {
             Some(groups) => groups
                 .iter()
                 .map(|t| {
                     Ok(TargetWeight {
-                        target_group: parse_arn(OP, t.target_group_arn().ok_or_else(|| missing(OP, "TargetGroupArn"))?)?,
+                        target_group: parse_arn(
+                            OP,
+                            t.target_group_arn()
+                                .ok_or_else(|| missing(OP, "TargetGroupArn"))?,
+                        )?,
                         // A tuple without a weight carries the default weight, 1; alone it
                         // takes all traffic.
-                        weight: t.weight().map_or(if groups.len() == 1 { 100 } else { 1 }, |w| w.clamp(0, 100) as u8),
+                        weight: t
+                            .weight()
+                            .map_or(if groups.len() == 1 { 100 } else { 1 }, |w| {
+                                w.clamp(0, 100) as u8
+                            }),
                     })
                 })
                 .collect(),
             None => Ok(vec![TargetWeight {
-                target_group: parse_arn(OP, forward.target_group_arn().ok_or_else(|| missing(OP, "TargetGroupArn"))?)?,
+                target_group: parse_arn(
+                    OP,
+                    forward
+                        .target_group_arn()
+                        .ok_or_else(|| missing(OP, "TargetGroupArn"))?,
+                )?,
                 weight: 100,
             }]),
         }
     }
 
-    async fn set_listener_weights(&self, listener: &Arn, weights: &[TargetWeight]) -> PortResult<()> {
+    async fn set_listener_weights(
+        &self,
+        listener: &Arn,
+        weights: &[TargetWeight],
+    ) -> PortResult<()> {
         const OP: &str = "elasticloadbalancing:ModifyListener";
         let groups = weights
             .iter()
@@ -75,7 +107,11 @@ impl LoadBalancer for AwsCloud {
             .collect();
         let action = Action::builder()
             .r#type(ActionTypeEnum::Forward)
-            .forward_config(ForwardActionConfig::builder().set_target_groups(Some(groups)).build())
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .set_target_groups(Some(groups))
+                    .build(),
+            )
             .build();
         self.elb
             .modify_listener()
@@ -84,8 +120,12 @@ impl LoadBalancer for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_listener_not_found_exception() => PortError::not_found(format!("listener {listener}")),
-                Some(se) if se.is_target_group_not_found_exception() => PortError::not_found(format!("a target group of listener {listener}")),
+                Some(se) if se.is_listener_not_found_exception() => {
+                    PortError::not_found(format!("listener {listener}"))
+                }
+                Some(se) if se.is_target_group_not_found_exception() => {
+                    PortError::not_found(format!("a target group of listener {listener}"))
+                }
                 _ => classify(OP, e),
             })?;
         Ok(())
@@ -100,7 +140,9 @@ impl LoadBalancer for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_target_group_not_found_exception() => PortError::not_found(format!("target group {target_group}")),
+                Some(se) if se.is_target_group_not_found_exception() => {
+                    PortError::not_found(format!("target group {target_group}"))
+                }
                 _ => classify(OP, e),
             })?;
         Ok(out
@@ -109,12 +151,17 @@ impl LoadBalancer for AwsCloud {
             .map(|d| {
                 let health = d.target_health();
                 TargetHealth {
-                    id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                    id: d
+                        .target()
+                        .and_then(|t| t.id())
+                        .unwrap_or_default()
+                        .to_string(),
                     port: d.target().and_then(|t| t.port()).map(|p| p as u16),
                     state: match health.and_then(|h| h.state()) {
                         Some(TargetHealthStateEnum::Healthy) => HealthState::Healthy,
                         Some(TargetHealthStateEnum::Initial) => HealthState::Initial,
-                        Some(TargetHealthStateEnum::Unhealthy) | Some(TargetHealthStateEnum::UnhealthyDraining) => HealthState::Unhealthy,
+                        Some(TargetHealthStateEnum::Unhealthy)
+                        | Some(TargetHealthStateEnum::UnhealthyDraining) => HealthState::Unhealthy,
                         Some(TargetHealthStateEnum::Draining) => HealthState::Draining,
                         Some(TargetHealthStateEnum::Unused) => HealthState::Unused,
                         _ => HealthState::Unavailable,
@@ -134,7 +181,9 @@ impl LoadBalancer for AwsCloud {
     async fn listener_endpoint(&self, listener: &Arn) -> PortResult<ListenerEndpoint> {
         const OP: &str = "elasticloadbalancing:DescribeLoadBalancers";
         let l = self.listener(listener).await?;
-        let lb = l.load_balancer_arn().ok_or_else(|| missing(OP, "LoadBalancerArn"))?;
+        let lb = l
+            .load_balancer_arn()
+            .ok_or_else(|| missing(OP, "LoadBalancerArn"))?;
         let out = self
             .elb
             .describe_load_balancers()

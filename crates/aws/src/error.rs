@@ -26,9 +26,24 @@ const THROTTLING: &[&str] = &[
 ];
 
 /// Error codes that mean the service had a transient problem.
-const TRANSIENT: &[&str] = &["RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure", "ServiceUnavailable", "ServerException"];
+const TRANSIENT: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServerException",
+];
 
-const ACCESS_DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException", "AuthorizationError"];
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredTokenException",
+    "AuthorizationError",
+];
 
 /// Classifies any SDK error.
 pub fn classify<E>(operation: &str, err: SdkError<E>) -> PortError
@@ -37,10 +52,12 @@ where
 {
     let operation = operation.to_string();
     match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => PortError::Unavailable {
-            operation,
-            message: describe(&err),
-        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            PortError::Unavailable {
+                operation,
+                message: describe(&err),
+            }
+        }
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let code = service.err().code().unwrap_or_default().to_string();

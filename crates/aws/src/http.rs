@@ -25,7 +25,11 @@ impl Prober for AwsCloud {
             },
             Err(e) => ProbeResult {
                 status: None,
-                error: Some(if e.is_timeout() { format!("no answer within {timeout}") } else { e.to_string() }),
+                error: Some(if e.is_timeout() {
+                    format!("no answer within {timeout}")
+                } else {
+                    e.to_string()
+                }),
                 elapsed_ms,
             },
         }

@@ -10,10 +10,11 @@ mod ecs;
 mod elb;
 pub mod error;
 mod http;
-mod sfn;
+pub mod sfn;
 mod sns;
 pub mod store;
 
+pub use sfn::execution_arn as sfn_execution_arn;
 pub use store::HISTORY_INDEX;
 
 /// Every AWS client greenlight uses, and the name of its DynamoDB table.
@@ -41,7 +42,11 @@ impl AwsCloud {
             sfn: aws_sdk_sfn::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             http: reqwest::Client::builder()
-                .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION"), " (health probe)"))
+                .user_agent(concat!(
+                    "greenlight/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (health probe)"
+                ))
                 .build()
                 .expect("the HTTP client builds"),
             table: table.into(),

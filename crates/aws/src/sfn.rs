@@ -2,7 +2,9 @@
 
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
 use chrono::{DateTime, Utc};
-use greenlight_core::ports::{ExecutionInfo, ExecutionStatus, Executions, PortError, PortResult, StartOutcome};
+use greenlight_core::ports::{
+    ExecutionInfo, ExecutionStatus, Executions, PortError, PortResult, StartOutcome,
+};
 use greenlight_core::Arn;
 
 use crate::error::{classify, missing};
@@ -33,6 +35,12 @@ fn json(op: &str, text: Option<&str>) -> PortResult<Option<serde_json::Value>> {
     .transpose()
 }
 
+/// The ARN an execution of `state_machine` named `name` has.
+pub fn execution_arn(state_machine: &Arn, name: &str) -> Option<String> {
+    let (head, machine) = state_machine.as_str().rsplit_once(":stateMachine:")?;
+    Some(format!("{head}:execution:{machine}:{name}"))
+}
+
 /// A token the service no longer waits on: not an AWS failure, an answer that came late.
 fn token_gone(what: &str) -> PortError {
     PortError::NotFound {
@@ -41,8 +49,26 @@ fn token_gone(what: &str) -> PortError {
 }
 
 impl Executions for AwsCloud {
-    async fn start(&self, state_machine: &Arn, name: &str, input: &serde_json::Value) -> PortResult<StartOutcome> {
+    async fn start(
+        &self,
+        state_machine: &Arn,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> PortResult<StartOutcome> {
         const OP: &str = "states:StartExecution";
+        // StartExecution answers a running execution of the same name and input with that
+        // execution, as if it had started it: ask first, so a duplicate is reported as one.
+        if let Some(existing) = execution_arn(state_machine, name) {
+            match self.describe(&existing).await {
+                Ok(_) => {
+                    return Ok(StartOutcome::AlreadyExists {
+                        name: name.to_string(),
+                    })
+                }
+                Err(PortError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         match self
             .sfn
             .start_execution()
@@ -56,8 +82,12 @@ impl Executions for AwsCloud {
                 arn: out.execution_arn().to_string(),
             }),
             Err(e) => match e.as_service_error() {
-                Some(se) if se.is_execution_already_exists() => Ok(StartOutcome::AlreadyExists { name: name.to_string() }),
-                Some(se) if se.is_state_machine_does_not_exist() => Err(PortError::not_found(format!("state machine {state_machine}"))),
+                Some(se) if se.is_execution_already_exists() => Ok(StartOutcome::AlreadyExists {
+                    name: name.to_string(),
+                }),
+                Some(se) if se.is_state_machine_does_not_exist() => Err(PortError::not_found(
+                    format!("state machine {state_machine}"),
+                )),
                 _ => Err(classify(OP, e)),
             },
         }
@@ -72,7 +102,9 @@ impl Executions for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_execution_does_not_exist() => PortError::not_found(format!("execution {execution}")),
+                Some(se) if se.is_execution_does_not_exist() => {
+                    PortError::not_found(format!("execution {execution}"))
+                }
                 _ => classify(OP, e),
             })?;
         Ok(ExecutionInfo {
@@ -86,7 +118,11 @@ impl Executions for AwsCloud {
         })
     }
 
-    async fn list(&self, state_machine: &Arn, filter: Option<ExecutionStatus>) -> PortResult<Vec<ExecutionInfo>> {
+    async fn list(
+        &self,
+        state_machine: &Arn,
+        filter: Option<ExecutionStatus>,
+    ) -> PortResult<Vec<ExecutionInfo>> {
         const OP: &str = "states:ListExecutions";
         let filter = filter.map(|f| match f {
             ExecutionStatus::Running => SfnStatus::Running,
@@ -106,7 +142,9 @@ impl Executions for AwsCloud {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_state_machine_does_not_exist() => PortError::not_found(format!("state machine {state_machine}")),
+                Some(se) if se.is_state_machine_does_not_exist() => {
+                    PortError::not_found(format!("state machine {state_machine}"))
+                }
                 _ => classify(OP, e),
             })?;
             for e in page.executions() {
@@ -135,7 +173,9 @@ impl Executions for AwsCloud {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_execution_does_not_exist() => PortError::not_found(format!("execution {execution}")),
+                Some(se) if se.is_execution_does_not_exist() => {
+                    PortError::not_found(format!("execution {execution}"))
+                }
                 _ => classify(OP, e),
             })?;
         Ok(())
@@ -152,7 +192,10 @@ impl Executions for AwsCloud {
             .map_err(|e| match e.as_service_error() {
                 Some(se) if se.is_task_does_not_exist() => token_gone("it does not exist"),
                 Some(se) if se.is_task_timed_out() => token_gone("it timed out"),
-                Some(se) if se.is_invalid_token() => PortError::Invalid { operation: OP.into(), message: "invalid task token".into() },
+                Some(se) if se.is_invalid_token() => PortError::Invalid {
+                    operation: OP.into(),
+                    message: "invalid task token".into(),
+                },
                 _ => classify(OP, e),
             })?;
         Ok(())
@@ -170,7 +213,10 @@ impl Executions for AwsCloud {
             .map_err(|e| match e.as_service_error() {
                 Some(se) if se.is_task_does_not_exist() => token_gone("it does not exist"),
                 Some(se) if se.is_task_timed_out() => token_gone("it timed out"),
-                Some(se) if se.is_invalid_token() => PortError::Invalid { operation: OP.into(), message: "invalid task token".into() },
+                Some(se) if se.is_invalid_token() => PortError::Invalid {
+                    operation: OP.into(),
+                    message: "invalid task token".into(),
+                },
                 _ => classify(OP, e),
             })?;
         Ok(())

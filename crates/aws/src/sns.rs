@@ -24,13 +24,23 @@ impl Notifier for AwsCloud {
                 .data_type("String")
                 .string_value(value)
                 .build()
-                .map_err(|e| PortError::Other { operation: OP.into(), message: e.to_string() })?;
+                .map_err(|e| PortError::Other {
+                    operation: OP.into(),
+                    message: e.to_string(),
+                })?;
             request = request.message_attributes(name, attribute);
         }
-        let out = request.send().await.map_err(|e| match e.as_service_error() {
-            Some(se) if se.is_not_found_exception() => PortError::not_found(format!("SNS topic {topic}")),
-            _ => classify(OP, e),
-        })?;
-        out.message_id().map(str::to_string).ok_or_else(|| missing(OP, "MessageId"))
+        let out = request
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_not_found_exception() => {
+                    PortError::not_found(format!("SNS topic {topic}"))
+                }
+                _ => classify(OP, e),
+            })?;
+        out.message_id()
+            .map(str::to_string)
+            .ok_or_else(|| missing(OP, "MessageId"))
     }
 }

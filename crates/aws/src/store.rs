@@ -15,7 +15,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use greenlight_core::config::Config;
-use greenlight_core::ports::{DeploymentRecord, Lock, LockOutcome, PortError, PortResult, StateStore, StoredConfig, TokenPurpose};
+use greenlight_core::ports::{
+    DeploymentRecord, Lock, LockOutcome, PortError, PortResult, StateStore, StoredConfig,
+    TokenPurpose,
+};
 use greenlight_core::Duration;
 
 use crate::error::classify;
@@ -113,7 +116,14 @@ impl AwsCloud {
 }
 
 impl StateStore for AwsCloud {
-    async fn acquire_lock(&self, app: &str, environment: &str, owner: &str, lease: Duration, now: DateTime<Utc>) -> PortResult<LockOutcome> {
+    async fn acquire_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<LockOutcome> {
         let (pk, sk) = lock_key(app, environment);
         let expires_at = epoch(now) + lease.as_secs() as i64;
         let result = self
@@ -126,7 +136,9 @@ impl StateStore for AwsCloud {
             .item("acquired_at", n(epoch(now)))
             .item("expires_at", n(expires_at))
             .item("expires", n(expires_at + 86_400))
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now OR #owner = :owner")
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR #owner = :owner",
+            )
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":now", n(epoch(now)))
             .expression_attribute_values(":owner", s(owner))
@@ -142,7 +154,10 @@ impl StateStore for AwsCloud {
                     expires_at: from_epoch(expires_at),
                 },
             }),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
                 match self.get_item(pk, sk).await? {
                     Some(item) => Ok(LockOutcome::Held {
                         lock: lock_from(&item, app, environment)?,
@@ -158,7 +173,14 @@ impl StateStore for AwsCloud {
         }
     }
 
-    async fn renew_lock(&self, app: &str, environment: &str, owner: &str, lease: Duration, now: DateTime<Utc>) -> PortResult<Lock> {
+    async fn renew_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<Lock> {
         let (pk, sk) = lock_key(app, environment);
         let expires_at = epoch(now) + lease.as_secs() as i64;
         let out = self
@@ -201,14 +223,22 @@ impl StateStore for AwsCloud {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(classify("dynamodb:DeleteItem", e)),
         }
     }
 
     async fn get_lock(&self, app: &str, environment: &str) -> PortResult<Option<Lock>> {
         let (pk, sk) = lock_key(app, environment);
-        self.get_item(pk, sk).await?.map(|item| lock_from(&item, app, environment)).transpose()
+        self.get_item(pk, sk)
+            .await?
+            .map(|item| lock_from(&item, app, environment))
+            .transpose()
     }
 
     async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<()> {
@@ -219,8 +249,20 @@ impl StateStore for AwsCloud {
             .item("pk", s(format!("DEPLOYMENT#{}", record.id)))
             .item("sk", s("RECORD"))
             .item("record", s(body))
-            .item("gsi1pk", s(format!("HISTORY#{}#{}", record.app, record.environment)))
-            .item("gsi1sk", s(format!("{}#{}", record.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), record.id)))
+            .item(
+                "gsi1pk",
+                s(format!("HISTORY#{}#{}", record.app, record.environment)),
+            )
+            .item(
+                "gsi1sk",
+                s(format!(
+                    "{}#{}",
+                    record
+                        .started_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    record.id
+                )),
+            )
             .send()
             .await
             .map_err(|e| classify("dynamodb:PutItem", e))?;
@@ -228,12 +270,21 @@ impl StateStore for AwsCloud {
     }
 
     async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {
-        let item = self.get_item(s(format!("DEPLOYMENT#{id}")), s("RECORD")).await?;
-        item.map(|i| serde_json::from_str(get_s(&i, "record")?).map_err(|e| corrupt(&e.to_string())))
-            .transpose()
+        let item = self
+            .get_item(s(format!("DEPLOYMENT#{id}")), s("RECORD"))
+            .await?;
+        item.map(|i| {
+            serde_json::from_str(get_s(&i, "record")?).map_err(|e| corrupt(&e.to_string()))
+        })
+        .transpose()
     }
 
-    async fn history(&self, app: &str, environment: &str, limit: usize) -> PortResult<Vec<DeploymentRecord>> {
+    async fn history(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: usize,
+    ) -> PortResult<Vec<DeploymentRecord>> {
         let mut out = Vec::new();
         let mut pages = self
             .dynamodb
@@ -248,7 +299,10 @@ impl StateStore for AwsCloud {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("dynamodb:Query", e))?;
             for item in page.items() {
-                out.push(serde_json::from_str(get_s(item, "record")?).map_err(|e| corrupt(&e.to_string()))?);
+                out.push(
+                    serde_json::from_str(get_s(item, "record")?)
+                        .map_err(|e| corrupt(&e.to_string()))?,
+                );
                 if out.len() >= limit {
                     return Ok(out);
                 }
@@ -257,7 +311,13 @@ impl StateStore for AwsCloud {
         Ok(out)
     }
 
-    async fn put_task_token(&self, deployment: &str, purpose: TokenPurpose, token: &str, alarms: &[String]) -> PortResult<()> {
+    async fn put_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+        token: &str,
+        alarms: &[String],
+    ) -> PortResult<()> {
         let expires = n(Utc::now().timestamp() + TOKEN_TTL_SECS);
         // Watches first: a token is only findable by alarm once its watches exist, and a
         // watch without its token item is harmless (deleted with the token).
@@ -285,7 +345,9 @@ impl StateStore for AwsCloud {
         if !alarms.is_empty() {
             put = put.item("alarms", AttributeValue::Ss(alarms.to_vec()));
         }
-        put.send().await.map_err(|e| classify("dynamodb:PutItem", e))?;
+        put.send()
+            .await
+            .map_err(|e| classify("dynamodb:PutItem", e))?;
         Ok(())
     }
 
@@ -303,24 +365,41 @@ impl StateStore for AwsCloud {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("dynamodb:Query", e))?;
             for item in page.items() {
-                out.push((get_s(item, "deployment")?.to_string(), get_s(item, "token")?.to_string()));
+                out.push((
+                    get_s(item, "deployment")?.to_string(),
+                    get_s(item, "token")?.to_string(),
+                ));
             }
         }
         Ok(out)
     }
 
-    async fn get_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<Option<String>> {
-        let item = self.get_item(s(format!("TOKEN#{deployment}")), s(purpose_name(purpose))).await?;
-        item.map(|i| get_s(&i, "token").map(str::to_string)).transpose()
+    async fn get_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+    ) -> PortResult<Option<String>> {
+        let item = self
+            .get_item(s(format!("TOKEN#{deployment}")), s(purpose_name(purpose)))
+            .await?;
+        item.map(|i| get_s(&i, "token").map(str::to_string))
+            .transpose()
     }
 
     async fn delete_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<()> {
         let (pk, sk) = (s(format!("TOKEN#{deployment}")), s(purpose_name(purpose)));
         if let Some(item) = self.get_item(pk.clone(), sk.clone()).await? {
-            let alarms = item.get("alarms").and_then(|a| a.as_ss().ok()).cloned().unwrap_or_default();
+            let alarms = item
+                .get("alarms")
+                .and_then(|a| a.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
             for alarm in alarms {
-                self.delete_item(s(format!("ALARM#{alarm}")), s(format!("{deployment}#{}", purpose_name(purpose))))
-                    .await?;
+                self.delete_item(
+                    s(format!("ALARM#{alarm}")),
+                    s(format!("{deployment}#{}", purpose_name(purpose))),
+                )
+                .await?;
             }
             self.delete_item(pk, sk).await?;
         }
@@ -332,7 +411,8 @@ impl StateStore for AwsCloud {
             return Ok(None);
         };
         Ok(Some(StoredConfig {
-            config: serde_json::from_str(get_s(&item, "config")?).map_err(|e| corrupt(&format!("stored configuration: {e}")))?,
+            config: serde_json::from_str(get_s(&item, "config")?)
+                .map_err(|e| corrupt(&format!("stored configuration: {e}")))?,
             version: get_n(&item, "version")? as u64,
             updated_at: DateTime::parse_from_rfc3339(get_s(&item, "updated_at")?)
                 .map_err(|e| corrupt(&e.to_string()))?
@@ -341,7 +421,13 @@ impl StateStore for AwsCloud {
         }))
     }
 
-    async fn put_config(&self, config: &Config, expected_version: u64, by: &str, now: DateTime<Utc>) -> PortResult<u64> {
+    async fn put_config(
+        &self,
+        config: &Config,
+        expected_version: u64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<u64> {
         let version = expected_version + 1;
         let mut put = self
             .dynamodb
@@ -349,14 +435,18 @@ impl StateStore for AwsCloud {
             .table_name(&self.table)
             .item("pk", s("CONFIG"))
             .item("sk", s("CURRENT"))
-            .item("config", s(serde_json::to_string(config).expect("a config serializes")))
+            .item(
+                "config",
+                s(serde_json::to_string(config).expect("a config serializes")),
+            )
             .item("version", n(version as i64))
             .item("updated_at", s(now.to_rfc3339()))
             .item("updated_by", s(by));
         put = if expected_version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("version = :v").expression_attribute_values(":v", n(expected_version as i64))
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", n(expected_version as i64))
         };
         put.send().await.map_err(|e| match e.as_service_error() {
             Some(se) if se.is_conditional_check_failed_exception() => PortError::Conflict {

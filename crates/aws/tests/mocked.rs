@@ -1,0 +1,251 @@
+//! Adapter behaviour moto cannot produce, tested with aws-smithy-mocks: service refusals
+//! (throttling, 5xx, access denied, timed-out task tokens) and ECS rollout states (moto runs
+//! no tasks, so its deployments never complete or fail).
+
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
+use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::error::ErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use greenlight_aws::AwsCloud;
+use greenlight_core::ports::{ContainerService, Executions, LoadBalancer, PortError, RolloutState};
+use greenlight_core::Arn;
+
+async fn cloud() -> AwsCloud {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "k", "s", None, None, "test",
+        ))
+        .load()
+        .await;
+    AwsCloud::new(&config, "table")
+}
+
+fn sm() -> Arn {
+    Arn::parse("arn:aws:states:eu-west-1:123456789012:stateMachine:rollout").unwrap()
+}
+
+/// A Step Functions client whose StartExecution answers with `error` (DescribeExecution
+/// first says the execution does not exist yet).
+async fn start_fails_with(
+    error: impl Fn() -> StartExecutionError + Send + Sync + 'static,
+) -> PortError {
+    let mut c = cloud().await;
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_error(|| {
+        aws_sdk_sfn::operation::describe_execution::DescribeExecutionError::ExecutionDoesNotExist(
+            aws_sdk_sfn::types::error::ExecutionDoesNotExist::builder().build(),
+        )
+    });
+    let start = mock!(aws_sdk_sfn::Client::start_execution).then_error(error);
+    c.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&describe, &start], |c| c
+        .retry_config(RetryConfig::disabled()));
+    c.start(&sm(), "web-prod-1", &serde_json::json!({}))
+        .await
+        .unwrap_err()
+}
+
+fn coded(code: &str) -> StartExecutionError {
+    StartExecutionError::generic(
+        ErrorMetadata::builder()
+            .code(code)
+            .message("from the service")
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn errors_are_classified_by_code_and_kind() {
+    assert!(matches!(
+        start_fails_with(|| coded("AccessDeniedException")).await,
+        PortError::AccessDenied { .. }
+    ));
+    assert!(matches!(
+        start_fails_with(|| coded("ValidationException")).await,
+        PortError::Invalid { .. }
+    ));
+    let throttled = start_fails_with(|| coded("ThrottlingException")).await;
+    assert!(
+        matches!(throttled, PortError::Throttled { .. }),
+        "{throttled}"
+    );
+    assert!(throttled.is_retryable());
+    assert!(
+        throttled.to_string().contains("states:StartExecution"),
+        "{throttled}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_is_retryable() {
+    let mut c = cloud().await;
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(|| {
+        HttpResponse::new(StatusCode::try_from(503).unwrap(), SdkBody::from("{}"))
+    });
+    c.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&describe], |c| c
+        .retry_config(RetryConfig::disabled()));
+    let err = c
+        .describe("arn:aws:states:eu-west-1:123456789012:execution:rollout:x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::Unavailable { .. }), "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn answers_to_tokens_nobody_waits_on_are_not_failures_of_aws() {
+    let timed_out = || {
+        SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder().build(),
+        )
+    };
+    let missing = || {
+        SendTaskSuccessError::TaskDoesNotExist(
+            aws_sdk_sfn::types::error::TaskDoesNotExist::builder().build(),
+        )
+    };
+    let invalid = || {
+        SendTaskSuccessError::InvalidToken(
+            aws_sdk_sfn::types::error::InvalidToken::builder().build(),
+        )
+    };
+    let cases: [(fn() -> SendTaskSuccessError, bool); 3] =
+        [(timed_out, true), (missing, true), (invalid, false)];
+    for (error, expect_not_found) in cases {
+        let mut c = cloud().await;
+        let rule = mock!(aws_sdk_sfn::Client::send_task_success).then_error(error);
+        c.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&rule], |c| c
+            .retry_config(RetryConfig::disabled()));
+        let err = c
+            .send_task_success("token", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        if expect_not_found {
+            assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+        } else {
+            assert!(matches!(err, PortError::Invalid { .. }), "{err}");
+        }
+        assert!(!err.is_retryable());
+    }
+}
+
+#[tokio::test]
+async fn a_running_execution_of_the_same_name_is_a_duplicate() {
+    let mut c = cloud().await;
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_output(|| {
+        aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+            .execution_arn("arn:aws:states:eu-west-1:123456789012:execution:rollout:web-prod-1")
+            .state_machine_arn(sm().as_str())
+            .name("web-prod-1")
+            .status(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .start_date(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+            .build()
+            .unwrap()
+    });
+    let start =
+        mock!(aws_sdk_sfn::Client::start_execution).then_error(|| coded("ShouldNotBeCalled"));
+    c.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&describe, &start]);
+    let out = c
+        .start(&sm(), "web-prod-1", &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        greenlight_core::ports::StartOutcome::AlreadyExists {
+            name: "web-prod-1".into()
+        }
+    );
+    assert_eq!(start.num_calls(), 0);
+}
+
+fn service(state: DeploymentRolloutState, running: i32, reason: Option<&str>) -> Service {
+    Service::builder()
+        .service_name("web-green")
+        .status("ACTIVE")
+        .task_definition("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:7")
+        .desired_count(2)
+        .running_count(running)
+        .pending_count(2 - running)
+        .deployments(
+            Deployment::builder()
+                .status("PRIMARY")
+                .rollout_state(state)
+                .set_rollout_state_reason(reason.map(str::to_string))
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn ecs_rollout_states_are_read_from_the_primary_deployment() {
+    for (state, running, reason, expected) in [
+        (
+            DeploymentRolloutState::Completed,
+            2,
+            None,
+            RolloutState::Completed,
+        ),
+        (
+            DeploymentRolloutState::InProgress,
+            1,
+            None,
+            RolloutState::InProgress,
+        ),
+        (
+            DeploymentRolloutState::Failed,
+            0,
+            Some("ECS deployment circuit breaker: tasks failed to start."),
+            RolloutState::Failed,
+        ),
+    ] {
+        let mut c = cloud().await;
+        let svc = service(state, running, reason);
+        let rule = mock!(aws_sdk_ecs::Client::describe_services).then_output(move || {
+            aws_sdk_ecs::operation::describe_services::DescribeServicesOutput::builder()
+                .services(svc.clone())
+                .build()
+        });
+        c.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&rule]);
+        let s = c.describe_service("prod", "web-green").await.unwrap();
+        assert_eq!(
+            (s.rollout, s.running, s.desired),
+            (expected, running as u32, 2)
+        );
+        assert_eq!(s.rollout_reason.as_deref(), reason);
+    }
+}
+
+#[tokio::test]
+async fn a_listener_that_does_not_forward_is_refused_clearly() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, FixedResponseActionConfig, Listener,
+    };
+    let mut c = cloud().await;
+    let rule = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_listeners).then_output(|| {
+        aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput::builder()
+            .listeners(
+                Listener::builder()
+                    .listener_arn("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/1/2")
+                    .default_actions(
+                        Action::builder()
+                            .r#type(ActionTypeEnum::FixedResponse)
+                            .fixed_response_config(FixedResponseActionConfig::builder().status_code("503").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    c.elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &[&rule]);
+    let l = Arn::parse("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/1/2")
+        .unwrap();
+    let err = c.listener_weights(&l).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no forward default action"),
+        "{err}"
+    );
+}

@@ -1,0 +1,804 @@
+//! Contract tests: every adapter call against a moto server speaking the real wire
+//! protocols. moto records ECS services but runs no tasks (runningCount stays 0), so the
+//! rollout's dynamics are tested in the simulator; here we test that each call sends what
+//! AWS expects and reads back what AWS answers.
+
+mod support;
+
+use greenlight_core::notify::{EventKind, Notification};
+use greenlight_core::ports::*;
+use greenlight_core::{Arn, Digest, Duration};
+use support::*;
+
+fn arn(s: &str) -> Arn {
+    Arn::parse(s).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// ECS
+
+async fn ecs_service(c: &greenlight_aws::AwsCloud) -> (String, String, String) {
+    let cluster = unique("cluster");
+    let service = unique("web-blue");
+    c.ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let container = |name: &str, image: &str| {
+        aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name(name)
+            .image(image)
+            .memory(128)
+            .environment(
+                aws_sdk_ecs::types::KeyValuePair::builder()
+                    .name("MODE")
+                    .value(name)
+                    .build(),
+            )
+            .build()
+    };
+    let td = c
+        .ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(container("app", "web:old"))
+        .container_definitions(container("log-router", "fluent-bit:stable"))
+        .cpu("256")
+        .memory("512")
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    c.ecs
+        .create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&td)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    (cluster, service, td)
+}
+
+#[tokio::test]
+async fn ecs_describe_service() {
+    let c = cloud("unused").await;
+    let (cluster, service, td) = ecs_service(&c).await;
+    let s = c.describe_service(&cluster, &service).await.unwrap();
+    assert_eq!((s.desired, s.task_definition.as_str()), (2, td.as_str()));
+    assert_eq!(s.running, 0, "moto runs no tasks");
+    assert_eq!(
+        s.rollout,
+        RolloutState::InProgress,
+        "0 of 2 running is not complete"
+    );
+    let missing = c.describe_service(&cluster, "nope").await.unwrap_err();
+    assert!(matches!(missing, PortError::NotFound { .. }), "{missing}");
+    let no_cluster = c
+        .describe_service("no-such-cluster", &service)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(no_cluster, PortError::NotFound { .. }),
+        "{no_cluster}"
+    );
+}
+
+#[tokio::test]
+async fn ecs_register_a_revision_that_differs_only_in_the_image() {
+    let c = cloud("unused").await;
+    let (_, _, td) = ecs_service(&c).await;
+    assert_eq!(c.container_image(&td, "app").await.unwrap(), "web:old");
+    let image = format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:{}",
+        "ab".repeat(32)
+    );
+    let new = c.register_with_image(&td, "app", &image).await.unwrap();
+    assert_ne!(new, td);
+    assert!(new.ends_with(":2"), "{new}");
+    assert_eq!(c.container_image(&new, "app").await.unwrap(), image);
+    assert_eq!(
+        c.container_image(&new, "log-router").await.unwrap(),
+        "fluent-bit:stable"
+    );
+    let old = c
+        .ecs
+        .describe_task_definition()
+        .task_definition(&td)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let mut got = c
+        .ecs
+        .describe_task_definition()
+        .task_definition(&new)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!((got.cpu(), got.memory()), (old.cpu(), old.memory()));
+    assert_eq!(
+        got.container_definitions()[0].environment(),
+        old.container_definitions()[0].environment()
+    );
+    got.container_definitions.as_mut().unwrap()[0].image =
+        old.container_definitions()[0].image.clone();
+    assert_eq!(
+        got.container_definitions(),
+        old.container_definitions(),
+        "nothing but the image changed"
+    );
+
+    let missing = c
+        .register_with_image(&td, "nginx", &image)
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("container `nginx`"),
+        "{missing}"
+    );
+    assert!(matches!(
+        c.container_image("nope:1", "app").await,
+        Err(PortError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn ecs_update_service() {
+    let c = cloud("unused").await;
+    let (cluster, service, td) = ecs_service(&c).await;
+    let new = c.register_with_image(&td, "app", "web:new").await.unwrap();
+    c.update_service(&cluster, &service, Some(&new), Some(3))
+        .await
+        .unwrap();
+    let s = c.describe_service(&cluster, &service).await.unwrap();
+    assert_eq!((s.desired, s.task_definition.as_str()), (3, new.as_str()));
+    c.update_service(&cluster, &service, None, Some(0))
+        .await
+        .unwrap();
+    let s = c.describe_service(&cluster, &service).await.unwrap();
+    assert_eq!(
+        (s.desired, s.task_definition.as_str()),
+        (0, new.as_str()),
+        "a count-only update keeps the revision"
+    );
+    let err = c
+        .update_service(&cluster, "nope", None, Some(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Elastic Load Balancing
+
+async fn listener(c: &greenlight_aws::AwsCloud) -> (Arn, Arn, Arn) {
+    use aws_sdk_elasticloadbalancingv2::types::*;
+    let (vpc, subnets) = vpc().await;
+    let lb = c
+        .elb
+        .create_load_balancer()
+        .name(unique("lb"))
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let mut tgs = Vec::new();
+    for colour in ["blue", "green"] {
+        let tg = c
+            .elb
+            .create_target_group()
+            .name(unique(colour))
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .vpc_id(&vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .send()
+            .await
+            .unwrap();
+        tgs.push(arn(tg.target_groups()[0].target_group_arn().unwrap()));
+    }
+    let l = c
+        .elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(tgs[0].as_str())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (
+        arn(l.listeners()[0].listener_arn().unwrap()),
+        tgs[0].clone(),
+        tgs[1].clone(),
+    )
+}
+
+#[tokio::test]
+async fn elb_weights_read_write_and_read_back() {
+    let c = cloud("unused").await;
+    let (l, blue, green) = listener(&c).await;
+    // A plain forward to one group reads as 100% on it.
+    assert_eq!(
+        c.listener_weights(&l).await.unwrap(),
+        vec![TargetWeight {
+            target_group: blue.clone(),
+            weight: 100
+        }]
+    );
+    let split = vec![
+        TargetWeight {
+            target_group: blue.clone(),
+            weight: 90,
+        },
+        TargetWeight {
+            target_group: green.clone(),
+            weight: 10,
+        },
+    ];
+    c.set_listener_weights(&l, &split).await.unwrap();
+    assert_eq!(c.listener_weights(&l).await.unwrap(), split);
+    let all_green = vec![
+        TargetWeight {
+            target_group: blue,
+            weight: 0,
+        },
+        TargetWeight {
+            target_group: green,
+            weight: 100,
+        },
+    ];
+    c.set_listener_weights(&l, &all_green).await.unwrap();
+    assert_eq!(c.listener_weights(&l).await.unwrap(), all_green);
+    let missing = arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/nope/0123456789abcdef/0123456789abcdef");
+    assert!(matches!(
+        c.listener_weights(&missing).await,
+        Err(PortError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn elb_target_health_and_endpoint() {
+    let c = cloud("unused").await;
+    let (l, blue, _) = listener(&c).await;
+    assert!(c.target_health(&blue).await.unwrap().is_empty());
+    c.elb
+        .register_targets()
+        .target_group_arn(blue.as_str())
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id("10.0.1.10")
+                .port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let health = c.target_health(&blue).await.unwrap();
+    assert_eq!(health.len(), 1);
+    assert_eq!(
+        (health[0].id.as_str(), health[0].port, health[0].state),
+        ("10.0.1.10", Some(8080), HealthState::Healthy)
+    );
+    let ep = c.listener_endpoint(&l).await.unwrap();
+    assert_eq!((ep.port, ep.scheme.as_str()), (8080, "http"));
+    assert!(ep.dns_name.contains("elb.amazonaws.com"), "{}", ep.dns_name);
+    let missing = arn(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/nope/0123456789abcdef",
+    );
+    assert!(matches!(
+        c.target_health(&missing).await,
+        Err(PortError::NotFound { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// ECR
+
+#[tokio::test]
+async fn ecr_images_by_digest_and_tag() {
+    let c = cloud("unused").await;
+    let repo = unique("web");
+    let created = c
+        .ecr
+        .create_repository()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": format!("sha256:{}", "1".repeat(64))}});
+    let put = c
+        .ecr
+        .put_image()
+        .repository_name(&repo)
+        .image_manifest(manifest.to_string())
+        .image_tag("v1")
+        .send()
+        .await
+        .unwrap();
+    let digest = Digest::parse(
+        put.image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap(),
+    )
+    .unwrap();
+    let by_digest = c.image_by_digest(&repo, &digest).await.unwrap();
+    assert_eq!(by_digest.image.digest, digest);
+    assert_eq!(by_digest.tags, ["v1"]);
+    assert!(by_digest.pushed_at.is_some());
+    assert_eq!(
+        c.image_by_tag(&repo, "v1").await.unwrap().image.digest,
+        digest
+    );
+    assert_eq!(
+        c.repository_uri(&repo).await.unwrap(),
+        created.repository().unwrap().repository_uri().unwrap()
+    );
+    let other = Digest::parse(&format!("sha256:{}", "2".repeat(64))).unwrap();
+    assert!(matches!(
+        c.image_by_digest(&repo, &other).await,
+        Err(PortError::NotFound { .. })
+    ));
+    assert!(matches!(
+        c.image_by_tag(&repo, "v9").await,
+        Err(PortError::NotFound { .. })
+    ));
+    let err = c
+        .image_by_digest("no-such-repo", &digest)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("ECR repository no-such-repo"),
+        "{err}"
+    );
+    assert!(matches!(
+        c.repository_uri("no-such-repo").await,
+        Err(PortError::NotFound { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// CloudWatch
+
+#[tokio::test]
+async fn cloudwatch_alarm_states() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let c = cloud("unused").await;
+    let (fine, firing) = (unique("ok"), unique("5xx"));
+    for name in [&fine, &firing] {
+        c.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+    c.cloudwatch
+        .set_alarm_state()
+        .alarm_name(&fine)
+        .state_value(StateValue::Ok)
+        .state_reason("quiet")
+        .send()
+        .await
+        .unwrap();
+    c.cloudwatch
+        .set_alarm_state()
+        .alarm_name(&firing)
+        .state_value(StateValue::Alarm)
+        .state_reason("5xx > 5")
+        .send()
+        .await
+        .unwrap();
+    let mut states = c
+        .alarm_states(&[fine.clone(), firing.clone(), "missing".into()])
+        .await
+        .unwrap();
+    states.sort_by(|a, b| a.name.cmp(&b.name));
+    let by_name = |n: &str| states.iter().find(|s| s.name == n).unwrap().clone();
+    assert_eq!(by_name(&fine).value, AlarmValue::Ok);
+    assert_eq!(by_name(&firing).value, AlarmValue::Alarm);
+    assert_eq!(by_name(&firing).reason.as_deref(), Some("5xx > 5"));
+    assert_eq!(states.len(), 2, "missing alarms are absent");
+    // More names than one call takes.
+    let many: Vec<String> = (0..150)
+        .map(|i| format!("absent-{i}"))
+        .chain([firing.clone()])
+        .collect();
+    assert_eq!(c.alarm_states(&many).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// SNS (delivery checked through an SQS subscription)
+
+#[tokio::test]
+async fn sns_publish_carries_attributes_and_json_for_programs() {
+    let c = cloud("unused").await;
+    let topic = arn(c
+        .sns
+        .create_topic()
+        .name(unique("deploys"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap());
+    let queue_name = unique("inbox");
+    let created = query(
+        "sqs",
+        &[("Action", "CreateQueue"), ("QueueName", &queue_name)],
+    )
+    .await;
+    let queue_url = xml(&created, "QueueUrl");
+    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue_name}");
+    c.sns
+        .subscribe()
+        .topic_arn(topic.as_str())
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let mut n = Notification::new(EventKind::RolledBack, "web", "prod", chrono::Utc::now());
+    n.reason = Some("alarm web-prod-5xx".into());
+    let id = c.publish(&topic, &n).await.unwrap();
+    assert!(!id.is_empty());
+
+    let received = query(
+        "sqs",
+        &[
+            ("Action", "ReceiveMessage"),
+            ("QueueUrl", &queue_url),
+            ("MaxNumberOfMessages", "10"),
+            ("WaitTimeSeconds", "1"),
+        ],
+    )
+    .await;
+    let body = xml(&received, "Body")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let envelope: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(envelope["Subject"], n.subject());
+    let delivered: Notification =
+        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(delivered, n, "SQS subscribers get greenlight's JSON");
+    for (key, value) in [
+        ("app", "web"),
+        ("environment", "prod"),
+        ("event", "rolled_back"),
+        ("severity", "error"),
+    ] {
+        assert_eq!(envelope["MessageAttributes"][key]["Value"], value, "{key}");
+        assert_eq!(envelope["MessageAttributes"][key]["Type"], "String");
+    }
+    let missing = arn("arn:aws:sns:us-east-1:123456789012:no-such-topic");
+    assert!(c.publish(&missing, &n).await.is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Step Functions
+
+async fn state_machine(c: &greenlight_aws::AwsCloud) -> Arn {
+    let definition =
+        serde_json::json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let out = c
+        .sfn
+        .create_state_machine()
+        .name(unique("rollout"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/greenlight-states")
+        .send()
+        .await
+        .unwrap();
+    arn(out.state_machine_arn())
+}
+
+#[tokio::test]
+async fn sfn_start_is_once_per_name() {
+    let c = cloud("unused").await;
+    let sm = state_machine(&c).await;
+    let input = serde_json::json!({"deployment": "web-staging-1"});
+    let StartOutcome::Started { arn: exec } = c.start(&sm, "web-staging-1", &input).await.unwrap()
+    else {
+        panic!("first start starts")
+    };
+    assert_eq!(
+        exec,
+        greenlight_aws::sfn_execution_arn(&sm, "web-staging-1").unwrap()
+    );
+    assert_eq!(
+        c.start(&sm, "web-staging-1", &input).await.unwrap(),
+        StartOutcome::AlreadyExists {
+            name: "web-staging-1".into()
+        }
+    );
+    let info = c.describe(&exec).await.unwrap();
+    assert_eq!(info.name, "web-staging-1");
+    assert_eq!(info.input, Some(input));
+    c.start(&sm, "web-staging-2", &serde_json::json!({}))
+        .await
+        .unwrap();
+    let listed = c.list(&sm, None).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    c.stop(&exec, "Greenlight.Cancelled", "by a test")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.describe(&exec).await.unwrap().status,
+        ExecutionStatus::Aborted
+    );
+    let running = c.list(&sm, Some(ExecutionStatus::Running)).await.unwrap();
+    assert_eq!(
+        running.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["web-staging-2"]
+    );
+    let missing = arn("arn:aws:states:us-east-1:123456789012:stateMachine:nope");
+    assert!(matches!(
+        c.start(&missing, "x", &serde_json::json!({})).await,
+        Err(PortError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn sfn_task_answers_reach_the_service() {
+    // moto accepts any token; what it can check is that the calls are well formed. The
+    // service's refusals (timed out, unknown token) are covered with aws-smithy-mocks.
+    let c = cloud("unused").await;
+    c.send_task_success("token-1", &serde_json::json!({"approved_by": "alice"}))
+        .await
+        .unwrap();
+    c.send_task_failure("token-2", "Greenlight.Rejected", "rejected by bob")
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// DynamoDB state store
+
+async fn store() -> greenlight_aws::AwsCloud {
+    let c = cloud(&unique("greenlight-state")).await;
+    table(&c).await;
+    c
+}
+
+fn t(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+}
+
+#[tokio::test]
+async fn dynamodb_locks_are_leases() {
+    let c = store().await;
+    let lease = Duration::from_mins(10);
+    let LockOutcome::Acquired { lock } = c
+        .acquire_lock("web", "prod", "d1", lease, t(0))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(lock.expires_at, t(600));
+    // Another owner is refused and told who holds it; the owner may take it again.
+    let LockOutcome::Held { lock } = c
+        .acquire_lock("web", "prod", "d2", lease, t(60))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(lock.owner, "d1");
+    assert!(matches!(
+        c.acquire_lock("web", "prod", "d1", lease, t(60))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired { .. }
+    ));
+    // Renewal by the owner only.
+    assert_eq!(
+        c.renew_lock("web", "prod", "d1", lease, t(120))
+            .await
+            .unwrap()
+            .expires_at,
+        t(720)
+    );
+    assert!(matches!(
+        c.renew_lock("web", "prod", "d2", lease, t(120)).await,
+        Err(PortError::Conflict { .. })
+    ));
+    // After expiry anyone may take it.
+    assert!(matches!(
+        c.acquire_lock("web", "prod", "d2", lease, t(721))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired { .. }
+    ));
+    assert_eq!(
+        c.get_lock("web", "prod").await.unwrap().unwrap().owner,
+        "d2"
+    );
+    // Release by a non-owner is a harmless no.
+    assert!(!c.release_lock("web", "prod", "d1").await.unwrap());
+    assert!(c.release_lock("web", "prod", "d2").await.unwrap());
+    assert!(c.get_lock("web", "prod").await.unwrap().is_none());
+    assert!(!c.release_lock("web", "prod", "d2").await.unwrap());
+}
+
+fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
+    DeploymentRecord {
+        id: id.into(),
+        app: "web".into(),
+        environment: env.into(),
+        image: greenlight_core::ImageRef {
+            repository: "web".into(),
+            digest: Digest::parse(&format!("sha256:{}", "3".repeat(64))).unwrap(),
+        },
+        tag: Some("v3".into()),
+        trigger: TriggerInfo::Promotion {
+            from: "staging".into(),
+            by: "alice".into(),
+        },
+        phase: Phase::Shifting,
+        colour: Some(greenlight_core::Colour::Green),
+        task_definition: Some("arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into()),
+        weight: 10,
+        started_at: t(started),
+        ended_at: None,
+        outcome: None,
+        reason: None,
+        rollback_until: None,
+        stop_requested: None,
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_deployment_history_is_newest_first() {
+    let c = store().await;
+    for (i, id) in ["d1", "d2", "d3"].iter().enumerate() {
+        c.put_deployment(&record(id, "prod", i as i64 * 100))
+            .await
+            .unwrap();
+    }
+    c.put_deployment(&record("s1", "staging", 500))
+        .await
+        .unwrap();
+    let mut updated = record("d2", "prod", 100);
+    updated.outcome = Some(Outcome::Succeeded);
+    c.put_deployment(&updated).await.unwrap();
+    assert_eq!(c.get_deployment("d2").await.unwrap().unwrap(), updated);
+    assert!(c.get_deployment("nope").await.unwrap().is_none());
+    let history = c.history("web", "prod", 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["d3", "d2", "d1"]
+    );
+    assert_eq!(c.history("web", "prod", 2).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn dynamodb_task_tokens_and_alarm_watches() {
+    let c = store().await;
+    c.put_task_token(
+        "d1",
+        TokenPurpose::Bake,
+        "tok-1",
+        &["web-5xx".into(), "web-latency".into()],
+    )
+    .await
+    .unwrap();
+    c.put_task_token("d1", TokenPurpose::Approval, "tok-a", &[])
+        .await
+        .unwrap();
+    c.put_task_token("d2", TokenPurpose::Bake, "tok-2", &["web-5xx".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_task_token("d1", TokenPurpose::Approval)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("tok-a")
+    );
+    let mut watching = c.tokens_watching("web-5xx").await.unwrap();
+    watching.sort();
+    assert_eq!(
+        watching,
+        [
+            ("d1".to_string(), "tok-1".to_string()),
+            ("d2".to_string(), "tok-2".to_string())
+        ]
+    );
+    c.delete_task_token("d1", TokenPurpose::Bake).await.unwrap();
+    assert_eq!(
+        c.tokens_watching("web-5xx").await.unwrap(),
+        [("d2".to_string(), "tok-2".to_string())]
+    );
+    assert!(c.tokens_watching("web-latency").await.unwrap().is_empty());
+    assert!(c
+        .get_task_token("d1", TokenPurpose::Bake)
+        .await
+        .unwrap()
+        .is_none());
+    c.delete_task_token("d1", TokenPurpose::Bake).await.unwrap();
+}
+
+#[tokio::test]
+async fn dynamodb_config_is_versioned() {
+    let c = store().await;
+    assert!(c.get_config().await.unwrap().is_none());
+    let config = greenlight_core::config::load(include_str!("../../../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    assert_eq!(c.put_config(&config, 0, "alice", t(0)).await.unwrap(), 1);
+    assert!(matches!(
+        c.put_config(&config, 0, "bob", t(1)).await,
+        Err(PortError::Conflict { .. })
+    ));
+    assert_eq!(c.put_config(&config, 1, "bob", t(2)).await.unwrap(), 2);
+    let stored = c.get_config().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.version,
+            stored.updated_by.as_str(),
+            stored.updated_at
+        ),
+        (2, "bob", t(2))
+    );
+    assert_eq!(stored.config, config);
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP probes
+
+#[tokio::test]
+async fn http_probe_reports_status_or_why_not() {
+    let c = cloud("unused").await;
+    let ok = c
+        .get(
+            &format!("{}/moto-api/", moto().endpoint),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(ok.status, Some(200), "{ok:?}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = c
+        .get(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            Duration::from_secs(2),
+        )
+        .await;
+    assert_eq!(refused.status, None);
+    assert!(refused.error.is_some());
+}
