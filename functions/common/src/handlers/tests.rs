@@ -1,0 +1,260 @@
+//! Every sample event in `events/<function>/` is run through its handler against the
+//! simulator, in rollout order; each sample must be exactly what the previous step produces,
+//! so the samples stay true to the code. `GREENLIGHT_WRITE_EVENTS=1 cargo test -p
+//! greenlight-lambda` rewrites them after a deliberate change.
+
+use std::path::PathBuf;
+
+use greenlight_core::config;
+use greenlight_core::ports::TokenPurpose;
+use greenlight_core::rollout::StartInput;
+use greenlight_core::Digest;
+use greenlight_sim::{Behaviour, Sim};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::*;
+
+fn settings() -> Settings {
+    Settings {
+        table: "greenlight-state".into(),
+        topic: "arn:aws:sns:eu-west-1:123456789012:greenlight".into(),
+        state_machine: Some(
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout".into(),
+        ),
+    }
+}
+
+fn digest(seed: u8) -> Digest {
+    Digest::parse(&format!("sha256:{}", format!("{seed:02x}").repeat(32))).unwrap()
+}
+
+fn world() -> Sim {
+    let sim = Sim::at_epoch(7);
+    let cfg = config::load(include_str!("../../../../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    sim.world().install(&cfg, &digest(1), 2);
+    sim.world()
+        .push_image("web", Some("v2.0.0"), &digest(2), Behaviour::healthy());
+    sim
+}
+
+fn path(function: &str, name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(function)
+        .join(format!("{name}.json"))
+}
+
+/// The sample, checked against (or, when rewriting, replaced by) what the code produced.
+fn sample<T: Serialize + DeserializeOwned>(function: &str, name: &str, produced: &T) -> T {
+    let file = path(function, name);
+    let produced = serde_json::to_value(produced).unwrap();
+    if std::env::var_os("GREENLIGHT_WRITE_EVENTS").is_some() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            serde_json::to_string_pretty(&produced).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let stored: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        stored,
+        produced,
+        "{} is stale: rerun with GREENLIGHT_WRITE_EVENTS=1",
+        file.display()
+    );
+    serde_json::from_value(stored).unwrap()
+}
+
+fn read<T: DeserializeOwned>(function: &str, name: &str) -> T {
+    let file = path(function, name);
+    serde_json::from_str(
+        &std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_sample_events_walk_a_rollout_end_to_end() {
+    let sim = world();
+    let s = settings();
+    let start: StartInput = read("prepare", "start");
+    let r = prepare(sim.clone(), s.clone(), start).await.unwrap();
+    let r = deploy(sim.clone(), s.clone(), sample("deploy", "rollout", &r))
+        .await
+        .unwrap();
+    sim.advance(60);
+    let stable_in = sample(
+        "check",
+        "stable",
+        &CheckInput {
+            mode: CheckMode::Stable,
+            rollout: r,
+        },
+    );
+    let r = check(sim.clone(), s.clone(), stable_in).await.unwrap();
+    assert!(r.control.stable);
+    let r = check(
+        sim.clone(),
+        s.clone(),
+        CheckInput {
+            mode: CheckMode::Ready,
+            rollout: r,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(r.control.ready);
+
+    // The approval wait (staging needs none, but the sample shows the shape).
+    sim.world()
+        .waiting_tokens
+        .insert("sample-task-token".into());
+    let await_in = sample(
+        "await",
+        "approval",
+        &AwaitInput {
+            purpose: TokenPurpose::Approval,
+            token: "sample-task-token".into(),
+            rollout: r.clone(),
+        },
+    );
+    await_token(sim.clone(), s.clone(), await_in).await.unwrap();
+    assert!(sim
+        .world()
+        .published
+        .iter()
+        .any(|p| p.notification.event == greenlight_core::notify::EventKind::ApprovalRequested));
+    sim.world().store.tokens.clear();
+
+    let r = shift(sim.clone(), s.clone(), sample("shift", "rollout", &r))
+        .await
+        .unwrap();
+    assert_eq!(r.weight, 20);
+    let health_in = sample(
+        "check",
+        "health",
+        &CheckInput {
+            mode: CheckMode::Health,
+            rollout: r.clone(),
+        },
+    );
+    let baking = check(sim.clone(), s.clone(), health_in).await.unwrap();
+    assert!(baking.control.baking);
+
+    let rollback_in = sample(
+        "rollback",
+        "alarm",
+        &RollbackInput {
+            rollout: r.clone(),
+            error: CaughtError {
+                error: "Greenlight.AlarmFired".into(),
+                cause: r#"{"errorType":"Greenlight.AlarmFired","errorMessage":"alarm fired: web-staging-5xx"}"#.into(),
+            },
+        },
+    );
+
+    // Finish the happy path on a copy of the world; roll back on the original.
+    let sim2 = world();
+    let r2 = prepare(sim2.clone(), s.clone(), read("prepare", "start"))
+        .await
+        .unwrap();
+    let r2 = deploy(sim2.clone(), s.clone(), r2).await.unwrap();
+    sim2.advance(60);
+    let mut r2 = shift(sim2.clone(), s.clone(), r2).await.unwrap();
+    sim2.advance(120);
+    r2 = shift(sim2.clone(), s.clone(), r2).await.unwrap();
+    let done = finalize(sim2.clone(), s.clone(), sample("finalize", "rollout", &r2))
+        .await
+        .unwrap();
+    sim2.advance(30 * 60);
+    let retired = retire(sim2.clone(), s.clone(), sample("retire", "rollout", &done))
+        .await
+        .unwrap();
+    assert!(retired.retired, "{}", retired.reason);
+
+    let rolled = rollback(sim.clone(), s.clone(), rollback_in).await.unwrap();
+    assert_eq!(rolled.notice.unwrap().attributes["event"], "rolled_back");
+
+    let refused_in: NotifyInput = sample(
+        "notify",
+        "refused",
+        &NotifyInput::Refused {
+            input: read("prepare", "start"),
+            error: CaughtError {
+                error: "Greenlight.ImageNotFound".into(),
+                cause: "image web@sha256:… is not in ECR".into(),
+            },
+        },
+    );
+    let notice = notify(sim.clone(), s.clone(), refused_in).await.unwrap();
+    assert_eq!(notice.attributes["event"], "rejected");
+    let escalate_in: NotifyInput = sample(
+        "notify",
+        "rollback-failed",
+        &NotifyInput::RollbackFailed {
+            rollout: r,
+            error: CaughtError {
+                error: "Greenlight.AwsError".into(),
+                cause: "elasticloadbalancing:ModifyListener: access denied".into(),
+            },
+        },
+    );
+    let notice = notify(sim.clone(), s.clone(), escalate_in).await.unwrap();
+    assert_eq!(notice.attributes["severity"], "critical");
+}
+
+#[tokio::test]
+async fn on_push_samples() {
+    let sim = world();
+    let s = settings();
+    let tagged: serde_json::Value = read("on-push", "push-tagged");
+    let out = on_push(sim.clone(), s.clone(), tagged.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.started.len(), 1);
+    let again = on_push(sim.clone(), s.clone(), tagged).await.unwrap();
+    assert_eq!(again.duplicates.len(), 1);
+    let deleted = on_push(sim.clone(), s.clone(), read("on-push", "delete"))
+        .await
+        .unwrap();
+    assert!(deleted.ignored.is_some());
+    let mut no_sm = s.clone();
+    no_sm.state_machine = None;
+    let err = on_push(sim, no_sm, read("on-push", "push-tagged"))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("GREENLIGHT_STATE_MACHINE"), "{err}");
+}
+
+#[tokio::test]
+async fn alarm_relay_sample() {
+    let sim = world();
+    sim.world().waiting_tokens.insert("bake-token".into());
+    greenlight_core::ports::StateStore::put_task_token(
+        &sim,
+        "web-staging-0202020202020202",
+        TokenPurpose::Bake,
+        "bake-token",
+        &["web-staging-5xx".into()],
+    )
+    .await
+    .unwrap();
+    let event: AlarmEvent = read("alarm-relay", "alarm");
+    let out = alarm_relay(sim, settings(), event).await.unwrap();
+    assert_eq!(out.failed, ["web-staging-0202020202020202"]);
+}
+
+#[test]
+fn failures_keep_their_step_functions_name() {
+    let f = Failure::of(greenlight_core::rollout::StepError::ImageNotFound(
+        "web@sha256:…".into(),
+    ));
+    let d: lambda_runtime::Diagnostic = f.into();
+    assert_eq!(d.error_type, "Greenlight.ImageNotFound");
+    assert!(d.error_message.contains("not in ECR"));
+}
