@@ -362,21 +362,41 @@ impl Notification {
         out
     }
 
-    /// The body of one SNS publish with `MessageStructure: json`.
+    /// The body of one SNS publish with `MessageStructure: json`. Byte-for-byte the same
+    /// for the same notification (keys sorted), whatever JSON map order the build uses.
     pub fn sns_message(&self) -> String {
         let text = self.text();
-        let json = self.json().to_string();
-        json!({
-            "default": text,
-            "email": text,
-            "email-json": json,
-            "sqs": json,
-            "lambda": json,
-            "https": self.chatbot().to_string(),
-            "http": json,
-        })
-        .to_string()
+        let json = serde_json::to_string(self).expect("a notification always serializes");
+        let bodies = std::collections::BTreeMap::from([
+            ("default", text.clone()),
+            ("email", text),
+            ("email-json", json.clone()),
+            ("sqs", json.clone()),
+            ("lambda", json.clone()),
+            ("https", canonical(&self.chatbot())),
+            ("http", json),
+        ]);
+        serde_json::to_string(&bodies).expect("strings serialize")
     }
+}
+
+/// JSON text with every object's keys sorted.
+fn canonical(v: &serde_json::Value) -> String {
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let ordered: std::collections::BTreeMap<&String, serde_json::Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::to_value(ordered).expect("a map serializes")
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    // `to_value` of a BTreeMap inserts in sorted order, so the text is sorted either way.
+    sorted(v).to_string()
 }
 
 fn short_image(image: &str) -> String {

@@ -147,7 +147,7 @@ pub enum NotifyInput {
     },
     /// The rollback failed for good.
     RollbackFailed {
-        rollout: Rollout,
+        rollout: Box<Rollout>,
         error: CaughtError,
     },
 }
@@ -160,7 +160,7 @@ where
         NotifyInput::Refused { input, error } => {
             Ok(rollback::refused(&p, &input, &error, &settings.topic).await)
         }
-        NotifyInput::RollbackFailed { rollout, error } => rollback::escalate(&p, rollout, &error)
+        NotifyInput::RollbackFailed { rollout, error } => rollback::escalate(&p, *rollout, &error)
             .await
             .notice
             .ok_or_else(|| Failure::invalid_input("the rollout names no valid topic")),

@@ -197,7 +197,7 @@ async fn the_sample_events_walk_a_rollout_end_to_end() {
         "notify",
         "rollback-failed",
         &NotifyInput::RollbackFailed {
-            rollout: r,
+            rollout: Box::new(r),
             error: CaughtError {
                 error: "Greenlight.AwsError".into(),
                 cause: "elasticloadbalancing:ModifyListener: access denied".into(),

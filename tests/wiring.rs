@@ -1,0 +1,266 @@
+//! The state machine, the SAM template and the function crates must agree: every Task
+//! resource maps to a substitution the template defines and to a function crate that exists,
+//! every error name the state machine retries or catches is one the code (or the machine
+//! itself) can raise, nothing retries `States.ALL`, every task has a timeout, and every task
+//! that changes routing falls back to the rollback.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use greenlight_core::rollout::StepError;
+use greenlight_core::yaml::{self, Node, NodeKind};
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn asl() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("statemachines/rollout.asl.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn template() -> Node {
+    yaml::load(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap()
+}
+
+fn get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
+    match &node.kind {
+        NodeKind::Mapping(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v),
+        _ => None,
+    }
+}
+
+fn text(node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } => text.clone(),
+        _ => panic!("expected a scalar, found {node:?}"),
+    }
+}
+
+fn entries(node: &Node) -> Vec<(String, &Node)> {
+    match &node.kind {
+        NodeKind::Mapping(e) => e.iter().map(|(k, _, v)| (k.clone(), v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn states(asl: &Value) -> Vec<(String, Value)> {
+    asl["States"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The `${...}` names the definition uses.
+fn substitutions_used(asl: &Value) -> BTreeSet<String> {
+    let text = asl.to_string();
+    let mut out = BTreeSet::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').unwrap() + start;
+        out.insert(rest[start + 2..end].to_string());
+        rest = &rest[end..];
+    }
+    out
+}
+
+#[test]
+fn every_task_resource_maps_to_a_defined_substitution_and_an_existing_function() {
+    let asl = asl();
+    let tpl = template();
+    let resources = get(&tpl, "Resources").unwrap();
+    let machine = entries(resources)
+        .into_iter()
+        .find(|(_, r)| get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::StateMachine"))
+        .expect("a state machine")
+        .1;
+    let props = get(machine, "Properties").unwrap();
+    assert_eq!(
+        text(get(props, "DefinitionUri").unwrap()),
+        "statemachines/rollout.asl.json"
+    );
+    let subs: BTreeMap<String, String> = entries(get(props, "DefinitionSubstitutions").unwrap())
+        .into_iter()
+        .map(|(k, v)| (k, text(v)))
+        .collect();
+    let used = substitutions_used(&asl);
+    assert!(!used.is_empty());
+    for name in &used {
+        let value = subs
+            .get(name)
+            .unwrap_or_else(|| panic!("${{{name}}} is not in DefinitionSubstitutions"));
+        let logical = value
+            .strip_suffix(".Arn")
+            .unwrap_or_else(|| panic!("{name} = {value}: expected !GetAtt X.Arn"));
+        let function = get(resources, logical)
+            .unwrap_or_else(|| panic!("{name} refers to missing resource {logical}"));
+        assert_eq!(
+            text(get(function, "Type").unwrap()),
+            "AWS::Serverless::Function"
+        );
+        let binary = text(
+            get(
+                get(get(function, "Metadata").unwrap(), "BuildProperties").unwrap(),
+                "Binary",
+            )
+            .unwrap(),
+        );
+        let krate = binary.strip_prefix("greenlight-").unwrap();
+        let manifest =
+            std::fs::read_to_string(root().join("functions").join(krate).join("Cargo.toml"))
+                .unwrap_or_else(|e| panic!("{logical}: functions/{krate}/Cargo.toml: {e}"));
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "functions/{krate} builds no binary {binary}"
+        );
+    }
+    for name in subs.keys() {
+        assert!(
+            used.contains(name),
+            "substitution {name} is defined but unused"
+        );
+    }
+    // Every task calls a function through a substitution or an AWS integration we use.
+    for (name, state) in states(&asl) {
+        if state["Type"] == "Task" {
+            let resource = state["Resource"].as_str().unwrap();
+            assert!(
+                [
+                    "arn:aws:states:::lambda:invoke",
+                    "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "arn:aws:states:::sns:publish"
+                ]
+                .contains(&resource),
+                "{name}: unexpected resource {resource}"
+            );
+            if resource.contains("lambda") {
+                let f = state["Parameters"]["FunctionName"].as_str().unwrap();
+                assert!(
+                    f.starts_with("${") && f.ends_with('}'),
+                    "{name}: FunctionName {f} is not a substitution"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_function_crate_is_deployed() {
+    let tpl = template();
+    let resources = get(&tpl, "Resources").unwrap();
+    let binaries: BTreeSet<String> = entries(resources)
+        .into_iter()
+        .filter(|(_, r)| get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function"))
+        .map(|(_, r)| {
+            text(
+                get(
+                    get(get(r, "Metadata").unwrap(), "BuildProperties").unwrap(),
+                    "Binary",
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "common")
+        .map(|n| format!("greenlight-{n}"))
+        .collect();
+    assert_eq!(binaries, crates);
+}
+
+#[test]
+fn error_names_the_machine_matches_can_be_raised() {
+    let asl = asl();
+    let mut raisable: BTreeSet<String> = StepError::NAMES.iter().map(|s| s.to_string()).collect();
+    // Errors the machine raises itself (Pass states that set $.error).
+    for (_, state) in states(&asl) {
+        if let Some(e) = state["Result"]["Error"].as_str() {
+            raisable.insert(e.to_string());
+        }
+    }
+    let retryable: BTreeSet<&str> = [
+        "Greenlight.Retryable",
+        "Greenlight.Queued",
+        "Greenlight.WeightsNotApplied",
+    ]
+    .into();
+    for (name, state) in states(&asl) {
+        for (field, list) in [("Retry", &state["Retry"]), ("Catch", &state["Catch"])] {
+            for rule in list.as_array().into_iter().flatten() {
+                for e in rule["ErrorEquals"].as_array().unwrap() {
+                    let e = e.as_str().unwrap();
+                    if field == "Retry" {
+                        assert_ne!(e, "States.ALL", "{name} retries States.ALL");
+                        assert!(
+                            !e.starts_with("Greenlight.") || retryable.contains(e),
+                            "{name} retries {e}, which cannot succeed on retry"
+                        );
+                    }
+                    if e.starts_with("Greenlight.") {
+                        assert!(
+                            raisable.contains(e),
+                            "{name} {field} names {e}, which nothing raises"
+                        );
+                    } else {
+                        assert!(
+                            ["States.", "Lambda.", "SNS."]
+                                .iter()
+                                .any(|p| e.starts_with(p)),
+                            "{name}: unknown error {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
+    let asl = asl();
+    let all = states(&asl);
+    let names: BTreeSet<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    for (name, state) in &all {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        assert!(
+            state.get("TimeoutSeconds").is_some() || state.get("TimeoutSecondsPath").is_some(),
+            "{name} has no timeout"
+        );
+        let function = state["Parameters"]["FunctionName"]
+            .as_str()
+            .unwrap_or_default();
+        let changes_aws = [
+            "${DeployFunctionArn}",
+            "${ShiftFunctionArn}",
+            "${CheckFunctionArn}",
+            "${FinalizeFunctionArn}",
+            "${AwaitFunctionArn}",
+        ]
+        .contains(&function);
+        if changes_aws {
+            let catches_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
+                c["ErrorEquals"] == serde_json::json!(["States.ALL"]) && c["Next"] == "Rollback"
+            });
+            assert!(catches_all, "{name} does not fall back to Rollback");
+        }
+        for c in state["Catch"].as_array().into_iter().flatten() {
+            assert!(names.contains(c["Next"].as_str().unwrap()));
+        }
+    }
+    // The rollback escalates when it fails for good.
+    let rollback = &asl["States"]["Rollback"];
+    assert_eq!(rollback["Catch"][0]["Next"], "Escalate");
+    assert_eq!(
+        asl["States"]["AnnounceEscalation"]["Next"],
+        "RollbackFailed"
+    );
+}
