@@ -264,3 +264,47 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
         "RollbackFailed"
     );
 }
+
+#[test]
+fn the_architecture_diagram_matches_the_definition() {
+    let asl = asl();
+    let mut from_asl = BTreeSet::new();
+    for (name, state) in states(&asl) {
+        let mut targets: Vec<&Value> = vec![&state["Next"], &state["Default"]];
+        targets.extend(
+            state["Choices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| &c["Next"]),
+        );
+        targets.extend(
+            state["Catch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| &c["Next"]),
+        );
+        for t in targets.into_iter().filter_map(Value::as_str) {
+            from_asl.insert((name.clone(), t.to_string()));
+        }
+    }
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).unwrap();
+    let block = doc
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a mermaid block");
+    let mut from_doc = BTreeSet::new();
+    for line in block.lines().map(str::trim).filter(|l| l.contains("-->")) {
+        let (from, rest) = line.split_once("-->").unwrap();
+        let to = rest.rsplit('|').next().unwrap();
+        from_doc.insert((from.trim().to_string(), to.trim().to_string()));
+    }
+    let missing: Vec<_> = from_asl.difference(&from_doc).collect();
+    let extra: Vec<_> = from_doc.difference(&from_asl).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "docs/ARCHITECTURE.md diagram: missing {missing:?}, not in the definition {extra:?}"
+    );
+}
