@@ -638,3 +638,46 @@ async fn a_refused_start_is_recorded_and_announced() {
     .await;
     assert_eq!(n.attributes["severity"], "warn");
 }
+
+#[tokio::test]
+async fn finalize_refuses_when_traffic_is_not_all_on_the_new_colour() {
+    let sim = world();
+    let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let r = check::deploy(&sim, r).await.unwrap();
+    let r = shift::shift(&sim, r).await.unwrap(); // 20% only
+    let err = finish::finalize(&sim, r).await.unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.InconsistentTraffic");
+    assert!(
+        !sim.world().store.locks.is_empty(),
+        "the lock stays for the rollback to release"
+    );
+}
+
+#[tokio::test]
+async fn retire_keeps_a_colour_that_serves_traffic_again() {
+    let sim = world();
+    let env = staging(&sim);
+    let r = drive(&sim, push(&sim, 2, Behaviour::healthy()))
+        .await
+        .unwrap();
+    // Someone flipped traffic back to blue by hand.
+    sim.world()
+        .listeners
+        .get_mut(&env.listeners.production)
+        .unwrap()
+        .weights = greenlight_core::usecase::weights_for(&env, Colour::Blue, 100);
+    sim.advance(30 * 60);
+    let kept = finish::retire(&sim, &r).await.unwrap();
+    assert!(!kept.retired);
+    assert!(
+        kept.reason.contains("blue serves traffic again"),
+        "{}",
+        kept.reason
+    );
+    assert_eq!(
+        sim.world().services[&("staging".to_string(), "web-staging-blue".to_string())].desired,
+        2
+    );
+}

@@ -1,0 +1,518 @@
+//! The runner against the Amazon States Language specification's own examples and
+//! documented behaviour, on a paused (virtual) clock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use greenlight_asl::engine::BoxFuture;
+use greenlight_asl::{Dispatcher, Engine, Machine, Status, TaskError};
+use serde_json::{json, Value};
+
+/// `echo` returns its input; `fail:<n>` fails n times with `Custom.Flaky`, then echoes;
+/// `wait.waitForTaskToken` returns at once and leaves the answer to the test.
+#[derive(Default)]
+struct Tasks {
+    calls: AtomicU32,
+    tokens: std::sync::Mutex<Vec<String>>,
+}
+
+impl Dispatcher for Tasks {
+    fn call<'a>(
+        &'a self,
+        resource: &'a str,
+        input: Value,
+        token: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Value, TaskError>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(t) = token {
+                self.tokens.lock().unwrap().push(t.to_string());
+                return Ok(Value::Null);
+            }
+            match resource {
+                "echo" => Ok(input),
+                "slow" => {
+                    tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                    Ok(input)
+                }
+                r if r.starts_with("fail:") => {
+                    let times: u32 = r[5..].parse().unwrap();
+                    if n < times {
+                        Err(TaskError::new("Custom.Flaky", format!("attempt {}", n + 1)))
+                    } else {
+                        Ok(json!({"attempts": n + 1}))
+                    }
+                }
+                "boom" => Err(TaskError::new("Custom.Boom", "always")),
+                other => Err(TaskError::new(
+                    "States.TaskFailed",
+                    format!("unknown resource {other}"),
+                )),
+            }
+        })
+    }
+}
+
+fn engine(tasks: Arc<Tasks>) -> Engine {
+    Engine::new(
+        tasks,
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:test",
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        1,
+    )
+}
+
+fn load(def: Value) -> Machine {
+    Machine::load(&def, &BTreeMap::new()).unwrap()
+}
+
+async fn run(def: Value, input: Value) -> greenlight_asl::Execution {
+    engine(Arc::new(Tasks::default()))
+        .run(&load(def), "exec-1", input)
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn pass_result_path_example() {
+    // The specification's ResultPath example.
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"x-datum": 0.381018, "y-datum": 622.2269926397355}, "ResultPath": "$.coords", "End": true}}});
+    let out = run(def, json!({"georefOf": "Home"})).await;
+    assert_eq!(out.status, Status::Succeeded);
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn input_and_output_processing_in_order() {
+    // InputPath → Parameters → task → ResultSelector → ResultPath (into the raw input) → OutputPath.
+    let def = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "echo",
+        "InputPath": "$.library",
+        "Parameters": {"staticValue": "Just a string", "catalog": {"myFavoriteItem.$": "$.shelf[1]"}, "name.$": "$$.Execution.Name", "greeting.$": "States.Format('Hello {}', $.owner)"},
+        "ResultSelector": {"favorite.$": "$.catalog.myFavoriteItem", "static.$": "$.staticValue", "who.$": "$.greeting", "exec.$": "$.name"},
+        "ResultPath": "$.result",
+        "OutputPath": "$.result",
+        "End": true}}});
+    let out = run(
+        def,
+        json!({"library": {"shelf": ["A", "B"], "owner": "Ada"}, "other": 1}),
+    )
+    .await;
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"favorite": "B", "static": "Just a string", "who": "Hello Ada", "exec": "exec-1"})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn null_paths_discard() {
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "echo", "InputPath": null, "ResultPath": null, "End": true}}});
+    assert_eq!(
+        run(def.clone(), json!({"keep": true}))
+            .await
+            .output
+            .unwrap(),
+        json!({"keep": true})
+    );
+    let def =
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "OutputPath": null, "End": true}}});
+    assert_eq!(run(def, json!({"x": 1})).await.output.unwrap(), json!({}));
+}
+
+fn choice_machine() -> Value {
+    json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [
+            {"Not": {"Variable": "$.type", "StringEquals": "Private"}, "Next": "Public"},
+            {"And": [{"Variable": "$.value", "IsPresent": true}, {"Variable": "$.value", "IsNumeric": true},
+                     {"Variable": "$.value", "NumericGreaterThanEquals": 20}, {"Variable": "$.value", "NumericLessThan": 30}], "Next": "ValueInTwenties"},
+            {"Variable": "$.rating", "NumericGreaterThanPath": "$.auditThreshold", "Next": "StartAudit"},
+            {"Variable": "$.when", "TimestampLessThan": "2026-01-01T00:00:00Z", "Next": "Past"},
+            {"Variable": "$.name", "StringMatches": "log-*.txt", "Next": "LogFile"},
+            {"Or": [{"Variable": "$.flag", "BooleanEquals": true}, {"Variable": "$.missing", "IsNull": true}], "Next": "Flagged"}
+        ], "Default": "RecordEvent"},
+        "Public": {"Type": "Pass", "Result": "Public", "End": true},
+        "ValueInTwenties": {"Type": "Pass", "Result": "ValueInTwenties", "End": true},
+        "StartAudit": {"Type": "Pass", "Result": "StartAudit", "End": true},
+        "Past": {"Type": "Pass", "Result": "Past", "End": true},
+        "LogFile": {"Type": "Pass", "Result": "LogFile", "End": true},
+        "Flagged": {"Type": "Pass", "Result": "Flagged", "End": true},
+        "RecordEvent": {"Type": "Pass", "Result": "RecordEvent", "End": true}
+    }})
+}
+
+#[tokio::test(start_paused = true)]
+async fn choice_rules_like_the_spec() {
+    // Every rule's Variable must exist (a missing one fails the execution, see below), so
+    // each input carries neutral values for the rules before the one it should match.
+    let base = |extra: Value| {
+        let mut v = json!({"type": "Private", "value": 0, "rating": 0, "auditThreshold": 53, "when": "2030-01-01T00:00:00Z", "name": "x", "flag": false, "missing": 0});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let cases = [
+        (json!({"type": "Public"}), "Public"),
+        (base(json!({"value": 25})), "ValueInTwenties"),
+        (base(json!({"value": "25", "rating": 60})), "StartAudit"),
+        (base(json!({"when": "2025-12-31T23:59:59Z"})), "Past"),
+        (base(json!({"name": "log-2026.txt"})), "LogFile"),
+        (base(json!({"flag": true})), "Flagged"),
+        (base(json!({"value": 35, "flag": "yes"})), "RecordEvent"),
+    ];
+    for (input, expected) in cases {
+        let out = run(choice_machine(), input.clone()).await;
+        assert_eq!(out.output, Some(json!(expected)), "{input}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_choice_on_a_missing_variable_fails_the_execution() {
+    let out = run(choice_machine(), json!({"type": "Private"})).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.unwrap().error, "States.Runtime");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_matching_choice_without_default_fails() {
+    let def = json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "NumericEquals": 1, "Next": "E"}]}, "E": {"Type": "Succeed"}}});
+    let out = run(def, json!({"a": 2})).await;
+    assert_eq!(out.error.unwrap().error, "States.NoChoiceMatched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_take_virtual_time() {
+    let def = json!({"StartAt": "W1", "States": {
+        "W1": {"Type": "Wait", "Seconds": 3600, "Next": "W2"},
+        "W2": {"Type": "Wait", "SecondsPath": "$.delay", "Next": "W3"},
+        "W3": {"Type": "Wait", "TimestampPath": "$.until", "End": true}}});
+    let started = std::time::Instant::now();
+    let out = run(def, json!({"delay": 60, "until": "2026-01-01T02:00:00Z"})).await;
+    assert_eq!(out.status, Status::Succeeded);
+    assert_eq!(
+        out.stopped_at,
+        Utc.with_ymd_and_hms(2026, 1, 1, 2, 0, 0).unwrap()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "virtual, not real, time"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_backs_off_then_succeeds() {
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "fail:3",
+        "Retry": [{"ErrorEquals": ["Custom.Flaky"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}], "End": true}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.output.unwrap(), json!({"attempts": 4}));
+    // 1 + 2 + 4 seconds of backoff.
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 7);
+    assert_eq!(
+        out.history.iter().filter(|e| e.kind == "TaskRetry").count(),
+        3
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_gives_up_and_max_delay_caps() {
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "fail:9",
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "MaxAttempts": 3, "BackoffRate": 10.0, "MaxDelaySeconds": 15}], "End": true}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.unwrap().error, "Custom.Flaky");
+    assert_eq!(
+        (out.stopped_at - out.started_at).num_seconds(),
+        10 + 15 + 15
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn catch_routes_with_the_error_at_its_result_path() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "boom", "Catch": [
+            {"ErrorEquals": ["Other.Error"], "Next": "Wrong"},
+            {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Handled"}], "End": true},
+        "Wrong": {"Type": "Fail", "Error": "Wrong"},
+        "Handled": {"Type": "Pass", "End": true}}});
+    let out = run(def, json!({"keep": 1})).await;
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"keep": 1, "error": {"Error": "Custom.Boom", "Cause": "always"}})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_is_not_a_task_failure() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "slow", "TimeoutSeconds": 60, "Catch": [
+            {"ErrorEquals": ["States.TaskFailed"], "Next": "Failed"},
+            {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.why", "Next": "TimedOut"}], "End": true},
+        "Failed": {"Type": "Fail", "Error": "Failed"},
+        "TimedOut": {"Type": "Succeed"}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.output.unwrap()["why"]["Error"], "States.Timeout");
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 60);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runtime_errors_are_not_caught_by_states_all() {
+    let def = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "InputPath": "$.nope", "End": true}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.error.unwrap().error, "States.Runtime");
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "echo", "Parameters": {"x.$": "$.nope"}, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "S"}], "End": true},
+        "S": {"Type": "Succeed"}}});
+    assert_eq!(run(def, json!({})).await.status, Status::Failed);
+}
+
+fn approval_machine() -> Value {
+    json!({"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                 "Parameters": {"token.$": "$$.Task.Token"}, "TimeoutSeconds": 300, "ResultPath": "$.answer",
+                 "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "TimedOut"}], "End": true},
+        "TimedOut": {"Type": "Pass", "End": true}}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_task_token_answered_with_success() {
+    let tasks = Arc::new(Tasks::default());
+    let e = engine(tasks.clone());
+    let m = load(approval_machine());
+    let run = tokio::spawn({
+        let e = e.clone();
+        async move { e.run(&m, "approve-me", json!({})).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    let token = tasks.tokens.lock().unwrap()[0].clone();
+    assert!(e.is_waiting(&token));
+    e.send_task_success(&token, json!({"approved_by": "ada"}))
+        .unwrap();
+    let out = run.await.unwrap();
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"answer": {"approved_by": "ada"}})
+    );
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 120);
+    assert!(
+        e.send_task_success(&token, json!({})).is_err(),
+        "a token is answered once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_task_token_failure_and_timeout() {
+    let tasks = Arc::new(Tasks::default());
+    let e = engine(tasks.clone());
+    let m = load(approval_machine());
+    let run = tokio::spawn({
+        let e = e.clone();
+        let m = m.clone();
+        async move { e.run(&m, "reject-me", json!({})).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let token = tasks.tokens.lock().unwrap()[0].clone();
+    e.send_task_failure(&token, "Custom.Rejected", "no")
+        .unwrap();
+    let out = run.await.unwrap();
+    assert_eq!(out.error.unwrap(), TaskError::new("Custom.Rejected", "no"));
+
+    let out = e.run(&m, "nobody-answers", json!({})).await;
+    assert_eq!(out.output.unwrap()["error"]["Error"], "States.Timeout");
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 300);
+    assert!(out.history.iter().any(|h| h.kind == "TaskTimedOut"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_branches_run_together() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 100, "Next": "A2"}, "A2": {"Type": "Pass", "Result": "a", "End": true}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 100, "Next": "B2"}, "B2": {"Type": "Pass", "Result": "b", "End": true}}}
+    ], "ResultSelector": {"both.$": "$"}}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.output.unwrap(), json!({"both": ["a", "b"]}));
+    assert_eq!(
+        (out.stopped_at - out.started_at).num_seconds(),
+        100,
+        "the waits overlap"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_branch_fails_the_parallel_state() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Fail", "Error": "Branch.Failed", "Cause": "b"}}}
+    ], "Catch": [{"ErrorEquals": ["Branch.Failed"], "Next": "Caught"}]}, "Caught": {"Type": "Succeed"}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"Error": "Branch.Failed", "Cause": "b"})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_items_with_selector_and_concurrency() {
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.detail.shipped", "MaxConcurrency": 2,
+        "ItemSelector": {"parcel.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index", "courier.$": "$.courier"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 10, "Next": "T"},
+            "T": {"Type": "Task", "Resource": "echo", "End": true}}},
+        "ResultPath": "$.detail.results", "End": true}}});
+    let out = run(
+        def,
+        json!({"courier": "UQS", "detail": {"shipped": [{"p": 1}, {"p": 2}, {"p": 3}]}}),
+    )
+    .await;
+    let results = &out.output.as_ref().unwrap()["detail"]["results"];
+    assert_eq!(
+        results[2],
+        json!({"parcel": {"p": 3}, "index": 2, "courier": "UQS"})
+    );
+    assert_eq!(
+        (out.stopped_at - out.started_at).num_seconds(),
+        20,
+        "two waves of two"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_state_paths() {
+    let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "$.c"}}});
+    let out = run(def, json!({"e": "My.Error", "c": "because"})).await;
+    assert_eq!(out.error.unwrap(), TaskError::new("My.Error", "because"));
+    assert!(out.history.last().unwrap().kind == "ExecutionFailed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn history_is_shaped_like_step_functions() {
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "echo", "Next": "Done"}, "Done": {"Type": "Succeed"}}});
+    let out = run(def, json!({"a": 1})).await;
+    let kinds: Vec<&str> = out.history.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskSucceeded",
+            "TaskStateExited",
+            "SucceedStateEntered",
+            "SucceedStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    assert!(out.history.windows(2).all(|w| w[0].id + 1 == w[1].id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn execution_timeout() {
+    let def = json!({"StartAt": "W", "TimeoutSeconds": 30, "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.status, Status::TimedOut);
+}
+
+#[test]
+fn unsupported_features_are_refused_at_load_naming_state_and_field() {
+    let refuse = |def: Value, location: &str, fragment: &str| {
+        let e = Machine::load(&def, &BTreeMap::new()).unwrap_err();
+        assert_eq!(e.location, location, "{e}");
+        assert!(e.message.contains(fragment), "{e}");
+    };
+    refuse(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Credentials": {}, "End": true}}}),
+        "States.T.Credentials",
+        "not supported",
+    );
+    refuse(
+        json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+        "QueryLanguage",
+        "not supported",
+    );
+    refuse(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Nowhere"}}}),
+        "States.P.Next",
+        "no state named `Nowhere`",
+    );
+    refuse(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": "$..a", "End": true}}}),
+        "States.P.InputPath",
+        "recursive descent",
+    );
+    refuse(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a.$": "States.Hash($.x, 'MD5')"}, "End": true}}}),
+        "States.P.Parameters.a.$",
+        "not supported",
+    );
+    refuse(
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}}),
+        "States.M.ItemProcessor.ProcessorConfig.Mode",
+        "INLINE",
+    );
+    refuse(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["A"]}], "End": true}}}),
+        "States.T.Retry[0]",
+        "must be the last",
+    );
+    refuse(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass"}}}),
+        "States.P",
+        "Next and End",
+    );
+    refuse(
+        json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "StringSimilar": "x", "Next": "C"}]}}}),
+        "States.C.Choices[0].StringSimilar",
+        "not supported",
+    );
+}
+
+#[test]
+fn substitutions_are_required() {
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "${Fn}"}, "End": true}}});
+    assert!(Machine::load(&def, &BTreeMap::new())
+        .unwrap_err()
+        .message
+        .contains("${Fn}"));
+    let subs = BTreeMap::from([(
+        "Fn".to_string(),
+        "arn:aws:lambda:eu-west-1:123456789012:function:f".to_string(),
+    )]);
+    let m = Machine::load(&def, &subs).unwrap();
+    assert_eq!(m.resources(), ["arn:aws:states:::lambda:invoke"]);
+}
+
+#[test]
+fn the_rollout_definition_loads() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../statemachines/rollout.asl.json"
+    ))
+    .unwrap();
+    let def: Value = serde_json::from_str(&text).unwrap();
+    let names = [
+        "Prepare", "Deploy", "Check", "Await", "Shift", "Finalize", "Retire", "Rollback", "Notify",
+    ];
+    let subs = names
+        .iter()
+        .map(|n| {
+            (
+                format!("{n}FunctionArn"),
+                format!("arn:aws:lambda:eu-west-1:123456789012:function:{n}"),
+            )
+        })
+        .collect();
+    let m = Machine::load(&def, &subs).unwrap();
+    assert_eq!(m.start_at, "Prepare");
+    assert_eq!(
+        m.resources(),
+        [
+            "arn:aws:states:::lambda:invoke",
+            "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "arn:aws:states:::sns:publish"
+        ]
+    );
+}
