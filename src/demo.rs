@@ -1,111 +1,376 @@
-//! `greenlight demo`: the sample app's configuration and push events, walked through
-//! matching, planning and notification rendering. Needs no AWS account.
+//! `greenlight demo`: the real state machine and handlers against the simulated AWS, in
+//! four acts, on a virtual clock (a few seconds of real time).
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use greenlight_core::config;
-use greenlight_core::event::{parse_event, EcrEvent};
-use greenlight_core::matching::{match_push, MatchOutcome};
-use greenlight_core::notify::{EventKind, Notification};
+use greenlight_core::notify::Severity;
+use greenlight_core::ports::{StateStore, TokenPurpose};
+use greenlight_core::usecase::approval;
+use greenlight_sim::Behaviour;
+use serde_json::{json, Value};
 
 use crate::exit;
 use crate::render;
+use crate::simulation::{digest_for, Simulation};
 
 const CONFIG: &str = include_str!("../examples/greenlight.yaml");
-const EVENTS: &[(&str, &str)] = &[
-    (
-        "push v2.0.0",
-        include_str!("../events/on-push/push-tagged.json"),
-    ),
-    (
-        "the same digest again as rc-2",
-        include_str!("../events/on-push/push-rc-same-digest.json"),
-    ),
-    (
-        "v2.0.0 re-pushed with a new digest",
-        include_str!("../events/on-push/push-tag-repushed.json"),
-    ),
-    (
-        "push by digest only",
-        include_str!("../events/on-push/push-digest-only.json"),
-    ),
-    (
-        "a failed push",
-        include_str!("../events/on-push/push-failed.json"),
-    ),
-    (
-        "a tag delete",
-        include_str!("../events/on-push/delete.json"),
-    ),
-];
 
-pub fn run(json: bool) -> u8 {
+pub fn run(json_out: bool) -> u8 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    rt.block_on(demo(json_out))
+}
+
+/// One line of the timeline.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Moment {
+    pub at: DateTime<Utc>,
+    pub environment: String,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+/// Where the logs stood when an act began.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Marks {
+    published: usize,
+    traffic: usize,
+    finished: usize,
+}
+
+pub fn marks(s: &Simulation) -> Marks {
+    let w = s.sim.world();
+    Marks {
+        published: w.published.len(),
+        traffic: w.traffic.len(),
+        finished: s.finished().len(),
+    }
+}
+
+/// Everything that happened since `since`: notifications as a subscriber receives them,
+/// every change of production traffic, and the phases and checks of the executions that
+/// ended.
+pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
+    let mut out = Vec::new();
+    {
+        let w = s.sim.world();
+        for p in &w.published[since.published..] {
+            let n = &p.notification;
+            let mut text = format!(
+                "✉ {} {}",
+                n.event,
+                n.tag
+                    .as_deref()
+                    .unwrap_or_else(|| n.image.as_deref().unwrap_or(""))
+            );
+            if let Some(r) = &n.reason {
+                text.push_str(&format!(" — {r}"));
+            }
+            out.push(Moment {
+                at: p.at,
+                environment: format!("{}/{}", n.app, n.environment),
+                text,
+                severity: Some(n.severity),
+            });
+        }
+        for change in &w.traffic[since.traffic..] {
+            for (app_name, app) in &s.config.apps {
+                for (env_name, env) in &app.environments {
+                    if env.listeners.production != change.listener {
+                        continue;
+                    }
+                    let green = change
+                        .weights
+                        .iter()
+                        .filter(|tw| tw.target_group == env.target_groups.green)
+                        .map(|tw| tw.weight)
+                        .sum::<u8>();
+                    out.push(Moment {
+                        at: change.at,
+                        environment: format!("{app_name}/{env_name}"),
+                        text: format!(
+                            "traffic  blue {}  green {}",
+                            render::bar(100 - green, 10),
+                            render::bar(green, 10)
+                        ),
+                        severity: None,
+                    });
+                }
+            }
+        }
+    }
+    for e in &s.finished()[since.finished..] {
+        out.extend(phases(e));
+    }
+    // Within one instant: what the execution did, then the traffic it moved, then what it
+    // announced.
+    out.sort_by_key(|m| {
+        (
+            m.at,
+            if m.text.starts_with('·') {
+                0
+            } else if m.text.starts_with("traffic") {
+                1
+            } else {
+                2
+            },
+        )
+    });
+    out
+}
+
+/// The phases and checks of one execution, read from its history.
+fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
+    let input = e
+        .history
+        .first()
+        .map(|h| h.details["input"].clone())
+        .unwrap_or_default();
+    let environment = format!(
+        "{}/{}",
+        input["app"].as_str().unwrap_or("?"),
+        input["environment"].as_str().unwrap_or("?")
+    );
+    let mut out = Vec::new();
+    let mut say = |at, text: String| {
+        out.push(Moment {
+            at,
+            environment: environment.clone(),
+            text,
+            severity: None,
+        })
+    };
+    for h in &e.history {
+        let state = h.state.as_deref().unwrap_or_default();
+        let output = &h.details["output"];
+        match (h.kind.as_str(), state) {
+            ("TaskStateExited", "Prepare") => say(
+                h.timestamp,
+                format!(
+                    "· prepared: {} live, deploying to {} ({} tasks, new task definition {})",
+                    output["live"].as_str().unwrap_or("?"),
+                    output["target"].as_str().unwrap_or("?"),
+                    output["desired"],
+                    output["task_definition"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")
+                ),
+            ),
+            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h.timestamp, "· stable: new tasks running, all targets healthy".into()),
+            ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => say(h.timestamp, "· pre-traffic probes passed (test listener)".into()),
+            ("TaskStateEntered", "AwaitApproval") => say(h.timestamp, "· waiting for approval".into()),
+            ("TaskStateExited", "AwaitApproval") => say(h.timestamp, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
+            ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
+                say(h.timestamp, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]))
+            }
+            // A bake wait that times out is the normal path, not news.
+            ("StateCaught", "Bake") if h.details["error"] == "States.Timeout" => {}
+            ("StateCaught", _) => say(h.timestamp, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
+            ("TaskStateExited", "Rollback") => say(h.timestamp, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),
+            ("TaskStateExited", "Retire") => say(h.timestamp, format!("· {}", output["retired"]["reason"].as_str().unwrap_or("retire"))),
+            ("TaskRetry", _) => say(h.timestamp, format!("· {state}: {} — retrying", h.details["error"].as_str().unwrap_or("?"))),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub fn print_timeline(moments: &[Moment]) {
+    for m in moments {
+        let badge = match m.severity {
+            None => "      ".to_string(),
+            Some(s) => format!("{:<6}", s.as_str()),
+        };
+        println!(
+            "  {}  {:<12} {badge} {}",
+            m.at.format("%H:%M:%S"),
+            m.environment,
+            m.text
+        );
+    }
+}
+
+async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str) {
+    loop {
+        s.sleep(30).await;
+        if let Ok(Some(_)) = s
+            .sim
+            .get_task_token(&deployment, TokenPurpose::Approval)
+            .await
+        {
+            approval::approve(&s.sim, &deployment, by)
+                .await
+                .expect("the approval goes through");
+            return;
+        }
+    }
+}
+
+async fn demo(json_out: bool) -> u8 {
     let config = config::load(CONFIG)
         .config
         .expect("the built-in example config is valid");
-    let time = Utc.with_ymd_and_hms(2026, 11, 20, 9, 30, 0).unwrap();
-    let mut log = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    if !json {
-        println!("greenlight demo: the sample app `web` (examples/greenlight.yaml)\n");
+    let start = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    let s = Simulation::new(&config, &digest_for("v0"), 2, 42, start);
+    if !json_out {
+        println!("greenlight demo — the sample app `web` (examples/greenlight.yaml) in a simulated AWS account.");
+        println!("The real state machine (statemachines/rollout.asl.json) and the real Lambda handlers run on a virtual clock.\n");
     }
-    for (title, text) in EVENTS {
-        let value: serde_json::Value =
-            serde_json::from_str(text).expect("built-in events are JSON");
-        let outcome = match parse_event(&value) {
-            Ok(EcrEvent::Push(push)) => match_push(&config, &push),
-            Ok(EcrEvent::Ignored(reason)) => MatchOutcome {
-                ignored: Some(reason),
-                ..Default::default()
-            },
-            Err(e) => unreachable!("built-in event is valid: {e}"),
-        };
-        let mut notes = Vec::new();
-        for d in &outcome.deployments {
-            let duplicate = !seen.insert(d.execution_name.clone());
-            let (_, env) = config
-                .environment(&d.app, &d.environment)
-                .expect("matched environments exist");
-            let plan = env.strategy.plan().expect("valid strategy");
-            let mut n = Notification::new(EventKind::Started, &d.app, &d.environment, time);
-            n.deployment = Some(d.execution_name.clone());
-            n.image = Some(d.image.to_string());
-            n.tag = d.tag.clone();
-            if !json {
-                println!("▶ {title}");
-                print!("{}", indent(&render::match_outcome(&outcome)));
-                if duplicate {
-                    println!(
-                        "  execution {} exists already: Step Functions starts nothing new\n",
-                        d.execution_name
-                    );
-                    continue;
-                }
-                print!("{}", indent(&render::plan(&env.strategy, &plan)));
-                println!(
-                    "  notification to subscribers of {}/{}:",
-                    d.app, d.environment
-                );
-                print!("{}", indent(&indent(&n.text())));
-                println!();
-            }
-            notes
-                .push(serde_json::json!({"duplicate": duplicate, "plan": plan, "notification": n}));
-        }
-        if outcome.deployments.is_empty() && !json {
+    let mut acts = Vec::new();
+    let mut act = |title: &str, from: Marks, s: &Simulation| {
+        let moments = timeline(s, from);
+        if !json_out {
             println!("▶ {title}");
-            print!("{}", indent(&render::match_outcome(&outcome)));
+            print_timeline(&moments);
             println!();
         }
-        log.push(serde_json::json!({"event": title, "outcome": outcome, "deployments": notes}));
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&log).unwrap());
+        acts.push(json!({"title": title, "timeline": moments}));
+    };
+
+    let t = marks(&s);
+    s.push("web", "v1.0.0", &digest_for("v1"), Behaviour::healthy())
+        .await
+        .expect("push v1");
+    s.settle().await;
+    act(
+        "Act 1 — push v1.0.0: staging deploys it (canary 20% for 2m)",
+        t,
+        &s,
+    );
+
+    let t = marks(&s);
+    s.push("web", "v2.0.0", &digest_for("v2"), Behaviour::healthy())
+        .await
+        .expect("push v2");
+    s.settle().await;
+    act("Act 2 — push v2.0.0: canary with checks, succeeds", t, &s);
+
+    let t = marks(&s);
+    s.push("web", "v3.0.0", &digest_for("v3"), Behaviour::erroring(0.5))
+        .await
+        .expect("push v3");
+    s.settle().await;
+    act(
+        "Act 3 — push a broken v3.0.0: 5xx at the first traffic step → alarm → automatic rollback",
+        t,
+        &s,
+    );
+
+    let t = marks(&s);
+    let promotion = s
+        .promote("web", "staging", "prod", "release-manager")
+        .await
+        .expect("staging is healthy");
+    tokio::spawn(approve_when_asked(
+        s.clone(),
+        promotion.deployment.clone(),
+        "ops-lead",
+    ));
+    s.settle().await;
+    act(
+        "Act 4 — promote what staging runs (v2.0.0) to prod; the approval is granted",
+        t,
+        &s,
+    );
+
+    let executions = s.finished();
+    let verdict = s.invariant();
+    if json_out {
+        let records: Vec<Value> = s
+            .sim
+            .world()
+            .store
+            .deployments
+            .values()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        let out = json!({"acts": acts, "deployments": records, "executions": executions, "invariant": {"holds": verdict.is_empty(), "broken": verdict}});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap());
     } else {
-        println!("Rollouts against the simulated AWS arrive with the simulator; this walk-through covers configuration, events, matching, plans and notifications.");
+        println!("Summary");
+        let records = s.sim.world().store.deployments.clone();
+        let mut rows: Vec<_> = records.values().collect();
+        rows.sort_by_key(|r| r.started_at);
+        for r in rows {
+            let took = r
+                .ended_at
+                .map(|e| {
+                    greenlight_core::Duration::from_secs(
+                        (e - r.started_at).num_seconds().max(0) as u64
+                    )
+                    .to_string()
+                })
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "  {:<32} {:<8} {:<12} {:<10} {}",
+                r.id,
+                r.tag.as_deref().unwrap_or("(promoted)"),
+                r.outcome
+                    .map(|o| format!("{o:?}"))
+                    .unwrap_or_else(|| "running".into()),
+                took,
+                r.reason.as_deref().unwrap_or("")
+            );
+        }
+        println!(
+            "\n  live: staging {} on {}, prod {} on {}",
+            s.live("web", "staging").map_or("?", |c| c.as_str()),
+            live_tag(&s, "staging"),
+            s.live("web", "prod").map_or("?", |c| c.as_str()),
+            live_tag(&s, "prod")
+        );
+        if verdict.is_empty() {
+            println!("  invariant holds: all traffic on one healthy colour per environment, locks free, every deployment announced its end");
+        } else {
+            println!("  INVARIANT BROKEN:");
+            for b in &verdict {
+                println!("    - {b}");
+            }
+        }
+        println!(
+            "  {} executions in {} of virtual time",
+            executions.len(),
+            greenlight_core::Duration::from_secs((s.now() - start).num_seconds() as u64)
+        );
     }
-    exit::OK
+    if verdict.is_empty() {
+        exit::OK
+    } else {
+        exit::INVALID
+    }
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
+fn live_tag(s: &Simulation, env: &str) -> String {
+    let Some((app, e)) = s.config.environment("web", env) else {
+        return "?".into();
+    };
+    let w = s.sim.world();
+    let Some(colour) = w.live_colour(e) else {
+        return "?".into();
+    };
+    let key = (e.cluster.clone(), e.services.get(colour).clone());
+    let image = w
+        .services
+        .get(&key)
+        .and_then(|svc| w.task_defs.get(&svc.task_definition))
+        .and_then(|td| {
+            td.containers
+                .iter()
+                .find(|(n, _)| *n == app.container)
+                .map(|(_, i)| i.clone())
+        });
+    let Some(image) = image else {
+        return "?".into();
+    };
+    let digest = image
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or(image);
+    w.repos
+        .get(&app.repository)
+        .and_then(|r| r.images.iter().find(|i| i.image.digest.as_str() == digest))
+        .and_then(|i| i.tags.first().cloned())
+        .unwrap_or(digest)
 }

@@ -1,7 +1,6 @@
 //! `greenlight`: blue/green deployments for Amazon ECS.
 
-mod demo;
-mod render;
+use greenlight::{demo, render};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,15 +11,7 @@ use greenlight_core::decode::Level;
 use greenlight_core::event::{parse_event, EcrEvent};
 use greenlight_core::matching::{match_push, MatchOutcome};
 
-/// Exit codes, documented in README.md.
-pub mod exit {
-    /// The command did what was asked.
-    pub const OK: u8 = 0;
-    /// The input was read but is not acceptable (invalid config, unreadable event, …).
-    pub const INVALID: u8 = 1;
-    /// A file could not be read or written.
-    pub const IO: u8 = 3;
-}
+use greenlight::exit;
 
 #[derive(Parser)]
 #[command(name = "greenlight", version, about = "Blue/green deployments for Amazon ECS, orchestrated by Step Functions", long_about = None)]
@@ -100,7 +91,7 @@ fn main() -> ExitCode {
 }
 
 /// The JSON Schema of the configuration format.
-pub fn schema_json() -> String {
+fn schema_json() -> String {
     let mut schema = schemars::schema_for!(Config);
     schema.insert(
         "$id".into(),

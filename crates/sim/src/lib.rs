@@ -34,16 +34,34 @@ impl Sim {
         Sim::new(seed, Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap())
     }
 
-    /// Locks the world to read or change it directly.
+    /// Locks the world to read or change it directly. When the world follows tokio's
+    /// clock ([`Sim::follow_tokio_clock`]), its time is brought up to date first.
     pub fn world(&self) -> MutexGuard<'_, World> {
-        self.world
+        let mut w = self
+            .world
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((origin, instant)) = w.tokio_origin {
+            let elapsed = tokio::time::Instant::now() - instant;
+            w.now = origin + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        }
+        w
     }
 
-    /// Moves the virtual clock forward.
+    /// From now on the world's time is tokio's (virtual when the runtime's clock is
+    /// paused), starting from the world's current time.
+    pub fn follow_tokio_clock(&self) {
+        let mut w = self.world();
+        w.tokio_origin = Some((w.now, tokio::time::Instant::now()));
+    }
+
+    /// Moves the virtual clock forward (manual clock only).
     pub fn advance(&self, secs: u64) {
         let mut w = self.world();
+        assert!(
+            w.tokio_origin.is_none(),
+            "the world follows tokio's clock: sleep instead"
+        );
         w.now += chrono::Duration::seconds(secs as i64);
     }
 

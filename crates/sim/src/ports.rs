@@ -155,12 +155,18 @@ impl LoadBalancer for Sim {
             }
         }
         let sticky = w.sticky_listeners.contains(listener);
+        let at = w.now;
         let l = w
             .listeners
             .get_mut(listener)
             .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
         if !sticky {
             l.weights = weights.to_vec();
+            w.traffic.push(crate::world::TrafficChange {
+                at,
+                listener: listener.clone(),
+                weights: weights.to_vec(),
+            });
         }
         Ok(())
     }
@@ -287,18 +293,21 @@ impl Executions for Sim {
             state_machine.short_name()
         );
         let started_at = w.now;
-        w.executions.insert(
-            name.to_string(),
-            crate::world::Execution {
-                arn: arn.clone(),
-                name: name.to_string(),
-                state_machine: state_machine.to_string(),
-                input: input.clone(),
-                started_at,
-                status: ExecutionStatus::Running,
-                stop: None,
-            },
-        );
+        let execution = crate::world::Execution {
+            arn: arn.clone(),
+            name: name.to_string(),
+            state_machine: state_machine.to_string(),
+            input: input.clone(),
+            started_at,
+            status: ExecutionStatus::Running,
+            stop: None,
+        };
+        w.executions.insert(name.to_string(), execution.clone());
+        let sink = w.start_sink.clone();
+        drop(w);
+        if let Some(sink) = sink {
+            sink(execution);
+        }
         Ok(StartOutcome::Started { arn })
     }
 
@@ -363,6 +372,16 @@ impl Executions for Sim {
     async fn send_task_success(&self, token: &str, output: &serde_json::Value) -> PortResult<()> {
         let mut w = self.world();
         w.call("states:SendTaskSuccess")?;
+        if let Some(sink) = w.token_sink.clone() {
+            drop(w);
+            return if sink(token, TokenAnswer::Success(output.clone())) {
+                Ok(())
+            } else {
+                Err(PortError::not_found(
+                    "task (the token timed out or was answered)",
+                ))
+            };
+        }
         if !w.waiting_tokens.remove(token) {
             return Err(PortError::not_found(
                 "task (the token timed out or was answered)",
@@ -376,6 +395,20 @@ impl Executions for Sim {
     async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
         let mut w = self.world();
         w.call("states:SendTaskFailure")?;
+        if let Some(sink) = w.token_sink.clone() {
+            drop(w);
+            let answer = TokenAnswer::Failure {
+                error: error.to_string(),
+                cause: cause.to_string(),
+            };
+            return if sink(token, answer) {
+                Ok(())
+            } else {
+                Err(PortError::not_found(
+                    "task (the token timed out or was answered)",
+                ))
+            };
+        }
         if !w.waiting_tokens.remove(token) {
             return Err(PortError::not_found(
                 "task (the token timed out or was answered)",

@@ -161,8 +161,29 @@ pub enum FaultKind {
     AccessDenied,
 }
 
+/// Where answers to task tokens go when a state machine runner owns the waiting tasks:
+/// returns whether a task was waiting on the token.
+pub type TokenSink = std::sync::Arc<dyn Fn(&str, TokenAnswer) -> bool + Send + Sync>;
+/// Called with each execution the `Executions` port starts, to run it.
+pub type StartSink = std::sync::Arc<dyn Fn(Execution) + Send + Sync>;
+
+/// A change of a listener's weights, for timelines.
+#[derive(Clone, Debug)]
+pub struct TrafficChange {
+    pub at: DateTime<Utc>,
+    pub listener: Arn,
+    pub weights: Vec<TargetWeight>,
+}
+
 pub struct World {
     pub now: DateTime<Utc>,
+    /// Set when time follows tokio's clock: (world time, tokio instant) at the switch.
+    pub tokio_origin: Option<(DateTime<Utc>, tokio::time::Instant)>,
+    pub token_sink: Option<TokenSink>,
+    pub start_sink: Option<StartSink>,
+    pub traffic: Vec<TrafficChange>,
+    /// Public host names and the listener they resolve to (for `url` probes).
+    pub dns: BTreeMap<String, Arn>,
     rng: u64,
     pub services: BTreeMap<(String, String), Service>,
     pub task_defs: BTreeMap<String, TaskDef>,
@@ -189,6 +210,11 @@ impl World {
     pub fn new(seed: u64, start: DateTime<Utc>) -> World {
         World {
             now: start,
+            tokio_origin: None,
+            token_sink: None,
+            start_sink: None,
+            traffic: Vec::new(),
+            dns: BTreeMap::new(),
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             services: BTreeMap::new(),
             task_defs: BTreeMap::new(),
@@ -494,6 +520,18 @@ impl World {
                         .insert(env.target_groups.get(colour).clone(), key);
                 }
                 self.install_listeners(env);
+                // A `url` probe's host is the environment's public name: it resolves to the
+                // production listener.
+                for probe in &env.checks.probes {
+                    if let Some(host) = probe
+                        .url
+                        .as_deref()
+                        .and_then(|u| u.split_once("://"))
+                        .map(|(_, r)| r.split(['/', ':']).next().unwrap_or(r).to_string())
+                    {
+                        self.dns.insert(host, env.listeners.production.clone());
+                    }
+                }
                 for alarm in &env.checks.alarms {
                     self.alarms.insert(
                         alarm.clone(),
@@ -568,22 +606,16 @@ impl World {
             ),
             None => (host_port, if url.starts_with("https") { 443 } else { 80 }),
         };
-        let Some(listener) = self
-            .listeners
-            .values()
-            .find(|l| l.dns_name == host && l.port == port)
-            .cloned()
-        else {
-            // Public URLs in the simulated world point at the production listener of the
-            // first environment whose load balancer name appears in the host.
-            return self
+        let listener = match self.dns.get(host).and_then(|arn| self.listeners.get(arn)) {
+            Some(l) => l.clone(),
+            None => match self
                 .listeners
-                .iter()
-                .find(|(arn, l)| l.port == 443 && host.contains(arn.short_name()))
-                .map(|(_, l)| l.clone())
-                .map_or(Err(format!("could not resolve {host}")), |l| {
-                    self.answer(&l)
-                });
+                .values()
+                .find(|l| l.dns_name == host && l.port == port)
+            {
+                Some(l) => l.clone(),
+                None => return Err(format!("could not resolve {host}")),
+            },
         };
         self.answer(&listener)
     }

@@ -11,8 +11,8 @@ use crate::image::{Digest, ImageRef};
 use crate::matching::execution_name;
 use crate::notify::{EventKind, Notification};
 use crate::ports::{
-    Clock, ContainerService, Executions, HealthState, LoadBalancer, LockOutcome, Notifier, Outcome,
-    PortError, StartOutcome, StateStore, TriggerInfo,
+    Clock, ContainerService, Executions, HealthState, ImageRegistry, LoadBalancer, LockOutcome,
+    Notifier, Outcome, PortError, StartOutcome, StateStore, TriggerInfo,
 };
 use crate::rollout::{ErrorName, StartInput, StepError};
 
@@ -119,7 +119,7 @@ pub async fn promote<P>(
     by: &str,
 ) -> Result<Promotion, PromoteError>
 where
-    P: StateStore + LoadBalancer + ContainerService + Executions,
+    P: StateStore + LoadBalancer + ContainerService + ImageRegistry + Executions,
 {
     let a = config
         .apps
@@ -177,12 +177,23 @@ where
         digest: chosen.clone(),
     };
     let deployment = execution_name(app, to, &chosen, 1);
+    // The tag people know the image by, if it still has one (for notifications).
+    let tag = match p.image_by_digest(&a.repository, &chosen).await {
+        Ok(info) => info.tags.into_iter().next(),
+        Err(PortError::NotFound { .. }) => {
+            return Err(PromoteError::Refused(format!(
+                "{}@{chosen} is no longer in ECR",
+                a.repository
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let input = StartInput {
         deployment: deployment.clone(),
         app: app.to_string(),
         environment: to.to_string(),
         image: image.clone(),
-        tag: None,
+        tag,
         trigger: TriggerInfo::Promotion {
             from: from.to_string(),
             by: by.to_string(),

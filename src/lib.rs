@@ -1,0 +1,16 @@
+//! The `greenlight` command line, as a library so its tests can drive what it drives.
+
+pub mod demo;
+pub mod render;
+pub mod simulation;
+
+/// Exit codes, documented in README.md.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// The input was read but is not acceptable (invalid config, unreadable event, …), or a
+    /// simulation broke an invariant.
+    pub const INVALID: u8 = 1;
+    /// A file could not be read or written.
+    pub const IO: u8 = 3;
+}

@@ -1,0 +1,439 @@
+//! The real state machine (`statemachines/rollout.asl.json`) run by the ASL runner, its Task
+//! states dispatched to the real Lambda handlers, against the simulated AWS — all on tokio's
+//! paused clock, so hours of rollout pass in milliseconds. This is what `greenlight demo`,
+//! `greenlight simulate` and the scenario tests drive.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use greenlight_asl::engine::BoxFuture;
+use greenlight_asl::{Dispatcher, Engine, Execution, Machine, TaskError};
+use greenlight_core::config::{Colour, Config};
+use greenlight_core::notify::Notification;
+use greenlight_core::ports::{HealthState, Notifier, PortError, RolloutState};
+use greenlight_core::usecase::on_push::OnPushOutput;
+use greenlight_core::usecase::promote::Promotion;
+use greenlight_core::{Arn, Digest};
+use greenlight_lambda::{handlers, Failure, Settings};
+use greenlight_sim::{Behaviour, Sim, TokenAnswer};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const DEFINITION: &str = include_str!("../statemachines/rollout.asl.json");
+pub const STATE_MACHINE: &str =
+    "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout";
+pub const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:greenlight";
+
+/// The functions the definition's `${…FunctionArn}` substitutions name.
+const FUNCTIONS: &[&str] = &[
+    "Prepare", "Deploy", "Check", "Await", "Shift", "Finalize", "Retire", "Rollback", "Notify",
+];
+
+fn function_arn(name: &str) -> String {
+    format!(
+        "arn:aws:lambda:eu-west-1:123456789012:function:greenlight-{}",
+        name.to_lowercase()
+    )
+}
+
+/// Dispatches Task states to the Lambda handlers and SNS publishes to the simulator.
+struct SimDispatcher {
+    sim: Sim,
+    settings: Settings,
+}
+
+fn lambda_error(e: PortError) -> TaskError {
+    let name = match e {
+        PortError::Throttled { .. } => "Lambda.TooManyRequestsException",
+        _ => "Lambda.ServiceException",
+    };
+    TaskError::new(name, e.to_string())
+}
+
+fn failure(f: Failure) -> TaskError {
+    TaskError::new(
+        f.name,
+        json!({"errorType": f.name, "errorMessage": f.message}).to_string(),
+    )
+}
+
+async fn invoke<Req, Resp, Fut>(
+    payload: Value,
+    handler: impl FnOnce(Req) -> Fut,
+) -> Result<Value, TaskError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: std::future::Future<Output = Result<Resp, Failure>>,
+{
+    let req: Req = serde_json::from_value(payload)
+        .map_err(|e| TaskError::new("Greenlight.InvalidInput", format!("payload: {e}")))?;
+    let out = handler(req).await.map_err(failure)?;
+    Ok(
+        json!({"Payload": serde_json::to_value(out).expect("handler output serializes"), "StatusCode": 200}),
+    )
+}
+
+impl Dispatcher for SimDispatcher {
+    fn call<'a>(
+        &'a self,
+        resource: &'a str,
+        input: Value,
+        _token: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Value, TaskError>> {
+        Box::pin(async move {
+            let (sim, s) = (self.sim.clone(), self.settings.clone());
+            match resource {
+                "arn:aws:states:::lambda:invoke"
+                | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
+                    let function = input["FunctionName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    sim.world()
+                        .call(&format!("lambda:Invoke/{function}"))
+                        .map_err(lambda_error)?;
+                    let payload = input["Payload"].clone();
+                    match function.as_str() {
+                        "greenlight-prepare" => {
+                            invoke(payload, |r| handlers::prepare(sim, s, r)).await
+                        }
+                        "greenlight-deploy" => {
+                            invoke(payload, |r| handlers::deploy(sim, s, r)).await
+                        }
+                        "greenlight-check" => invoke(payload, |r| handlers::check(sim, s, r)).await,
+                        "greenlight-await" => {
+                            invoke(payload, |r| handlers::await_token(sim, s, r)).await
+                        }
+                        "greenlight-shift" => invoke(payload, |r| handlers::shift(sim, s, r)).await,
+                        "greenlight-finalize" => {
+                            invoke(payload, |r| handlers::finalize(sim, s, r)).await
+                        }
+                        "greenlight-retire" => {
+                            invoke(payload, |r| handlers::retire(sim, s, r)).await
+                        }
+                        "greenlight-rollback" => {
+                            invoke(payload, |r| handlers::rollback(sim, s, r)).await
+                        }
+                        "greenlight-notify" => {
+                            invoke(payload, |r| handlers::notify(sim, s, r)).await
+                        }
+                        other => Err(TaskError::new(
+                            "Lambda.ResourceNotFoundException",
+                            format!("no function {other}"),
+                        )),
+                    }
+                }
+                "arn:aws:states:::sns:publish" => {
+                    let topic = Arn::parse(input["TopicArn"].as_str().unwrap_or_default())
+                        .map_err(|e| TaskError::new("SNS.InvalidParameterException", e))?;
+                    let message: Value =
+                        serde_json::from_str(input["Message"].as_str().unwrap_or_default())
+                            .map_err(|e| {
+                                TaskError::new(
+                                    "SNS.InvalidParameterException",
+                                    format!("Message: {e}"),
+                                )
+                            })?;
+                    let n: Notification = serde_json::from_str(
+                        message["sqs"].as_str().unwrap_or_default(),
+                    )
+                    .map_err(|e| {
+                        TaskError::new("SNS.InvalidParameterException", format!("Message.sqs: {e}"))
+                    })?;
+                    let id = sim.publish(&topic, &n).await.map_err(|e| match e {
+                        PortError::Throttled { .. } => {
+                            TaskError::new("SNS.ThrottledException", e.to_string())
+                        }
+                        other => TaskError::new("SNS.InternalErrorException", other.to_string()),
+                    })?;
+                    Ok(json!({"MessageId": id}))
+                }
+                other => Err(TaskError::new(
+                    "States.TaskFailed",
+                    format!("the simulator does not run {other}"),
+                )),
+            }
+        })
+    }
+}
+
+/// A simulated AWS account with greenlight deployed in it.
+#[derive(Clone)]
+pub struct Simulation {
+    pub sim: Sim,
+    pub engine: Engine,
+    pub settings: Settings,
+    pub config: Config,
+    results: Arc<Mutex<Vec<Execution>>>,
+    running: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Simulation {
+    /// Builds the world from `config` (blue live on `initial`, `desired` tasks per
+    /// environment) and deploys greenlight into it. Must run inside a tokio runtime; with a
+    /// paused clock, time is virtual.
+    pub fn new(
+        config: &Config,
+        initial: &Digest,
+        desired: u32,
+        seed: u64,
+        start: DateTime<Utc>,
+    ) -> Simulation {
+        let sim = Sim::new(seed, start);
+        sim.world().install(config, initial, desired);
+        sim.follow_tokio_clock();
+        let settings = Settings {
+            table: "greenlight-state".into(),
+            topic: TOPIC.into(),
+            state_machine: Some(STATE_MACHINE.into()),
+        };
+        let dispatcher = Arc::new(SimDispatcher {
+            sim: sim.clone(),
+            settings: settings.clone(),
+        });
+        let engine = Engine::new(dispatcher, STATE_MACHINE, start, seed);
+        let subs: BTreeMap<String, String> = FUNCTIONS
+            .iter()
+            .map(|f| (format!("{f}FunctionArn"), function_arn(f)))
+            .collect();
+        let definition: Value = serde_json::from_str(DEFINITION).expect("the definition is JSON");
+        let machine =
+            Arc::new(Machine::load(&definition, &subs).expect("the rollout definition loads"));
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let running = Arc::new(Mutex::new(Vec::new()));
+        {
+            let engine = engine.clone();
+            sim.world().token_sink =
+                Some(Arc::new(
+                    move |token: &str, answer: TokenAnswer| match answer {
+                        TokenAnswer::Success(v) => engine.send_task_success(token, v).is_ok(),
+                        TokenAnswer::Failure { error, cause } => {
+                            engine.send_task_failure(token, &error, &cause).is_ok()
+                        }
+                    },
+                ));
+        }
+        {
+            let (engine, machine, results, running, world) = (
+                engine.clone(),
+                machine.clone(),
+                results.clone(),
+                running.clone(),
+                sim.clone(),
+            );
+            sim.world().start_sink = Some(Arc::new(move |e: greenlight_sim::Execution| {
+                let (engine, machine, results, world) = (
+                    engine.clone(),
+                    machine.clone(),
+                    results.clone(),
+                    world.clone(),
+                );
+                let handle = tokio::spawn(async move {
+                    let out = engine.run(&machine, &e.name, e.input.clone()).await;
+                    if let Some(x) = world.world().executions.get_mut(&e.name) {
+                        x.status = match out.status {
+                            greenlight_asl::Status::Succeeded => {
+                                greenlight_core::ports::ExecutionStatus::Succeeded
+                            }
+                            greenlight_asl::Status::Failed => {
+                                greenlight_core::ports::ExecutionStatus::Failed
+                            }
+                            greenlight_asl::Status::TimedOut => {
+                                greenlight_core::ports::ExecutionStatus::TimedOut
+                            }
+                        };
+                    }
+                    results.lock().unwrap_or_else(|p| p.into_inner()).push(out);
+                });
+                running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(handle);
+            }));
+        }
+        Simulation {
+            sim,
+            engine,
+            settings,
+            config: config.clone(),
+            results,
+            running,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.sim.now()
+    }
+
+    /// Pushes an image to ECR and delivers the push event to the on-push function.
+    pub async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        behaviour: Behaviour,
+    ) -> Result<OnPushOutput, Failure> {
+        self.sim
+            .world()
+            .push_image(repository, Some(tag), digest, behaviour);
+        let event = push_event(repository, tag, digest, self.now());
+        handlers::on_push(self.sim.clone(), self.settings.clone(), event).await
+    }
+
+    /// Delivers an event to the on-push function as EventBridge would (possibly again).
+    pub async fn deliver(&self, event: Value) -> Result<OnPushOutput, Failure> {
+        handlers::on_push(self.sim.clone(), self.settings.clone(), event).await
+    }
+
+    pub async fn promote(
+        &self,
+        app: &str,
+        from: &str,
+        to: &str,
+        by: &str,
+    ) -> Result<Promotion, greenlight_core::usecase::promote::PromoteError> {
+        let sm = Arn::parse(STATE_MACHINE).expect("an ARN");
+        greenlight_core::usecase::promote::promote(
+            &self.sim,
+            &self.config,
+            &sm,
+            app,
+            from,
+            to,
+            None,
+            by,
+        )
+        .await
+    }
+
+    /// Waits (in virtual time) until every execution started so far, and any they start,
+    /// has ended.
+    pub async fn settle(&self) {
+        loop {
+            let handles: Vec<_> =
+                std::mem::take(&mut *self.running.lock().unwrap_or_else(|p| p.into_inner()));
+            if handles.is_empty() {
+                return;
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+    }
+
+    /// Lets virtual time pass.
+    pub async fn sleep(&self, secs: u64) {
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+    }
+
+    /// Executions that have ended, in the order they ended.
+    pub fn finished(&self) -> Vec<Execution> {
+        self.results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The invariant after every execution has ended: in each environment the production
+    /// listener sends all traffic to one colour, that colour runs a healthy revision, the
+    /// lock is free; and every execution published a terminal notification.
+    pub fn invariant(&self) -> Vec<String> {
+        let w = self.sim.world();
+        let mut broken = Vec::new();
+        for (app_name, app) in &self.config.apps {
+            for (env_name, env) in &app.environments {
+                let at = format!("{app_name}/{env_name}");
+                let Some(live) = w.live_colour(env) else {
+                    let weights = w
+                        .listeners
+                        .get(&env.listeners.production)
+                        .map(|l| l.weights.clone())
+                        .unwrap_or_default();
+                    broken.push(format!(
+                        "{at}: traffic is not all on one colour ({})",
+                        greenlight_core::usecase::describe_weights(env, &weights)
+                    ));
+                    continue;
+                };
+                let key = (env.cluster.clone(), env.services.get(live).clone());
+                if let Some(service) = w.services.get(&key) {
+                    let state = w.service_state(service);
+                    let healthy = w
+                        .target_health(env.target_groups.get(live))
+                        .iter()
+                        .filter(|t| t.state == HealthState::Healthy)
+                        .count() as u32;
+                    let behaviour = w.behaviour_of(&service.task_definition);
+                    if state.desired == 0
+                        || state.running < state.desired
+                        || state.rollout != RolloutState::Completed
+                        || healthy < state.desired
+                        || behaviour.error_rate >= 0.05
+                    {
+                        broken.push(format!(
+                            "{at}: the live colour {live} is not healthy ({} of {} tasks, {healthy} healthy targets, error rate {:.0}%)",
+                            state.running,
+                            state.desired,
+                            behaviour.error_rate * 100.0
+                        ));
+                    }
+                }
+                if let Some(lock) = w.store.locks.get(&(app_name.clone(), env_name.clone())) {
+                    if lock.expires_at > w.now {
+                        broken.push(format!("{at}: still locked by {}", lock.owner));
+                    }
+                }
+            }
+        }
+        for e in self.finished() {
+            let terminal = w.published.iter().any(|p| {
+                p.notification.deployment.as_deref() == Some(e.name.as_str())
+                    && p.notification.event.is_terminal()
+            });
+            if !terminal {
+                broken.push(format!(
+                    "{}: ended {:?} without a terminal notification",
+                    e.name, e.status
+                ));
+            }
+        }
+        broken
+    }
+
+    /// The live colour of an environment, if all traffic goes to one.
+    pub fn live(&self, app: &str, env: &str) -> Option<Colour> {
+        let (_, e) = self.config.environment(app, env)?;
+        self.sim.world().live_colour(e)
+    }
+}
+
+/// An ECR push event as EventBridge delivers it.
+pub fn push_event(repository: &str, tag: &str, digest: &Digest, at: DateTime<Utc>) -> Value {
+    json!({
+        "version": "0", "id": format!("push-{}-{tag}", &digest.hex()[..8]),
+        "detail-type": "ECR Image Action", "source": "aws.ecr",
+        "account": "123456789012", "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "region": "eu-west-1", "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": repository, "image-digest": digest.to_string(), "action-type": "PUSH", "image-tag": tag}
+    })
+}
+
+/// A digest made from a short name, for examples and scenarios (`v2` → sha256 of its bytes
+/// repeated), so the same name always gives the same digest.
+pub fn digest_for(name: &str) -> Digest {
+    let mut hex = String::new();
+    let mut state: u64 = 0xcbf2_9ce4_8422_2325;
+    while hex.len() < 64 {
+        for b in name.bytes().chain(hex.len().to_le_bytes()) {
+            state ^= u64::from(b);
+            state = state.wrapping_mul(0x0100_0000_01b3);
+        }
+        hex.push_str(&format!("{state:016x}"));
+    }
+    Digest::parse(&format!("sha256:{}", &hex[..64])).expect("64 hex digits")
+}
