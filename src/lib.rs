@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod render;
+pub mod scenario;
 pub mod simulation;
 
 /// Exit codes, documented in README.md.

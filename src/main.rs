@@ -46,7 +46,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Walk through greenlight with the built-in sample app; needs no AWS account.
+    /// Rehearse a configuration against scenarios (pushes, approvals, alarms, faults) in a
+    /// simulated AWS account. Exits 1 when an invariant breaks or an expectation is not met.
+    Simulate {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A scenario file, or a directory of them (repeatable). Format: docs/SCENARIOS.md.
+        #[arg(long, short, required = true)]
+        scenario: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The real state machine and handlers against a simulated AWS, in four acts; needs no
+    /// AWS account.
     Demo {
         /// Print the full event log as JSON instead of the timeline.
         #[arg(long)]
@@ -86,6 +98,11 @@ fn main() -> ExitCode {
             json,
         } => plan_cmd(&config, &app, &environment, json),
         Command::Demo { json } => demo::run(json),
+        Command::Simulate {
+            config,
+            scenario,
+            json,
+        } => simulate_cmd(&config, &scenario, json),
     };
     ExitCode::from(code)
 }
@@ -255,4 +272,53 @@ fn plan_cmd(config_file: &Path, app: &str, environment: &str, json: bool) -> u8 
         print!("{}", render::plan(&env.strategy, &plan));
     }
     exit::OK
+}
+
+fn simulate_cmd(config_file: &Path, paths: &[PathBuf], json: bool) -> u8 {
+    let config = match load_config(config_file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = match std::fs::read_dir(p) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| {
+                        matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
+                    })
+                    .collect(),
+                Err(e) => {
+                    eprintln!("greenlight: cannot read {}: {e}", p.display());
+                    return exit::IO;
+                }
+            };
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut scenarios = std::collections::BTreeMap::new();
+    for f in &files {
+        let text = match read(f) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        match greenlight::scenario::parse(&text) {
+            Ok(s) => {
+                scenarios.insert(f.display().to_string(), s);
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", f.display());
+                return exit::INVALID;
+            }
+        }
+    }
+    if greenlight::scenario::simulate(&config, &scenarios, json) {
+        exit::OK
+    } else {
+        exit::INVALID
+    }
 }

@@ -222,17 +222,36 @@ fn demo_runs_the_four_acts_and_its_json_parses() {
     for act in ["Act 1", "Act 2", "Act 3", "Act 4"] {
         assert!(out.contains(act), "{act} missing:\n{out}");
     }
-    assert!(out.contains("✉ rolled_back v3.0.0 — alarm fired: web-staging-5xx"), "{out}");
+    assert!(
+        out.contains("✉ rolled_back v3.0.0 — alarm fired: web-staging-5xx"),
+        "{out}"
+    );
     assert!(out.contains("· approved by ops-lead"), "{out}");
-    assert!(out.contains("live: staging blue on v2.0.0, prod green on v2.0.0"), "{out}");
+    assert!(
+        out.contains("live: staging blue on v2.0.0, prod green on v2.0.0"),
+        "{out}"
+    );
     assert!(out.contains("invariant holds"), "{out}");
     let o = greenlight(&["demo", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["acts"].as_array().unwrap().len(), 4);
     assert_eq!(v["invariant"]["holds"], true);
-    let outcomes: Vec<&str> = v["deployments"].as_array().unwrap().iter().map(|d| d["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == "succeeded").count(), 3, "{outcomes:?}");
-    assert_eq!(outcomes.iter().filter(|o| **o == "rolled_back").count(), 1, "{outcomes:?}");
+    let outcomes: Vec<&str> = v["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "succeeded").count(),
+        3,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "rolled_back").count(),
+        1,
+        "{outcomes:?}"
+    );
     assert!(v["executions"][0]["history"].as_array().unwrap().len() > 10);
     assert!(Path::new("examples/greenlight.yaml").exists());
 }

@@ -1,0 +1,533 @@
+//! `greenlight simulate`: rehearse a configuration against what could go wrong. A scenario
+//! (YAML, see docs/SCENARIOS.md) lists timed steps — pushes with image behaviours,
+//! promotions, approvals and rejections, manual rollbacks, forced alarms, injected faults —
+//! and, optionally, the outcomes it expects.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use greenlight_core::config::Config;
+use greenlight_core::ports::{AlarmValue, Outcome, StateStore, TokenPurpose};
+use greenlight_core::usecase::{approval, promote};
+use greenlight_core::{Arn, Duration};
+use greenlight_sim::{Behaviour, FaultKind};
+use serde::{Deserialize, Serialize};
+
+use crate::simulation::{digest_for, Simulation, TOPIC};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the scenario rehearses.
+    pub name: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// What every environment runs before the first step.
+    #[serde(default)]
+    pub initial: Initial,
+    pub steps: Vec<Step>,
+    /// Outcomes the scenario expects; any that does not happen fails it.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Initial {
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default = "default_tasks")]
+    pub tasks: u32,
+}
+
+fn default_image() -> String {
+    "initial".into()
+}
+fn default_tasks() -> u32 {
+    2
+}
+
+impl Default for Initial {
+    fn default() -> Self {
+        Initial {
+            image: default_image(),
+            tasks: default_tasks(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// When, from the start: `0s`, `5m`, `1h30m`.
+    pub at: Duration,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// An image pushed to ECR (the push event reaches greenlight `times` times).
+    Push {
+        repository: String,
+        tag: String,
+        /// A name for the image; the same name is the same digest.
+        image: String,
+        #[serde(default)]
+        behaviour: BehaviourSpec,
+        #[serde(default = "one")]
+        times: u32,
+    },
+    Promote {
+        app: String,
+        from: String,
+        to: String,
+        #[serde(default = "someone")]
+        by: String,
+    },
+    Approve {
+        app: String,
+        environment: String,
+        #[serde(default = "someone")]
+        by: String,
+    },
+    Reject {
+        app: String,
+        environment: String,
+        #[serde(default = "someone")]
+        by: String,
+        #[serde(default)]
+        reason: String,
+    },
+    /// `greenlight rollback`: stop a running deployment, or flip a finished one back.
+    Rollback {
+        app: String,
+        environment: String,
+        #[serde(default = "someone")]
+        by: String,
+    },
+    /// Forces an alarm's state (ALARM or OK) for a while, as if CloudWatch said so.
+    Alarm {
+        name: String,
+        state: String,
+        #[serde(default, rename = "for")]
+        duration: Option<Duration>,
+    },
+    /// The next `times` calls of `operation` fail (e.g. `elbv2:ModifyListener`,
+    /// `ecs:UpdateService`, `lambda:Invoke/greenlight-shift`).
+    Fault {
+        operation: String,
+        error: String,
+        #[serde(default = "one")]
+        times: u32,
+    },
+    /// A lock held by a deployment that died, expiring after `for`.
+    StaleLock {
+        app: String,
+        environment: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+fn someone() -> String {
+    "scenario".into()
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum BehaviourSpec {
+    #[default]
+    #[serde(skip)]
+    Default,
+    Named(String),
+    Custom {
+        #[serde(default)]
+        start_secs: Option<u64>,
+        #[serde(default)]
+        crash_on_start: bool,
+        #[serde(default)]
+        never_healthy: bool,
+        #[serde(default)]
+        error_rate: f64,
+    },
+}
+
+impl BehaviourSpec {
+    pub fn behaviour(&self) -> Result<Behaviour, String> {
+        Ok(match self {
+            BehaviourSpec::Default => Behaviour::healthy(),
+            BehaviourSpec::Named(n) => match n.as_str() {
+                "healthy" => Behaviour::healthy(),
+                "crash_on_start" => Behaviour::crashing(),
+                "never_healthy" => Behaviour::never_healthy(),
+                "5xx" => Behaviour::erroring(0.5),
+                "slow" => Behaviour::slow(300),
+                other => return Err(format!("unknown behaviour `{other}`; use healthy, crash_on_start, never_healthy, 5xx, slow or a mapping")),
+            },
+            BehaviourSpec::Custom { start_secs, crash_on_start, never_healthy, error_rate } => Behaviour {
+                start_secs: start_secs.unwrap_or(40),
+                crash_on_start: *crash_on_start,
+                never_healthy: *never_healthy,
+                error_rate: *error_rate,
+            },
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub app: String,
+    pub environment: String,
+    /// The tag (or image name) of the deployment.
+    pub tag: String,
+    pub outcome: String,
+}
+
+/// What a scenario run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub timeline: Vec<crate::demo::Moment>,
+    pub deployments: Vec<greenlight_core::ports::DeploymentRecord>,
+    /// Steps that could not be carried out, with why.
+    pub step_errors: Vec<String>,
+    pub unmet: Vec<String>,
+    pub invariant: Vec<String>,
+    pub ended_at: DateTime<Utc>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.step_errors.is_empty() && self.unmet.is_empty() && self.invariant.is_empty()
+    }
+}
+
+pub fn parse(text: &str) -> Result<Scenario, String> {
+    let node = greenlight_core::yaml::load(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let scenario: Scenario = serde_json::from_value(node.to_json()).map_err(|e| e.to_string())?;
+    for (i, s) in scenario.steps.iter().enumerate() {
+        if let Action::Push { behaviour, .. } = &s.action {
+            behaviour
+                .behaviour()
+                .map_err(|e| format!("steps[{i}].push.behaviour: {e}"))?;
+        }
+        if let Action::Fault { error, .. } = &s.action {
+            fault_kind(error).map_err(|e| format!("steps[{i}].fault.error: {e}"))?;
+        }
+        if let Action::Alarm { state, .. } = &s.action {
+            if state != "ALARM" && state != "OK" {
+                return Err(format!(
+                    "steps[{i}].alarm.state: `{state}` is not ALARM or OK"
+                ));
+            }
+        }
+    }
+    Ok(scenario)
+}
+
+fn fault_kind(name: &str) -> Result<FaultKind, String> {
+    Ok(match name {
+        "throttle" => FaultKind::Throttle,
+        "server_error" => FaultKind::ServerError,
+        "timeout" => FaultKind::Timeout,
+        "access_denied" => FaultKind::AccessDenied,
+        other => {
+            return Err(format!(
+                "`{other}` is not throttle, server_error, timeout or access_denied"
+            ))
+        }
+    })
+}
+
+/// Runs a scenario against a configuration in a fresh simulated account (call inside a
+/// runtime with a paused clock).
+pub async fn run(config: &Config, scenario: &Scenario) -> Report {
+    let start = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    let s = Simulation::new(
+        config,
+        &digest_for(&scenario.initial.image),
+        scenario.initial.tasks,
+        scenario.seed,
+        start,
+    );
+    let since = crate::demo::marks(&s);
+    let mut steps = scenario.steps.clone();
+    steps.sort_by_key(|st| st.at);
+    let mut step_errors = Vec::new();
+    for step in &steps {
+        let due = start + chrono::Duration::seconds(step.at.as_secs() as i64);
+        let wait = (due - s.now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        if let Err(e) = perform(&s, &step.action).await {
+            step_errors.push(format!("at {}: {e}", step.at));
+        }
+    }
+    s.settle().await;
+    let deployments: Vec<_> = {
+        let w = s.sim.world();
+        let mut d: Vec<_> = w.store.deployments.values().cloned().collect();
+        d.sort_by_key(|r| r.started_at);
+        d
+    };
+    let unmet = scenario
+        .expect
+        .iter()
+        .filter_map(|e| {
+            let found = deployments.iter().find(|d| {
+                d.app == e.app
+                    && d.environment == e.environment
+                    && (d.tag.as_deref() == Some(&e.tag) || d.image.digest == digest_for(&e.tag))
+            });
+            let outcome = found.and_then(|d| d.outcome).map(outcome_name);
+            (outcome.as_deref() != Some(e.outcome.as_str())).then(|| {
+                format!(
+                    "{}/{} {}: expected {}, got {}",
+                    e.app,
+                    e.environment,
+                    e.tag,
+                    e.outcome,
+                    outcome.unwrap_or_else(|| "no deployment".into())
+                )
+            })
+        })
+        .collect();
+    Report {
+        name: scenario.name.clone(),
+        timeline: crate::demo::timeline(&s, since),
+        deployments,
+        step_errors,
+        unmet,
+        invariant: s.invariant(),
+        ended_at: s.now(),
+    }
+}
+
+pub fn outcome_name(o: Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+async fn waiting_deployment(
+    s: &Simulation,
+    app: &str,
+    environment: &str,
+) -> Result<String, String> {
+    let lock = s
+        .sim
+        .get_lock(app, environment)
+        .await
+        .map_err(|e| e.to_string())?;
+    let owner = lock
+        .map(|l| l.owner)
+        .ok_or_else(|| format!("no deployment is running in {app}/{environment}"))?;
+    match s
+        .sim
+        .get_task_token(&owner, TokenPurpose::Approval)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(_) => Ok(owner),
+        None => Err(format!("{owner} is not waiting for approval")),
+    }
+}
+
+async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
+    match action {
+        Action::Push {
+            repository,
+            tag,
+            image,
+            behaviour,
+            times,
+        } => {
+            let behaviour = behaviour.behaviour()?;
+            let digest = digest_for(image);
+            s.sim
+                .world()
+                .push_image(repository, Some(tag), &digest, behaviour);
+            let event = crate::simulation::push_event(repository, tag, &digest, s.now());
+            for _ in 0..*times {
+                s.deliver(event.clone()).await.map_err(|f| f.to_string())?;
+            }
+            Ok(())
+        }
+        Action::Promote { app, from, to, by } => s
+            .promote(app, from, to, by)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Action::Approve {
+            app,
+            environment,
+            by,
+        } => {
+            let d = waiting_deployment(s, app, environment).await?;
+            approval::approve(&s.sim, &d, by)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Action::Reject {
+            app,
+            environment,
+            by,
+            reason,
+        } => {
+            let d = waiting_deployment(s, app, environment).await?;
+            approval::reject(&s.sim, &d, by, reason)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Action::Rollback {
+            app,
+            environment,
+            by,
+        } => {
+            let topic = Arn::parse(TOPIC).expect("an ARN");
+            promote::revert(&s.sim, &s.config, &topic, app, environment, by)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Action::Alarm {
+            name,
+            state,
+            duration,
+        } => {
+            let value = if state == "ALARM" {
+                AlarmValue::Alarm
+            } else {
+                AlarmValue::Ok
+            };
+            {
+                let mut w = s.sim.world();
+                let alarm = w
+                    .alarms
+                    .get_mut(name)
+                    .ok_or_else(|| format!("no alarm {name}"))?;
+                alarm.forced = Some(value);
+            }
+            if value == AlarmValue::Alarm {
+                // EventBridge delivers the state change to the alarm relay.
+                let event = greenlight_lambda::handlers::AlarmEvent {
+                    detail: approval::AlarmChange {
+                        alarm_name: name.clone(),
+                        state: approval::AlarmStateValue {
+                            value: "ALARM".into(),
+                            reason: Some("forced by the scenario".into()),
+                        },
+                    },
+                };
+                greenlight_lambda::handlers::alarm_relay(s.sim.clone(), s.settings.clone(), event)
+                    .await
+                    .map_err(|f| f.to_string())?;
+            }
+            if let Some(d) = duration {
+                let (sim, name, secs) = (s.sim.clone(), name.clone(), d.as_secs());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                    if let Some(a) = sim.world().alarms.get_mut(&name) {
+                        a.forced = None;
+                    }
+                });
+            }
+            Ok(())
+        }
+        Action::Fault {
+            operation,
+            error,
+            times,
+        } => {
+            s.sim.world().inject(operation, fault_kind(error)?, *times);
+            Ok(())
+        }
+        Action::StaleLock {
+            app,
+            environment,
+            duration,
+        } => {
+            let now = s.now();
+            s.sim
+                .acquire_lock(app, environment, "a-dead-execution", *duration, now)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Prints a report for people.
+pub fn print(report: &Report) {
+    println!("scenario: {}\n", report.name);
+    crate::demo::print_timeline(&report.timeline);
+    println!("\ndeployments");
+    for d in &report.deployments {
+        println!(
+            "  {:<32} {}/{:<10} {:<10} {:<14} {}",
+            d.id,
+            d.app,
+            d.environment,
+            d.tag.as_deref().unwrap_or("-"),
+            d.outcome
+                .map(outcome_name)
+                .unwrap_or_else(|| "running".into()),
+            d.reason.as_deref().unwrap_or("")
+        );
+    }
+    for e in &report.step_errors {
+        println!("  step failed: {e}");
+    }
+    for u in &report.unmet {
+        println!("  expectation not met: {u}");
+    }
+    if report.invariant.is_empty() {
+        println!("\ninvariant holds: all traffic on one healthy colour per environment, locks free, every deployment announced its end");
+    } else {
+        println!("\nINVARIANT BROKEN:");
+        for b in &report.invariant {
+            println!("  - {b}");
+        }
+    }
+}
+
+/// Runs scenario files for the CLI.
+pub fn simulate(config: &Config, scenarios: &BTreeMap<String, Scenario>, json: bool) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let mut all_passed = true;
+    let mut reports = Vec::new();
+    for (file, scenario) in scenarios {
+        let report = rt.block_on(run(config, scenario));
+        all_passed &= report.passed();
+        if !json {
+            println!("── {file}");
+            print(&report);
+            println!(
+                "result: {}\n",
+                if report.passed() { "PASSED" } else { "FAILED" }
+            );
+        }
+        reports.push(report);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialize")
+        );
+    }
+    all_passed
+}
