@@ -349,39 +349,42 @@ impl Simulation {
         for (app_name, app) in &self.config.apps {
             for (env_name, env) in &app.environments {
                 let at = format!("{app_name}/{env_name}");
-                let Some(live) = w.live_colour(env) else {
-                    let weights = w
-                        .listeners
-                        .get(&env.listeners.production)
-                        .map(|l| l.weights.clone())
-                        .unwrap_or_default();
-                    broken.push(format!(
-                        "{at}: traffic is not all on one colour ({})",
-                        greenlight_core::usecase::describe_weights(env, &weights)
-                    ));
-                    continue;
-                };
-                let key = (env.cluster.clone(), env.services.get(live).clone());
-                if let Some(service) = w.services.get(&key) {
-                    let state = w.service_state(service);
-                    let healthy = w
-                        .target_health(env.target_groups.get(live))
-                        .iter()
-                        .filter(|t| t.state == HealthState::Healthy)
-                        .count() as u32;
-                    let behaviour = w.behaviour_of(&service.task_definition);
-                    if state.desired == 0
-                        || state.running < state.desired
-                        || state.rollout != RolloutState::Completed
-                        || healthy < state.desired
-                        || behaviour.error_rate >= 0.05
-                    {
+                match w.live_colour(env) {
+                    None => {
+                        let weights = w
+                            .listeners
+                            .get(&env.listeners.production)
+                            .map(|l| l.weights.clone())
+                            .unwrap_or_default();
                         broken.push(format!(
-                            "{at}: the live colour {live} is not healthy ({} of {} tasks, {healthy} healthy targets, error rate {:.0}%)",
-                            state.running,
-                            state.desired,
-                            behaviour.error_rate * 100.0
+                            "{at}: traffic is not all on one colour ({})",
+                            greenlight_core::usecase::describe_weights(env, &weights)
                         ));
+                    }
+                    Some(live) => {
+                        let key = (env.cluster.clone(), env.services.get(live).clone());
+                        if let Some(service) = w.services.get(&key) {
+                            let state = w.service_state(service);
+                            let healthy = w
+                                .target_health(env.target_groups.get(live))
+                                .iter()
+                                .filter(|t| t.state == HealthState::Healthy)
+                                .count() as u32;
+                            let behaviour = w.behaviour_of(&service.task_definition);
+                            if state.desired == 0
+                                || state.running < state.desired
+                                || state.rollout != RolloutState::Completed
+                                || healthy < state.desired
+                                || behaviour.error_rate >= 0.05
+                            {
+                                broken.push(format!(
+                                    "{at}: the live colour {live} is not healthy ({} of {} tasks, {healthy} healthy targets, error rate {:.0}%)",
+                                    state.running,
+                                    state.desired,
+                                    behaviour.error_rate * 100.0
+                                ));
+                            }
+                        }
                     }
                 }
                 if let Some(lock) = w.store.locks.get(&(app_name.clone(), env_name.clone())) {

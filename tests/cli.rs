@@ -255,3 +255,61 @@ fn demo_runs_the_four_acts_and_its_json_parses() {
     assert!(v["executions"][0]["history"].as_array().unwrap().len() > 10);
     assert!(Path::new("examples/greenlight.yaml").exists());
 }
+
+#[test]
+fn every_example_scenario_passes() {
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", "examples/scenarios"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let files = std::fs::read_dir("examples/scenarios").unwrap().count();
+    assert_eq!(out.matches("result: PASSED").count(), files, "{out}");
+    let o = greenlight(&[
+        "simulate",
+        "-c",
+        CONFIG,
+        "-s",
+        "examples/scenarios/release-day.yaml",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["invariant"], serde_json::json!([]));
+    assert_eq!(v[0]["deployments"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_scenario_whose_expectation_fails_exits_1() {
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", "tests/fixtures/unmet.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "expectation not met: web/staging v9.0.0: expected succeeded, got rolled_back"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("result: FAILED"));
+}
+
+#[test]
+fn a_malformed_scenario_is_refused_clearly() {
+    let dir = std::env::temp_dir().join(format!("greenlight-scn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "name: x\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v1, image: v1, behaviour: sluggish }\n").unwrap();
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("steps[0].push.behaviour: unknown behaviour `sluggish`"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        &bad,
+        "name: x\nsteps:\n  - at: soon\n    push: { repository: web, tag: v1, image: v1 }\n",
+    )
+    .unwrap();
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("soon"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,7 +5,9 @@ use chrono::Duration as Span;
 use serde::{Deserialize, Serialize};
 
 use crate::notify::EventKind;
-use crate::ports::{Clock, ContainerService, LoadBalancer, Outcome, Phase, StateStore};
+use crate::ports::{
+    Clock, ContainerService, LoadBalancer, Outcome, Phase, StateStore, TokenPurpose,
+};
 use crate::rollout::{Rollout, StepError};
 
 use super::{live_colour, notice, notification, record};
@@ -28,6 +30,10 @@ where
     rec.outcome = Some(Outcome::Succeeded);
     rec.rollback_until = Some(now + Span::seconds(r.env.rollback_window.as_secs() as i64));
     p.put_deployment(&rec).await?;
+    // An approval answered by its timeout leaves its token behind: nothing waits on it now.
+    for purpose in [TokenPurpose::Approval, TokenPurpose::Bake] {
+        p.delete_task_token(&r.deployment, purpose).await?;
+    }
     p.release_lock(&r.app, &r.environment, &r.deployment)
         .await?;
     let n = notification(&r, EventKind::Succeeded, now);

@@ -1,0 +1,565 @@
+//! Scenario tests: the real state machine run by the ASL runner, dispatching to the real
+//! Lambda handlers, against the simulated AWS, on a virtual clock. After every scenario the
+//! invariant must hold: all production traffic on one colour running a healthy revision,
+//! the lock free, and a terminal notification for every deployment.
+
+use chrono::{TimeZone, Utc};
+use greenlight::simulation::{digest_for, push_event, Simulation};
+use greenlight_core::config::{self, Colour, Concurrency, Config, Strategy, TimeoutAction};
+use greenlight_core::notify::{EventKind, Severity};
+use greenlight_core::ports::{DeploymentRecord, Outcome, StateStore, TokenPurpose};
+use greenlight_core::usecase::{approval, promote};
+use greenlight_sim::{Behaviour, FaultKind};
+
+fn example() -> Config {
+    config::load(include_str!("../examples/greenlight.yaml"))
+        .config
+        .unwrap()
+}
+
+fn with_staging(f: impl FnOnce(&mut config::Environment)) -> Config {
+    let mut c = example();
+    f(c.apps
+        .get_mut("web")
+        .unwrap()
+        .environments
+        .get_mut("staging")
+        .unwrap());
+    c
+}
+
+fn world(config: &Config) -> Simulation {
+    Simulation::new(
+        config,
+        &digest_for("v0"),
+        2,
+        3,
+        Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+    )
+}
+
+fn record(s: &Simulation, tag: &str, env: &str) -> DeploymentRecord {
+    let w = s.sim.world();
+    w.store
+        .deployments
+        .values()
+        .find(|d| {
+            d.environment == env
+                && (d.tag.as_deref() == Some(tag) || d.image.digest == digest_for(tag))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "no deployment of {tag} in {env}: {:?}",
+                w.store.deployments.keys().collect::<Vec<_>>()
+            )
+        })
+}
+
+fn assert_invariant(s: &Simulation) {
+    let broken = s.invariant();
+    assert!(broken.is_empty(), "invariant broken: {broken:#?}");
+}
+
+async fn push(s: &Simulation, tag: &str, behaviour: Behaviour) {
+    s.push("web", tag, &digest_for(tag), behaviour)
+        .await
+        .unwrap();
+}
+
+/// Every change of staging's production traffic, as green's weight.
+fn staging_green_weights(s: &Simulation) -> Vec<u8> {
+    let env = s.config.apps["web"].environments["staging"].clone();
+    s.sim
+        .world()
+        .traffic
+        .iter()
+        .filter(|t| t.listener == env.listeners.production)
+        .map(|t| {
+            t.weights
+                .iter()
+                .filter(|w| w.target_group == env.target_groups.green)
+                .map(|w| w.weight)
+                .sum()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_strategy_succeeds_with_its_plan() {
+    let strategies = [
+        (Strategy::AllAtOnce, vec![100]),
+        (Strategy::EcsAllAtOnce, vec![100]),
+        (Strategy::EcsCanary10Percent5Minutes, vec![10, 100]),
+        (Strategy::EcsCanary10Percent15Minutes, vec![10, 100]),
+        (
+            Strategy::EcsLinear10PercentEvery1Minutes,
+            (1..=10).map(|i| i * 10).collect(),
+        ),
+        (
+            Strategy::EcsLinear10PercentEvery3Minutes,
+            (1..=10).map(|i| i * 10).collect(),
+        ),
+        (
+            Strategy::Linear(config::Linear {
+                step: 40,
+                interval: greenlight_core::Duration::from_mins(1),
+            }),
+            vec![40, 80, 100],
+        ),
+        (
+            Strategy::Steps(vec![
+                config::StepSpec {
+                    weight: 5,
+                    bake: greenlight_core::Duration::from_mins(1),
+                },
+                config::StepSpec {
+                    weight: 50,
+                    bake: greenlight_core::Duration::from_mins(2),
+                },
+                config::StepSpec {
+                    weight: 100,
+                    bake: greenlight_core::Duration::from_mins(1),
+                },
+            ]),
+            vec![5, 50, 100],
+        ),
+    ];
+    for (strategy, weights) in strategies {
+        let c = with_staging(|e| e.strategy = strategy.clone());
+        let s = world(&c);
+        push(&s, "v1", Behaviour::healthy()).await;
+        s.settle().await;
+        let r = record(&s, "v1", "staging");
+        assert_eq!(
+            r.outcome,
+            Some(Outcome::Succeeded),
+            "{strategy:?}: {:?}",
+            r.reason
+        );
+        assert_eq!(staging_green_weights(&s), weights, "{strategy:?}");
+        let shifted = s
+            .sim
+            .world()
+            .published
+            .iter()
+            .filter(|p| p.notification.event == EventKind::TrafficShifted)
+            .count();
+        assert_eq!(
+            shifted,
+            weights.len(),
+            "{strategy:?}: one notification per step"
+        );
+        assert_eq!(s.live("web", "staging"), Some(Colour::Green));
+        assert_invariant(&s);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashing_image_fails_before_any_traffic_moves() {
+    let s = world(&example());
+    push(&s, "v1", Behaviour::crashing()).await;
+    s.settle().await;
+    let r = record(&s, "v1", "staging");
+    assert_eq!(r.outcome, Some(Outcome::RolledBack));
+    assert!(
+        r.reason.as_deref().unwrap().contains("circuit breaker"),
+        "{:?}",
+        r.reason
+    );
+    assert_eq!(
+        staging_green_weights(&s),
+        [0],
+        "only the rollback's (no-op) write"
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn targets_that_never_turn_healthy_time_out() {
+    let s = world(&example());
+    push(&s, "v1", Behaviour::never_healthy()).await;
+    s.settle().await;
+    let r = record(&s, "v1", "staging");
+    assert_eq!(r.outcome, Some(Outcome::RolledBack));
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("not stable after 10m"),
+        "{:?}",
+        r.reason
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_pre_traffic_probe_stops_the_rollout_before_traffic() {
+    let s = world(&example());
+    // Healthy for the load balancer's health check, but answers 500 to every request.
+    push(&s, "v1", Behaviour::erroring(1.0 - f64::EPSILON)).await;
+    s.settle().await;
+    let r = record(&s, "v1", "staging");
+    assert_eq!(r.outcome, Some(Outcome::RolledBack));
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("3 consecutive failed checks"),
+        "{:?}",
+        r.reason
+    );
+    assert!(
+        staging_green_weights(&s).iter().all(|w| *w == 0),
+        "no production traffic reached v1"
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_during_the_bake_of_each_step_rolls_back_from_that_step() {
+    for step in 0..3u64 {
+        let c = with_staging(|e| {
+            e.strategy = Strategy::Linear(config::Linear {
+                step: 30,
+                interval: greenlight_core::Duration::from_mins(2),
+            })
+        });
+        let s = world(&c);
+        push(&s, "v1", Behaviour::healthy()).await;
+        // Stable at 1m; step k shifts at 1m + 2m·k; fire the alarm 30s into its bake.
+        let at = 60 + step * 120 + 30;
+        s.sleep(at).await;
+        s.sim
+            .world()
+            .alarms
+            .get_mut("web-staging-5xx")
+            .unwrap()
+            .forced = Some(greenlight_core::ports::AlarmValue::Alarm);
+        let event = greenlight_lambda::handlers::AlarmEvent {
+            detail: approval::AlarmChange {
+                alarm_name: "web-staging-5xx".into(),
+                state: approval::AlarmStateValue {
+                    value: "ALARM".into(),
+                    reason: None,
+                },
+            },
+        };
+        let relayed =
+            greenlight_lambda::handlers::alarm_relay(s.sim.clone(), s.settings.clone(), event)
+                .await
+                .unwrap();
+        assert_eq!(relayed.failed.len(), 1, "step {step}: the bake was waiting");
+        let cut_at = s.now();
+        s.sim
+            .world()
+            .alarms
+            .get_mut("web-staging-5xx")
+            .unwrap()
+            .forced = None;
+        s.settle().await;
+        let r = record(&s, "v1", "staging");
+        assert_eq!(r.outcome, Some(Outcome::RolledBack), "step {step}");
+        let weights = staging_green_weights(&s);
+        assert_eq!(
+            weights[..weights.len() - 1],
+            [30, 60, 90][..=step as usize],
+            "step {step}"
+        );
+        assert_eq!(*weights.last().unwrap(), 0);
+        let rolled = s
+            .sim
+            .world()
+            .published
+            .iter()
+            .find(|p| p.notification.event == EventKind::RolledBack)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            rolled.at, cut_at,
+            "the relay rolls back at once, not at the next check"
+        );
+        assert_eq!(rolled.notification.severity, Severity::Error);
+        assert_invariant(&s);
+    }
+}
+
+async fn promote_v1(s: &Simulation) -> String {
+    push(s, "v1", Behaviour::healthy()).await;
+    s.settle().await;
+    s.promote("web", "staging", "prod", "alice")
+        .await
+        .unwrap()
+        .deployment
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_approved_promotion_reaches_prod() {
+    let s = world(&example());
+    let d = promote_v1(&s).await;
+    s.sleep(120).await;
+    approval::approve(&s.sim, &d, "bob").await.unwrap();
+    s.settle().await;
+    assert_eq!(record(&s, "v1", "prod").outcome, Some(Outcome::Succeeded));
+    assert_eq!(s.live("web", "prod"), Some(Colour::Green));
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_promotion_leaves_prod_untouched() {
+    let s = world(&example());
+    let d = promote_v1(&s).await;
+    s.sleep(120).await;
+    approval::reject(&s.sim, &d, "bob", "freeze").await.unwrap();
+    s.settle().await;
+    let r = record(&s, "v1", "prod");
+    assert_eq!(r.outcome, Some(Outcome::Rejected));
+    assert_eq!(r.reason.as_deref(), Some("rejected by bob: freeze"));
+    assert_eq!(s.live("web", "prod"), Some(Colour::Blue));
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_approval_follows_on_timeout() {
+    for (action, outcome) in [
+        (TimeoutAction::Reject, Outcome::Rejected),
+        (TimeoutAction::Approve, Outcome::Succeeded),
+    ] {
+        let mut c = example();
+        let prod = c
+            .apps
+            .get_mut("web")
+            .unwrap()
+            .environments
+            .get_mut("prod")
+            .unwrap();
+        prod.approval.on_timeout = action;
+        prod.approval.timeout = greenlight_core::Duration::from_mins(30);
+        let s = world(&c);
+        let d = promote_v1(&s).await;
+        s.settle().await;
+        let r = record(&s, "v1", "prod");
+        assert_eq!(r.outcome, Some(outcome), "{action:?}: {:?}", r.reason);
+        assert!(s
+            .sim
+            .get_task_token(&d, TokenPurpose::Approval)
+            .await
+            .unwrap()
+            .is_none());
+        // Nobody can approve a request that has timed out.
+        assert!(approval::approve(&s.sim, &d, "late").await.is_err());
+        assert_invariant(&s);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_push_delivered_three_times_deploys_once() {
+    let s = world(&example());
+    s.sim
+        .world()
+        .push_image("web", Some("v1"), &digest_for("v1"), Behaviour::healthy());
+    let event = push_event("web", "v1", &digest_for("v1"), s.now());
+    let mut started = 0;
+    for _ in 0..3 {
+        started += s.deliver(event.clone()).await.unwrap().started.len();
+        s.sleep(5).await;
+    }
+    s.settle().await;
+    assert_eq!(started, 1);
+    assert_eq!(s.finished().len(), 1);
+    assert_eq!(s.sim.world().store.deployments.len(), 1);
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_quick_pushes_under_each_concurrency_policy() {
+    for (policy, first, second) in [
+        (
+            Concurrency::Supersede,
+            Outcome::Superseded,
+            Outcome::Succeeded,
+        ),
+        (Concurrency::Queue, Outcome::Succeeded, Outcome::Succeeded),
+        (Concurrency::Reject, Outcome::Succeeded, Outcome::Rejected),
+    ] {
+        let s = world(&with_staging(|e| e.concurrency = policy));
+        push(&s, "v1", Behaviour::healthy()).await;
+        s.sleep(90).await; // v1 is baking its canary
+        push(&s, "v2", Behaviour::healthy()).await;
+        s.settle().await;
+        assert_eq!(
+            record(&s, "v1", "staging").outcome,
+            Some(first),
+            "{policy:?} v1"
+        );
+        assert_eq!(
+            record(&s, "v2", "staging").outcome,
+            Some(second),
+            "{policy:?} v2: {:?}",
+            record(&s, "v2", "staging").reason
+        );
+        let expect_live = if second == Outcome::Succeeded {
+            "v2"
+        } else {
+            "v1"
+        };
+        let live_record = record(&s, expect_live, "staging");
+        assert_eq!(s.live("web", "staging"), live_record.colour, "{policy:?}");
+        assert_invariant(&s);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_left_by_a_dead_execution_expires() {
+    let s = world(&example());
+    let now = s.now();
+    s.sim
+        .acquire_lock(
+            "web",
+            "staging",
+            "a-dead-execution",
+            greenlight_core::Duration::from_mins(20),
+            now,
+        )
+        .await
+        .unwrap();
+    push(&s, "v1", Behaviour::healthy()).await;
+    s.settle().await;
+    let r = record(&s, "v1", "staging");
+    assert_eq!(r.outcome, Some(Outcome::Succeeded));
+    assert!(
+        (r.started_at - now).num_minutes() >= 20,
+        "it waited for the lease to run out"
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_rollback_is_retried_and_completes() {
+    let s = world(&example());
+    s.sim
+        .world()
+        .inject("lambda:Invoke/greenlight-rollback", FaultKind::Throttle, 3);
+    s.sim
+        .world()
+        .inject("elbv2:ModifyListener", FaultKind::Throttle, 0);
+    push(&s, "v1", Behaviour::erroring(0.5)).await;
+    s.settle().await;
+    let r = record(&s, "v1", "staging");
+    assert_eq!(r.outcome, Some(Outcome::RolledBack));
+    assert_eq!(
+        s.sim.world().count("lambda:Invoke/greenlight-rollback"),
+        4,
+        "three throttled attempts, then success"
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_that_keeps_failing_escalates_to_critical() {
+    let s = world(&example());
+    s.sim.world().inject(
+        "lambda:Invoke/greenlight-rollback",
+        FaultKind::ServerError,
+        1000,
+    );
+    push(&s, "v1", Behaviour::erroring(0.5)).await;
+    s.settle().await;
+    let critical: Vec<_> = s
+        .sim
+        .world()
+        .published
+        .iter()
+        .filter(|p| p.notification.severity == Severity::Critical)
+        .cloned()
+        .collect();
+    assert_eq!(critical.len(), 1);
+    assert_eq!(critical[0].notification.event, EventKind::RollbackFailed);
+    assert!(critical[0]
+        .notification
+        .next_steps
+        .iter()
+        .any(|n| n.contains("greenlight rollback web --env staging")));
+    assert_eq!(
+        record(&s, "v1", "staging").outcome,
+        Some(Outcome::RollbackFailed)
+    );
+    // Here the invariant cannot hold, and says why: traffic is split and the lock is held.
+    let broken = s.invariant();
+    assert!(
+        broken
+            .iter()
+            .any(|b| b.contains("web/staging: traffic is not all on one colour")),
+        "{broken:?}"
+    );
+    assert!(
+        broken.iter().any(|b| b.contains("still locked")),
+        "{broken:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manual_rollback_inside_the_window_flips_back() {
+    let s = world(&example());
+    push(&s, "v1", Behaviour::healthy()).await;
+    // Wait until v1 has succeeded, then roll back inside its 30m window.
+    s.sleep(10 * 60).await;
+    assert_eq!(
+        record(&s, "v1", "staging").outcome,
+        Some(Outcome::Succeeded)
+    );
+    let topic = greenlight_core::Arn::parse(greenlight::simulation::TOPIC).unwrap();
+    let out = promote::revert(&s.sim, &s.config, &topic, "web", "staging", "carol")
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        promote::Reverted::Flipped {
+            deployment: record(&s, "v1", "staging").id,
+            to: Colour::Blue
+        }
+    );
+    s.settle().await;
+    assert_eq!(record(&s, "v1", "staging").outcome, Some(Outcome::Reverted));
+    assert_eq!(s.live("web", "staging"), Some(Colour::Blue));
+    // Retire saw blue serving again and left it running.
+    assert_eq!(
+        s.sim.world().services[&("staging".to_string(), "web-staging-blue".to_string())].desired,
+        2
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retire_after_the_window_unless_a_newer_deployment_owns_the_colour() {
+    let s = world(&example());
+    push(&s, "v1", Behaviour::healthy()).await;
+    s.settle().await;
+    // v1 retired blue after its window.
+    assert_eq!(
+        s.sim.world().services[&("staging".to_string(), "web-staging-blue".to_string())].desired,
+        0
+    );
+
+    push(&s, "v2", Behaviour::healthy()).await; // into blue
+    s.sleep(10 * 60).await;
+    push(&s, "v3", Behaviour::healthy()).await; // into green, inside v2's window
+    s.settle().await;
+    let v2_run = s
+        .finished()
+        .into_iter()
+        .find(|e| e.name == record(&s, "v2", "staging").id)
+        .unwrap();
+    let retire = v2_run
+        .history
+        .iter()
+        .find(|h| h.kind == "TaskStateExited" && h.state.as_deref() == Some("Retire"))
+        .unwrap();
+    assert_eq!(retire.details["output"]["retired"]["retired"], false);
+    assert!(retire.details["output"]["retired"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("came after"));
+    assert_eq!(s.live("web", "staging"), Some(Colour::Green));
+    assert_invariant(&s);
+}
