@@ -5,7 +5,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use greenlight_core::config;
 use greenlight_core::notify::Severity;
 use greenlight_core::ports::{StateStore, TokenPurpose};
-use greenlight_core::usecase::approval;
 use greenlight_sim::Behaviour;
 use serde_json::{json, Value};
 
@@ -192,7 +191,10 @@ pub fn print_timeline(moments: &[Moment]) {
     }
 }
 
-async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str) {
+/// Waits until the deployment asks for approval, then answers it the way
+/// `greenlight approve` does (the same code, against the simulator). Returns what the
+/// command printed.
+async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str) -> String {
     loop {
         s.sleep(30).await;
         if let Ok(Some(_)) = s
@@ -200,10 +202,10 @@ async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str)
             .get_task_token(&deployment, TokenPurpose::Approval)
             .await
         {
-            approval::approve(&s.sim, &deployment, by)
+            let said = crate::ops::approve_cmd(&s.sim, &deployment, by, None)
                 .await
-                .expect("the approval goes through");
-            return;
+                .unwrap_or_else(|e| panic!("approve: {}", e.0));
+            return format!("$ greenlight approve {deployment} --by {by}\n  {said}");
         }
     }
 }
@@ -259,16 +261,34 @@ async fn demo(json_out: bool) -> u8 {
     );
 
     let t = marks(&s);
-    let promotion = s
-        .promote("web", "staging", "prod", "release-manager")
-        .await
-        .expect("staging is healthy");
-    tokio::spawn(approve_when_asked(
+    // Promotion and approval go through the CLI's own code, against the simulator.
+    let sm = greenlight_core::Arn::parse(crate::simulation::STATE_MACHINE).expect("an ARN");
+    let (said, promotion) = crate::ops::promote_cmd(
+        &s.sim,
+        &sm,
+        "web",
+        "staging",
+        "prod",
+        None,
+        "release-manager",
+        false,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("promote: {}", e.0));
+    let approver = tokio::spawn(approve_when_asked(
         s.clone(),
-        promotion.deployment.clone(),
+        promotion.deployment,
         "ops-lead",
     ));
     s.settle().await;
+    let approved = approver.await.expect("the approver finishes");
+    if !json_out {
+        println!(
+            "$ greenlight promote web --from staging --to prod --by release-manager\n  {}",
+            said.replace('\n', "\n  ")
+        );
+        println!("{approved}");
+    }
     act(
         "Act 4 — promote what staging runs (v2.0.0) to prod; the approval is granted",
         t,

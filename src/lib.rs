@@ -1,6 +1,7 @@
 //! The `greenlight` command line, as a library so its tests can drive what it drives.
 
 pub mod demo;
+pub mod ops;
 pub mod render;
 pub mod scenario;
 pub mod simulation;

@@ -11,13 +11,34 @@ use greenlight_core::decode::Level;
 use greenlight_core::event::{parse_event, EcrEvent};
 use greenlight_core::matching::{match_push, MatchOutcome};
 
-use greenlight::exit;
+use greenlight::{exit, ops};
+
+/// Runs an AWS command, printing its failure.
+fn aws<F, Fut>(f: F) -> u8
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ops::Outcome>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    match rt.block_on(f()) {
+        Ok(()) => exit::OK,
+        Err(ops::Stop(message, code)) => {
+            eprintln!("greenlight: {message}");
+            code
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "greenlight", version, about = "Blue/green deployments for Amazon ECS, orchestrated by Step Functions", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    stack: greenlight::ops::Stack,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +67,88 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start the rollout of what is live and healthy in one environment to the next.
+    Promote {
+        app: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// A digest that is live in --from, or succeeded there before.
+        #[arg(long)]
+        digest: Option<String>,
+        /// Who asks (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Follow the deployment until it ends (exit 1 unless it succeeds).
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a deployment that waits for approval.
+    Approve {
+        deployment: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject a deployment that waits for approval: it rolls back.
+    Reject {
+        deployment: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Stop a running deployment (it rolls back), or flip a finished one back to the
+    /// previous colour within its rollback window.
+    Rollback {
+        app: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What runs where: live colour, image, weights, deployment in flight.
+    Status {
+        app: Option<String>,
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// Refresh every 5 seconds until interrupted.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past deployments of an environment, newest first.
+    History {
+        app: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Subscribe an e-mail address, queue, HTTPS endpoint or function to notifications,
+    /// filtered on app, environment, severity and event.
+    Subscribe {
+        #[command(flatten)]
+        args: greenlight::ops::SubscribeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a subscription.
+    Unsubscribe { subscription: String },
+    /// List the topic's subscriptions and their filters.
+    Subscriptions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions { shell: clap_complete::Shell },
     /// Rehearse a configuration against scenarios (pushes, approvals, alarms, faults) in a
     /// simulated AWS account. Exits 1 when an invariant breaks or an expectation is not met.
     Simulate {
@@ -76,10 +179,33 @@ enum ConfigCommand {
     },
     /// Print the JSON Schema of greenlight.yaml (published as docs/greenlight.schema.json).
     Schema,
+    /// Validate FILE, show how it differs from the stored configuration, and store it.
+    Apply {
+        file: PathBuf,
+        /// Show the differences only.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the stored configuration.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how FILE differs from the stored configuration.
+    Diff {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let stack = cli.stack.clone();
     let code = match cli.command {
         Command::Config(ConfigCommand::Validate { file, json }) => validate(&file, json),
         Command::Config(ConfigCommand::Schema) => {
@@ -103,6 +229,127 @@ fn main() -> ExitCode {
             scenario,
             json,
         } => simulate_cmd(&config, &scenario, json),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "greenlight",
+                &mut std::io::stdout(),
+            );
+            exit::OK
+        }
+        Command::Config(ConfigCommand::Apply {
+            file,
+            dry_run,
+            by,
+            json,
+        }) => aws(|| async move {
+            let config = ops::read_config(&file)?;
+            ops::config_apply(&stack, &config, &ops::who(&by), dry_run, json).await
+        }),
+        Command::Config(ConfigCommand::Show { json }) => {
+            aws(|| async move { ops::config_show(&stack, json).await })
+        }
+        Command::Config(ConfigCommand::Diff { file, json }) => aws(|| async move {
+            let config = ops::read_config(&file)?;
+            ops::config_diff(&stack, &config, json).await
+        }),
+        Command::Promote {
+            app,
+            from,
+            to,
+            digest,
+            by,
+            wait,
+            json,
+        } => aws(|| async move {
+            let cloud = stack.cloud().await?;
+            let (said, promotion) = ops::promote_cmd(
+                &cloud,
+                &stack.state_machine()?,
+                &app,
+                &from,
+                &to,
+                digest.as_deref(),
+                &ops::who(&by),
+                json,
+            )
+            .await?;
+            println!("{said}");
+            if wait {
+                ops::follow(
+                    &cloud,
+                    &promotion.deployment,
+                    std::time::Duration::from_secs(5),
+                )
+                .await?;
+            }
+            Ok(())
+        }),
+        Command::Approve { deployment, by } => aws(|| async move {
+            println!(
+                "{}",
+                ops::approve_cmd(&stack.cloud().await?, &deployment, &ops::who(&by), None).await?
+            );
+            Ok(())
+        }),
+        Command::Reject {
+            deployment,
+            reason,
+            by,
+        } => aws(|| async move {
+            println!(
+                "{}",
+                ops::approve_cmd(
+                    &stack.cloud().await?,
+                    &deployment,
+                    &ops::who(&by),
+                    Some(&reason)
+                )
+                .await?
+            );
+            Ok(())
+        }),
+        Command::Rollback {
+            app,
+            environment,
+            by,
+            json,
+        } => aws(|| async move {
+            ops::rollback_cmd(&stack, &app, &environment, &ops::who(&by), json).await
+        }),
+        Command::Status {
+            app,
+            environment,
+            watch,
+            json,
+        } => aws(|| async move {
+            loop {
+                if watch && !json {
+                    print!("\x1b[2J\x1b[H");
+                }
+                ops::status_cmd(&stack, app.as_deref(), environment.as_deref(), json).await?;
+                if !watch {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }),
+        Command::History {
+            app,
+            environment,
+            limit,
+            json,
+        } => aws(|| async move { ops::history_cmd(&stack, &app, &environment, limit, json).await }),
+        Command::Subscribe { args, json } => {
+            aws(|| async move { ops::subscribe_cmd(&stack, &args, json).await })
+        }
+        Command::Unsubscribe { subscription } => {
+            aws(|| async move { ops::unsubscribe_cmd(&stack, &subscription).await })
+        }
+        Command::Subscriptions { json } => {
+            aws(|| async move { ops::subscriptions_cmd(&stack, json).await })
+        }
     };
     ExitCode::from(code)
 }

@@ -13,6 +13,8 @@ mod http;
 pub mod sfn;
 mod sns;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use sfn::execution_arn as sfn_execution_arn;
 pub use store::HISTORY_INDEX;

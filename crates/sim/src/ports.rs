@@ -270,6 +270,23 @@ impl Notifier for Sim {
             at,
             notification: notification.clone(),
         });
+        let deliveries: Vec<String> = w
+            .subscriptions
+            .iter()
+            .filter(|(t, s)| {
+                t == topic
+                    && s.filter
+                        .as_ref()
+                        .is_none_or(|f| crate::world::filter_matches(f, notification))
+            })
+            .map(|(_, s)| s.endpoint.clone())
+            .collect();
+        for endpoint in deliveries {
+            w.inboxes
+                .entry(endpoint)
+                .or_default()
+                .push(notification.clone());
+        }
         Ok(format!("msg-{}", w.published.len()))
     }
 }
@@ -634,5 +651,50 @@ impl Prober for Sim {
                 elapsed_ms: timeout.as_secs() * 1000,
             },
         }
+    }
+}
+
+impl Subscriptions for Sim {
+    async fn subscribe(
+        &self,
+        topic: &Arn,
+        protocol: &str,
+        endpoint: &str,
+        filter: Option<&serde_json::Value>,
+    ) -> PortResult<String> {
+        let mut w = self.world();
+        w.call("sns:Subscribe")?;
+        let arn = format!("{topic}:sub-{}", w.subscriptions.len() + 1);
+        w.subscriptions.push((
+            topic.clone(),
+            Subscription {
+                arn: arn.clone(),
+                protocol: protocol.to_string(),
+                endpoint: endpoint.to_string(),
+                filter: filter.cloned(),
+            },
+        ));
+        Ok(arn)
+    }
+
+    async fn unsubscribe(&self, subscription: &str) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("sns:Unsubscribe")?;
+        let before = w.subscriptions.len();
+        w.subscriptions.retain(|(_, s)| s.arn != subscription);
+        if w.subscriptions.len() == before {
+            return Err(PortError::not_found(format!("subscription {subscription}")));
+        }
+        Ok(())
+    }
+
+    async fn subscriptions(&self, topic: &Arn) -> PortResult<Vec<Subscription>> {
+        let mut w = self.world();
+        w.call("sns:ListSubscriptionsByTopic")?;
+        Ok(w.subscriptions
+            .iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, s)| s.clone())
+            .collect())
     }
 }

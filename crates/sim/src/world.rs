@@ -182,6 +182,10 @@ pub struct World {
     pub token_sink: Option<TokenSink>,
     pub start_sink: Option<StartSink>,
     pub traffic: Vec<TrafficChange>,
+    /// SNS subscriptions: (topic, subscription).
+    pub subscriptions: Vec<(Arn, greenlight_core::ports::Subscription)>,
+    /// What each subscribed endpoint received (only messages its filter lets through).
+    pub inboxes: BTreeMap<String, Vec<Notification>>,
     /// Public host names and the listener they resolve to (for `url` probes).
     pub dns: BTreeMap<String, Arn>,
     rng: u64,
@@ -215,6 +219,8 @@ impl World {
             start_sink: None,
             traffic: Vec::new(),
             dns: BTreeMap::new(),
+            subscriptions: Vec::new(),
+            inboxes: BTreeMap::new(),
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             services: BTreeMap::new(),
             task_defs: BTreeMap::new(),
@@ -646,4 +652,19 @@ impl World {
         let l = self.listeners.get(&env.listeners.production)?;
         greenlight_core::usecase::colour_of(env, &l.weights).ok()
     }
+}
+
+/// Whether a notification's attributes pass an SNS filter policy (exact string matches:
+/// every key of the policy must hold one of its listed values).
+pub fn filter_matches(policy: &serde_json::Value, n: &Notification) -> bool {
+    let attrs = n.attributes();
+    policy.as_object().is_some_and(|p| {
+        p.iter().all(|(k, allowed)| {
+            attrs.get(k.as_str()).is_some_and(|v| {
+                allowed
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(v.as_str())))
+            })
+        })
+    })
 }

@@ -10,6 +10,7 @@ pub mod prepare;
 pub mod promote;
 pub mod rollback;
 pub mod shift;
+pub mod subscribe;
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,626 @@
+//! The operating commands against AWS: configuration, promotion, approvals, rollback,
+//! status, history and subscriptions. Each is a thin shell over a core use case with the
+//! AWS adapters; credentials, profile, region and `AWS_ENDPOINT_URL` come from the standard
+//! AWS configuration chain.
+
+use greenlight_aws::AwsCloud;
+use greenlight_core::config::{self, Config};
+use greenlight_core::notify::{EventKind, Severity};
+use greenlight_core::ports::{
+    Clock, ContainerService, ImageRegistry, LoadBalancer, Outcome as DeploymentOutcome, StateStore,
+    Subscriptions,
+};
+use greenlight_core::rollout::ErrorName;
+use greenlight_core::usecase::{approval, colour_of, describe_weights, promote, subscribe};
+use greenlight_core::{Arn, Digest};
+use serde_json::{json, Value};
+
+use crate::exit;
+
+/// Where the greenlight stack is (flags, or the stack's outputs exported as variables).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Stack {
+    /// AWS profile (default: the standard chain).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (default: the standard chain).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The state table (the stack's StateTableName output).
+    #[arg(long, env = "GREENLIGHT_TABLE", global = true)]
+    pub table: Option<String>,
+    /// The rollout state machine (StateMachineArn output).
+    #[arg(long, env = "GREENLIGHT_STATE_MACHINE", global = true)]
+    pub state_machine: Option<String>,
+    /// The notification topic (TopicArn output).
+    #[arg(long, env = "GREENLIGHT_TOPIC", global = true)]
+    pub topic: Option<String>,
+}
+
+/// A command's failure: what to print and the exit code.
+pub struct Stop(pub String, pub u8);
+
+impl<E: ErrorName> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Stop(e.to_string(), exit::INVALID)
+    }
+}
+
+pub type Outcome = Result<(), Stop>;
+
+impl Stack {
+    pub async fn cloud(&self) -> Result<AwsCloud, Stop> {
+        let table = self.table.clone().ok_or_else(|| Stop("no state table: pass --table or set GREENLIGHT_TABLE (the stack's StateTableName output)".into(), exit::INVALID))?;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &self.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        Ok(AwsCloud::new(&loader.load().await, table))
+    }
+
+    fn arn(value: &Option<String>, flag: &str, var: &str, output: &str) -> Result<Arn, Stop> {
+        let text = value.as_deref().ok_or_else(|| {
+            Stop(
+                format!("pass {flag} or set {var} (the stack's {output} output)"),
+                exit::INVALID,
+            )
+        })?;
+        Arn::parse(text).map_err(|e| Stop(format!("{flag}: {e}"), exit::INVALID))
+    }
+
+    pub fn state_machine(&self) -> Result<Arn, Stop> {
+        Self::arn(
+            &self.state_machine,
+            "--state-machine",
+            "GREENLIGHT_STATE_MACHINE",
+            "StateMachineArn",
+        )
+    }
+
+    pub fn topic(&self) -> Result<Arn, Stop> {
+        Self::arn(&self.topic, "--topic", "GREENLIGHT_TOPIC", "TopicArn")
+    }
+}
+
+/// Who is asking, for the records: `--by`, or the login name.
+pub fn who(by: &Option<String>) -> String {
+    by.clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn port(e: greenlight_core::ports::PortError) -> Stop {
+    Stop(e.to_string(), exit::INVALID)
+}
+
+async fn stored(cloud: &impl StateStore) -> Result<(Config, u64), Stop> {
+    let s = cloud.get_config().await.map_err(port)?.ok_or_else(|| {
+        Stop(
+            "no configuration is stored; run `greenlight config apply greenlight.yaml`".into(),
+            exit::INVALID,
+        )
+    })?;
+    Ok((s.config, s.version))
+}
+
+/// A line diff of two configurations (their JSON form, keys sorted), `-` stored, `+` new.
+pub fn diff(old: Option<&Config>, new: &Config) -> Vec<String> {
+    let lines = |c: Option<&Config>| -> Vec<String> {
+        c.map(|c| {
+            serde_json::to_string_pretty(&sorted(&serde_json::to_value(c).unwrap()))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (a, b) = (lines(old), lines(Some(new)));
+    // Longest common subsequence, for a readable diff of small documents.
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let ordered: std::collections::BTreeMap<&String, Value> =
+                m.iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::to_value(ordered).unwrap()
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap());
+}
+
+pub async fn config_apply(
+    stack: &Stack,
+    config: &Config,
+    by: &str,
+    dry_run: bool,
+    json_out: bool,
+) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let current = cloud.get_config().await.map_err(port)?;
+    let changes = diff(current.as_ref().map(|c| &c.config), config);
+    let version = current.as_ref().map_or(0, |c| c.version);
+    let applied = if changes.is_empty() || dry_run {
+        None
+    } else {
+        Some(
+            cloud
+                .put_config(config, version, by, cloud.now())
+                .await
+                .map_err(port)?,
+        )
+    };
+    if json_out {
+        print_json(
+            &json!({"changes": changes, "previous_version": version, "applied_version": applied}),
+        );
+    } else {
+        changes.iter().for_each(|l| println!("{l}"));
+        match applied {
+            Some(v) => println!("applied: configuration version {v} (was {version})"),
+            None if changes.is_empty() => {
+                println!("no changes: the stored configuration (version {version}) is the same")
+            }
+            None => println!("dry run: nothing written"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn config_show(stack: &Stack, json_out: bool) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let s = cloud
+        .get_config()
+        .await
+        .map_err(port)?
+        .ok_or_else(|| Stop("no configuration is stored".into(), exit::INVALID))?;
+    if json_out {
+        print_json(
+            &json!({"version": s.version, "updated_at": s.updated_at, "updated_by": s.updated_by, "config": s.config}),
+        );
+    } else {
+        println!(
+            "# version {}, written {} by {}",
+            s.version,
+            s.updated_at.to_rfc3339(),
+            s.updated_by
+        );
+        print_json(&sorted(&serde_json::to_value(&s.config).unwrap()));
+    }
+    Ok(())
+}
+
+pub async fn config_diff(stack: &Stack, config: &Config, json_out: bool) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let current = cloud.get_config().await.map_err(port)?;
+    let changes = diff(current.as_ref().map(|c| &c.config), config);
+    if json_out {
+        print_json(&json!({"changes": changes}));
+    } else if changes.is_empty() {
+        println!("no differences");
+    } else {
+        changes.iter().for_each(|l| println!("{l}"));
+    }
+    Ok(())
+}
+
+/// `greenlight promote`, against any implementation of the ports (AWS, or the simulator in
+/// the demo).
+#[allow(clippy::too_many_arguments)]
+pub async fn promote_cmd<P>(
+    cloud: &P,
+    state_machine: &Arn,
+    app: &str,
+    from: &str,
+    to: &str,
+    digest: Option<&str>,
+    by: &str,
+    json_out: bool,
+) -> Result<(String, promote::Promotion), Stop>
+where
+    P: StateStore
+        + LoadBalancer
+        + ContainerService
+        + ImageRegistry
+        + greenlight_core::ports::Executions,
+{
+    let digest = digest
+        .map(Digest::parse)
+        .transpose()
+        .map_err(|e| Stop(format!("--digest: {e}"), exit::INVALID))?;
+    let (config, _) = stored(cloud).await?;
+    let p = promote::promote(
+        cloud,
+        &config,
+        state_machine,
+        app,
+        from,
+        to,
+        digest.as_ref(),
+        by,
+    )
+    .await?;
+    let said = if json_out {
+        serde_json::to_string_pretty(&p).unwrap()
+    } else {
+        match &p.start {
+            greenlight_core::ports::StartOutcome::Started { arn } => format!(
+                "started {} ({}) to {app}/{to}\n  execution {arn}",
+                p.deployment, p.image
+            ),
+            greenlight_core::ports::StartOutcome::AlreadyExists { .. } => format!(
+                "{} exists already: {} was promoted to {app}/{to} before",
+                p.deployment, p.image
+            ),
+        }
+    };
+    Ok((said, p))
+}
+
+/// `greenlight approve` / `greenlight reject`.
+pub async fn approve_cmd<P>(
+    cloud: &P,
+    deployment: &str,
+    by: &str,
+    reject_reason: Option<&str>,
+) -> Result<String, Stop>
+where
+    P: StateStore + greenlight_core::ports::Executions,
+{
+    Ok(match reject_reason {
+        None => {
+            approval::approve(cloud, deployment, by).await?;
+            format!("approved {deployment}")
+        }
+        Some(reason) => {
+            approval::reject(cloud, deployment, by, reason).await?;
+            format!("rejected {deployment}: it rolls back")
+        }
+    })
+}
+
+pub async fn rollback_cmd(
+    stack: &Stack,
+    app: &str,
+    env: &str,
+    by: &str,
+    json_out: bool,
+) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let (config, _) = stored(&cloud).await?;
+    let out = promote::revert(&cloud, &config, &stack.topic()?, app, env, by).await?;
+    if json_out {
+        print_json(&serde_json::to_value(&out).unwrap());
+    } else {
+        match out {
+            promote::Reverted::StopRequested { deployment } => {
+                println!("asked {deployment} to stop: it rolls back at its next step")
+            }
+            promote::Reverted::Flipped { deployment, to } => {
+                println!("rolled back {deployment}: all traffic is on {to} again (verified)")
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn history_cmd(
+    stack: &Stack,
+    app: &str,
+    env: &str,
+    limit: usize,
+    json_out: bool,
+) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let records = cloud.history(app, env, limit).await.map_err(port)?;
+    if json_out {
+        print_json(&serde_json::to_value(&records).unwrap());
+        return Ok(());
+    }
+    println!(
+        "{:<34} {:<12} {:<26} {:<21} {:<14} reason",
+        "deployment", "tag", "trigger", "started", "outcome"
+    );
+    for r in records {
+        let trigger = match &r.trigger {
+            greenlight_core::ports::TriggerInfo::Push { .. } => "push".to_string(),
+            greenlight_core::ports::TriggerInfo::Promotion { from, by } => {
+                format!("promotion from {from} by {by}")
+            }
+            greenlight_core::ports::TriggerInfo::Manual { by } => format!("manual by {by}"),
+        };
+        println!(
+            "{:<34} {:<12} {:<26} {:<21} {:<14} {}",
+            r.id,
+            r.tag.as_deref().unwrap_or(r.image.digest.short()),
+            trigger,
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.outcome
+                .map(crate::scenario::outcome_name)
+                .unwrap_or_else(|| format!("{:?}", r.phase).to_lowercase()),
+            r.reason.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub async fn status_cmd(
+    stack: &Stack,
+    app_filter: Option<&str>,
+    env_filter: Option<&str>,
+    json_out: bool,
+) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let (config, version) = stored(&cloud).await?;
+    let mut rows = Vec::new();
+    for (app_name, app) in config
+        .apps
+        .iter()
+        .filter(|(a, _)| app_filter.is_none_or(|f| f == *a))
+    {
+        for (env_name, env) in app
+            .environments
+            .iter()
+            .filter(|(e, _)| env_filter.is_none_or(|f| f == *e))
+        {
+            let weights = cloud
+                .listener_weights(&env.listeners.production)
+                .await
+                .map_err(port)?;
+            let live = colour_of(env, &weights).ok();
+            let mut image = None;
+            let mut tag = None;
+            if let Some(c) = live {
+                let svc = cloud
+                    .describe_service(&env.cluster, env.services.get(c))
+                    .await
+                    .map_err(port)?;
+                let img = cloud
+                    .container_image(&svc.task_definition, &app.container)
+                    .await
+                    .map_err(port)?;
+                if let Some(d) = img
+                    .rsplit_once('@')
+                    .and_then(|(_, d)| Digest::parse(d).ok())
+                {
+                    tag = cloud
+                        .image_by_digest(&app.repository, &d)
+                        .await
+                        .ok()
+                        .and_then(|i| i.tags.into_iter().next());
+                }
+                image = Some(img);
+            }
+            let in_flight = match cloud.get_lock(app_name, env_name).await.map_err(port)? {
+                Some(lock) if lock.expires_at > cloud.now() => cloud.get_deployment(&lock.owner).await.map_err(port)?.map(|r| json!({"deployment": r.id, "phase": r.phase, "weight": r.weight, "colour": r.colour})),
+                _ => None,
+            };
+            rows.push(json!({
+                "app": app_name, "environment": env_name, "live": live, "image": image, "tag": tag,
+                "weights": describe_weights(env, &weights), "in_flight": in_flight,
+            }));
+        }
+    }
+    if json_out {
+        print_json(&json!({"config_version": version, "environments": rows}));
+        return Ok(());
+    }
+    for r in rows {
+        println!(
+            "{}/{}: {} live, {} ({})",
+            r["app"].as_str().unwrap_or_default(),
+            r["environment"].as_str().unwrap_or_default(),
+            r["live"].as_str().unwrap_or("split"),
+            r["tag"].as_str().or(r["image"].as_str()).unwrap_or("-"),
+            r["weights"].as_str().unwrap_or_default()
+        );
+        if let Some(f) = r["in_flight"].as_object() {
+            let weight = f["weight"].as_u64().unwrap_or(0) as u8;
+            println!(
+                "  in flight: {} — {} {}",
+                f["deployment"].as_str().unwrap_or_default(),
+                f["phase"].as_str().unwrap_or_default(),
+                crate::render::bar(weight, 20)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct SubscribeArgs {
+    #[arg(long, group = "target")]
+    pub email: Option<String>,
+    #[arg(long, group = "target")]
+    pub sqs: Option<String>,
+    #[arg(long, group = "target")]
+    pub https: Option<String>,
+    #[arg(long, group = "target")]
+    pub lambda: Option<String>,
+    /// Only this app's notifications.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only this environment's.
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// This severity and above: info, warn, error, critical.
+    #[arg(long, value_parser = parse_severity)]
+    pub severity: Option<Severity>,
+    /// Only these events (repeatable): started, approval_requested, traffic_shifted,
+    /// succeeded, rolled_back, rollback_failed, rejected, superseded, ignored.
+    #[arg(long = "event", value_parser = parse_event)]
+    pub events: Vec<EventKind>,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    serde_json::from_value(json!(s))
+        .map_err(|_| format!("`{s}` is not info, warn, error or critical"))
+}
+
+fn parse_event(s: &str) -> Result<EventKind, String> {
+    serde_json::from_value(json!(s)).map_err(|_| {
+        let names: Vec<&str> = EventKind::ALL.iter().map(|e| e.as_str()).collect();
+        format!("`{s}` is not one of {}", names.join(", "))
+    })
+}
+
+pub async fn subscribe_cmd(stack: &Stack, a: &SubscribeArgs, json_out: bool) -> Outcome {
+    use subscribe::Protocol;
+    let (protocol, endpoint) = match (&a.email, &a.sqs, &a.https, &a.lambda) {
+        (Some(e), _, _, _) => (Protocol::Email, e),
+        (_, Some(q), _, _) => (Protocol::Sqs, q),
+        (_, _, Some(h), _) => (Protocol::Https, h),
+        (_, _, _, Some(l)) => (Protocol::Lambda, l),
+        _ => {
+            return Err(Stop(
+                "give one of --email, --sqs, --https, --lambda".into(),
+                exit::INVALID,
+            ))
+        }
+    };
+    let filter = subscribe::Filter {
+        app: a.app.clone(),
+        environment: a.environment.clone(),
+        severity: a.severity,
+        events: a.events.clone(),
+    };
+    let cloud = stack.cloud().await?;
+    let arn = subscribe::subscribe(&cloud, &stack.topic()?, protocol, endpoint, &filter).await?;
+    if json_out {
+        print_json(&json!({"subscription": arn, "filter": filter.policy()}));
+    } else {
+        println!("subscribed {} {endpoint}: {arn}", protocol.as_str());
+        match filter.policy() {
+            Some(p) => println!("  filter {p}"),
+            None => println!("  no filter: every notification"),
+        }
+        if protocol == Protocol::Email {
+            println!("  the address receives a confirmation e-mail first");
+        }
+    }
+    Ok(())
+}
+
+pub async fn unsubscribe_cmd(stack: &Stack, subscription: &str) -> Outcome {
+    let cloud = stack.cloud().await?;
+    cloud.unsubscribe(subscription).await.map_err(port)?;
+    println!("unsubscribed {subscription}");
+    Ok(())
+}
+
+pub async fn subscriptions_cmd(stack: &Stack, json_out: bool) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let subs = cloud.subscriptions(&stack.topic()?).await.map_err(port)?;
+    if json_out {
+        print_json(&serde_json::to_value(&subs).unwrap());
+    } else {
+        for s in subs {
+            println!(
+                "{:<7} {:<48} {}",
+                s.protocol,
+                s.endpoint,
+                s.filter
+                    .map(|f| f.to_string())
+                    .unwrap_or_else(|| "(everything)".into())
+            );
+            println!("        {}", s.arn);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and validates a configuration file for apply/diff.
+pub fn read_config(path: &std::path::Path) -> Result<Config, Stop> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Stop(format!("cannot read {}: {e}", path.display()), exit::IO))?;
+    let report = config::load(&text);
+    for p in &report.problems {
+        eprintln!(
+            "{}:{}: {}: {}: {}",
+            path.display(),
+            p.line.unwrap_or(0),
+            if p.level == greenlight_core::decode::Level::Error {
+                "error"
+            } else {
+                "warning"
+            },
+            p.path,
+            p.message
+        );
+    }
+    report.config.ok_or_else(|| {
+        Stop(
+            format!("{} is not valid; nothing was written", path.display()),
+            exit::INVALID,
+        )
+    })
+}
+
+/// Follows a deployment until it ends, printing each change of phase or traffic. Returns
+/// the exit code: 0 when it succeeded, 1 otherwise.
+pub async fn follow(
+    cloud: &impl StateStore,
+    deployment: &str,
+    every: std::time::Duration,
+) -> Outcome {
+    let mut last = None;
+    loop {
+        if let Some(r) = cloud.get_deployment(deployment).await.map_err(port)? {
+            let now = (r.phase, r.weight, r.outcome);
+            if last != Some(now) {
+                println!(
+                    "  {:<20} {}",
+                    format!("{:?}", r.phase).to_lowercase(),
+                    crate::render::bar(r.weight, 20)
+                );
+                last = Some(now);
+            }
+            if let Some(outcome) = r.outcome {
+                let name = crate::scenario::outcome_name(outcome);
+                println!(
+                    "{deployment}: {name}{}",
+                    r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
+                );
+                return if outcome == DeploymentOutcome::Succeeded {
+                    Ok(())
+                } else {
+                    Err(Stop(format!("{deployment} {name}"), exit::INVALID))
+                };
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,629 @@
+//! The operating commands, run as a user runs them, against a moto server (started by the
+//! tests on a loopback port) through the standard AWS_ENDPOINT_URL.
+
+use std::process::{Command, Output};
+
+use greenlight_aws::testing::{self, moto, query, unique, xml};
+use greenlight_aws::AwsCloud;
+use greenlight_core::notify::{EventKind, Notification};
+use greenlight_core::ports::{DeploymentRecord, Notifier, Outcome, Phase, StateStore, TriggerInfo};
+use greenlight_core::{Arn, Digest, ImageRef};
+use serde_json::Value;
+
+struct Env {
+    table: String,
+    topic: String,
+    state_machine: String,
+}
+
+fn greenlight(env: &Env, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("GREENLIGHT_TABLE", &env.table)
+        .env("GREENLIGHT_TOPIC", &env.topic)
+        .env("GREENLIGHT_STATE_MACHINE", &env.state_machine)
+        .output()
+        .expect("greenlight runs")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn setup() -> (Env, AwsCloud) {
+    let table = unique("greenlight-state");
+    let cloud = testing::cloud(&table).await;
+    testing::table(&cloud).await;
+    let topic = cloud
+        .sns
+        .create_topic()
+        .name(unique("greenlight"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let env = Env {
+        table,
+        topic,
+        state_machine: "arn:aws:states:us-east-1:123456789012:stateMachine:greenlight-rollout"
+            .into(),
+    };
+    (env, cloud)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_apply_show_and_diff() {
+    let (env, cloud) = setup().await;
+    let o = greenlight(&env, &["config", "diff", "examples/greenlight.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).lines().all(|l| l.starts_with("+ ")),
+        "nothing stored: every line is new"
+    );
+    let o = greenlight(
+        &env,
+        &["config", "apply", "examples/greenlight.yaml", "--dry-run"],
+    );
+    assert!(out(&o).contains("dry run: nothing written"), "{}", out(&o));
+    assert!(cloud.get_config().await.unwrap().is_none());
+    let o = greenlight(
+        &env,
+        &[
+            "config",
+            "apply",
+            "examples/greenlight.yaml",
+            "--by",
+            "alice",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).contains("applied: configuration version 1 (was 0)"),
+        "{}",
+        out(&o)
+    );
+    let o = greenlight(&env, &["config", "show", "--json"]);
+    let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (shown["version"].as_u64(), shown["updated_by"].as_str()),
+        (Some(1), Some("alice"))
+    );
+    let expected = greenlight_core::config::load(
+        &std::fs::read_to_string("examples/greenlight.yaml").unwrap(),
+    )
+    .config
+    .unwrap();
+    assert_eq!(
+        serde_json::from_value::<greenlight_core::Config>(shown["config"].clone()).unwrap(),
+        expected
+    );
+    assert!(out(&greenlight(
+        &env,
+        &["config", "diff", "examples/greenlight.yaml"]
+    ))
+    .contains("no differences"));
+    assert!(out(&greenlight(
+        &env,
+        &["config", "apply", "examples/greenlight.yaml"]
+    ))
+    .contains("no changes"));
+    // A change shows as a diff and bumps the version.
+    let dir = std::env::temp_dir().join(unique("cfg"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let changed = dir.join("greenlight.yaml");
+    std::fs::write(
+        &changed,
+        std::fs::read_to_string("examples/greenlight.yaml")
+            .unwrap()
+            .replace("rollback_window: 30m", "rollback_window: 45m"),
+    )
+    .unwrap();
+    let o = greenlight(&env, &["config", "apply", changed.to_str().unwrap()]);
+    let text = out(&o);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("- ") && l.contains("\"rollback_window\": \"30m\"")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("+ ") && l.contains("\"rollback_window\": \"45m\"")),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("- ") || l.starts_with("+ "))
+            .count(),
+        2,
+        "only that line changed: {text}"
+    );
+    assert!(text.contains("version 2 (was 1)"), "{text}");
+    // An invalid file writes nothing.
+    let o = greenlight(&env, &["config", "apply", "tests/fixtures/broken.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("is not valid; nothing was written"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(cloud.get_config().await.unwrap().unwrap().version, 2);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_filter_what_arrives() {
+    let (env, cloud) = setup().await;
+    let mut queues = Vec::new();
+    for name in ["prod-errors", "everything"] {
+        let q = unique(name);
+        let url = xml(
+            &query("sqs", &[("Action", "CreateQueue"), ("QueueName", &q)]).await,
+            "QueueUrl",
+        );
+        queues.push((format!("arn:aws:sqs:us-east-1:123456789012:{q}"), url));
+    }
+    let o = greenlight(
+        &env,
+        &[
+            "subscribe",
+            "--sqs",
+            &queues[0].0,
+            "--env",
+            "prod",
+            "--severity",
+            "error",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let sub: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        sub["filter"],
+        serde_json::json!({"environment": ["prod"], "severity": ["error", "critical"]})
+    );
+    let o = greenlight(&env, &["subscribe", "--sqs", &queues[1].0]);
+    assert!(
+        out(&o).contains("no filter: every notification"),
+        "{}",
+        out(&o)
+    );
+    let listed: Value =
+        serde_json::from_slice(&greenlight(&env, &["subscriptions", "--json"]).stdout).unwrap();
+    let filters: Vec<Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["filter"].clone())
+        .collect();
+    assert!(
+        filters.contains(
+            &serde_json::json!({"environment": ["prod"], "severity": ["error", "critical"]})
+        ),
+        "{listed}"
+    );
+
+    let topic = Arn::parse(&env.topic).unwrap();
+    for (kind, e) in [
+        (EventKind::RolledBack, "prod"),
+        (EventKind::Started, "prod"),
+        (EventKind::RolledBack, "staging"),
+    ] {
+        cloud
+            .publish(
+                &topic,
+                &Notification::new(kind, "web", e, chrono::Utc::now()),
+            )
+            .await
+            .unwrap();
+    }
+    let received = |url: String| async move {
+        let body = query(
+            "sqs",
+            &[
+                ("Action", "ReceiveMessage"),
+                ("QueueUrl", &url),
+                ("MaxNumberOfMessages", "10"),
+                ("WaitTimeSeconds", "1"),
+            ],
+        )
+        .await;
+        body.matches("<Message>").count()
+    };
+    assert_eq!(
+        received(queues[0].1.clone()).await,
+        1,
+        "only prod errors pass the filter"
+    );
+    assert_eq!(received(queues[1].1.clone()).await, 3);
+
+    let arn = sub["subscription"].as_str().unwrap();
+    assert_eq!(
+        greenlight(&env, &["unsubscribe", arn]).status.code(),
+        Some(0)
+    );
+    let listed: Value =
+        serde_json::from_slice(&greenlight(&env, &["subscriptions", "--json"]).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    // Bad input is refused before anything is created.
+    let o = greenlight(&env, &["subscribe", "--sqs", "my-queue"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("is not an SQS queue ARN"), "{}", err(&o));
+    let o = greenlight(
+        &env,
+        &[
+            "subscribe",
+            "--email",
+            "ops@example.com",
+            "--severity",
+            "loud",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+}
+
+fn record(id: &str, started: i64, outcome: Option<Outcome>) -> DeploymentRecord {
+    DeploymentRecord {
+        id: id.into(),
+        app: "web".into(),
+        environment: "prod".into(),
+        image: ImageRef {
+            repository: "web".into(),
+            digest: Digest::parse(&format!("sha256:{}", "4".repeat(64))).unwrap(),
+        },
+        tag: Some(format!("v{started}")),
+        trigger: TriggerInfo::Promotion {
+            from: "staging".into(),
+            by: "alice".into(),
+        },
+        phase: if outcome.is_some() {
+            Phase::Done
+        } else {
+            Phase::AwaitingApproval
+        },
+        colour: None,
+        task_definition: None,
+        weight: 0,
+        started_at: chrono::DateTime::from_timestamp(1_800_000_000 + started, 0).unwrap(),
+        ended_at: None,
+        outcome,
+        reason: outcome.map(|_| "because".to_string()),
+        rollback_until: None,
+        stop_requested: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_and_approval_refusals() {
+    let (env, cloud) = setup().await;
+    cloud
+        .put_deployment(&record("web-prod-1", 1, Some(Outcome::Succeeded)))
+        .await
+        .unwrap();
+    cloud
+        .put_deployment(&record("web-prod-2", 2, Some(Outcome::RolledBack)))
+        .await
+        .unwrap();
+    cloud
+        .put_deployment(&record("web-prod-3", 3, None))
+        .await
+        .unwrap();
+    let o = greenlight(&env, &["history", "web", "--env", "prod", "--json"]);
+    let h: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["web-prod-3", "web-prod-2", "web-prod-1"]);
+    let text = out(&greenlight(
+        &env,
+        &["history", "web", "--env", "prod", "--limit", "2"],
+    ));
+    assert!(
+        text.contains("web-prod-2")
+            && text.contains("rolled_back")
+            && text.contains("promotion from staging by alice"),
+        "{text}"
+    );
+    assert!(!text.contains("web-prod-1"), "--limit 2: {text}");
+
+    let o = greenlight(&env, &["approve", "web-prod-9"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("no deployment web-prod-9"), "{}", err(&o));
+    let o = greenlight(&env, &["reject", "web-prod-1", "--reason", "no"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("web-prod-1 is not waiting for approval"),
+        "{}",
+        err(&o)
+    );
+    // Waiting, with a stored token: the answer goes to Step Functions (moto accepts any token).
+    cloud
+        .put_task_token(
+            "web-prod-3",
+            greenlight_core::ports::TokenPurpose::Approval,
+            "token-3",
+            &[],
+        )
+        .await
+        .unwrap();
+    let o = greenlight(&env, &["approve", "web-prod-3", "--by", "bob"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(out(&o).contains("approved web-prod-3"));
+    assert!(
+        cloud
+            .get_task_token("web-prod-3", greenlight_core::ports::TokenPurpose::Approval)
+            .await
+            .unwrap()
+            .is_none(),
+        "answered once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_and_status_read_what_runs_in_aws() {
+    let (env, cloud) = setup().await;
+    // An environment pair in moto: a load balancer, target groups, listeners, ECS services.
+    use aws_sdk_elasticloadbalancingv2::types::*;
+    let (vpc, subnets) = testing::vpc().await;
+    let lb = cloud
+        .elb
+        .create_load_balancer()
+        .name(unique("lb"))
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let mut tgs = Vec::new();
+    for c in ["blue", "green"] {
+        let tg = cloud
+            .elb
+            .create_target_group()
+            .name(unique(c))
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .send()
+            .await
+            .unwrap();
+        tgs.push(
+            tg.target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let listener = cloud
+        .elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&tgs[0])
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .listeners()[0]
+        .listener_arn()
+        .unwrap()
+        .to_string();
+    let cluster = unique("cluster");
+    cloud
+        .ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let digest = format!("sha256:{}", "7".repeat(64));
+    let image = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{digest}");
+    let td = cloud
+        .ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image(&image)
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    for svc in ["web-blue", "web-green"] {
+        cloud
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(svc)
+            .task_definition(&td)
+            .desired_count(1)
+            .send()
+            .await
+            .unwrap();
+    }
+    let yaml = format!(
+        "version: 1\napps:\n  web:\n    repository: web\n    container: app\n    environments:\n      staging:\n        trigger: {{ on_push: {{ tags: [\"v*\"] }} }}\n        cluster: {cluster}\n        services: {{ blue: web-blue, green: web-green }}\n        target_groups: {{ blue: {}, green: {} }}\n        listeners: {{ production: {listener} }}\n        strategy: all_at_once\n      prod:\n        trigger: {{ promote_from: staging }}\n        cluster: {cluster}\n        services: {{ blue: web-blue, green: web-green }}\n        target_groups: {{ blue: {}, green: {} }}\n        listeners: {{ production: {listener} }}\n        strategy: all_at_once\n",
+        tgs[0], tgs[1], tgs[0], tgs[1]
+    );
+    let dir = std::env::temp_dir().join(unique("promote"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("greenlight.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = greenlight(&env, &["config", "apply", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+
+    let status: Value = serde_json::from_slice(
+        &greenlight(&env, &["status", "web", "--env", "staging", "--json"]).stdout,
+    )
+    .unwrap();
+    let row = &status["environments"][0];
+    assert_eq!(row["live"], "blue");
+    assert_eq!(row["image"], image.as_str());
+    assert_eq!(row["weights"], "blue 100%");
+
+    // moto runs no tasks, so staging is not healthy: promotion is refused, nothing starts.
+    let o = greenlight(
+        &env,
+        &["promote", "web", "--from", "staging", "--to", "prod"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("web/staging is not healthy (blue: 0 of 1 tasks running"),
+        "{}",
+        err(&o)
+    );
+    let other = format!("sha256:{}", "8".repeat(64));
+    let o = greenlight(
+        &env,
+        &[
+            "promote", "web", "--from", "staging", "--to", "prod", "--digest", &other,
+        ],
+    );
+    assert!(
+        err(&o).contains("is not live in web/staging"),
+        "{}",
+        err(&o)
+    );
+    let o = greenlight(
+        &env,
+        &["promote", "web", "--from", "prod", "--to", "staging"],
+    );
+    assert!(
+        err(&o).contains("does not take promotions from `prod`"),
+        "{}",
+        err(&o)
+    );
+    let o = greenlight(
+        &env,
+        &[
+            "promote", "web", "--from", "staging", "--to", "prod", "--digest", "latest",
+        ],
+    );
+    assert!(err(&o).contains("--digest"), "{}", err(&o));
+
+    // A digest that succeeded in staging before may be promoted (health is the past
+    // deployment's): the execution starts with the promotion's input.
+    cloud
+        .ecr
+        .create_repository()
+        .repository_name("web")
+        .send()
+        .await
+        .ok();
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": format!("sha256:{}", "9".repeat(64))}});
+    let put = cloud
+        .ecr
+        .put_image()
+        .repository_name("web")
+        .image_manifest(manifest.to_string())
+        .image_tag("v9.0.0")
+        .send()
+        .await
+        .unwrap();
+    let proven = Digest::parse(
+        put.image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut past = record("web-staging-proven", 1, Some(Outcome::Succeeded));
+    past.environment = "staging".into();
+    past.image.digest = proven.clone();
+    cloud.put_deployment(&past).await.unwrap();
+    let definition =
+        serde_json::json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let sm = cloud
+        .sfn
+        .create_state_machine()
+        .name(unique("rollout"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/r")
+        .send()
+        .await
+        .unwrap();
+    let env = Env {
+        state_machine: sm.state_machine_arn().to_string(),
+        ..env
+    };
+    let o = greenlight(
+        &env,
+        &[
+            "promote",
+            "web",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--digest",
+            proven.as_str(),
+            "--by",
+            "alice",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let exec = p["start"]["arn"].as_str().unwrap();
+    let described = cloud
+        .sfn
+        .describe_execution()
+        .execution_arn(exec)
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(input["environment"], "prod");
+    assert_eq!(input["image"]["digest"], proven.as_str());
+    assert_eq!(input["tag"], "v9.0.0");
+    assert_eq!(
+        input["trigger"],
+        serde_json::json!({"kind": "promotion", "from": "staging", "by": "alice"})
+    );
+    // Again: nothing new starts.
+    let o = greenlight(
+        &env,
+        &[
+            "promote",
+            "web",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--digest",
+            proven.as_str(),
+        ],
+    );
+    assert!(out(&o).contains("exists already"), "{}", out(&o));
+    std::fs::remove_dir_all(dir).ok();
+}
