@@ -375,59 +375,8 @@ async fn history_and_approval_refusals() {
 async fn promote_and_status_read_what_runs_in_aws() {
     let (env, cloud) = setup().await;
     // An environment pair in moto: a load balancer, target groups, listeners, ECS services.
-    use aws_sdk_elasticloadbalancingv2::types::*;
-    let (vpc, subnets) = testing::vpc().await;
-    let lb = cloud
-        .elb
-        .create_load_balancer()
-        .name(unique("lb"))
-        .set_subnets(Some(subnets))
-        .send()
-        .await
-        .unwrap();
-    let lb_arn = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .unwrap()
-        .to_string();
-    let mut tgs = Vec::new();
-    for c in ["blue", "green"] {
-        let tg = cloud
-            .elb
-            .create_target_group()
-            .name(unique(c))
-            .protocol(ProtocolEnum::Http)
-            .port(80)
-            .vpc_id(&vpc)
-            .target_type(TargetTypeEnum::Ip)
-            .send()
-            .await
-            .unwrap();
-        tgs.push(
-            tg.target_groups()[0]
-                .target_group_arn()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    let listener = cloud
-        .elb
-        .create_listener()
-        .load_balancer_arn(&lb_arn)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(&tgs[0])
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .listeners()[0]
-        .listener_arn()
-        .unwrap()
-        .to_string();
+    let (listener, blue, green) = testing::blue_green_listener(&cloud).await;
+    let tgs = [blue.to_string(), green.to_string()];
     let cluster = unique("cluster");
     cloud
         .ecs

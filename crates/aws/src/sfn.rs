@@ -41,6 +41,36 @@ pub fn execution_arn(state_machine: &Arn, name: &str) -> Option<String> {
     Some(format!("{head}:execution:{machine}:{name}"))
 }
 
+/// How Step Functions refuses an answer to a task token: a token nobody waits on any more
+/// is not an AWS failure, it is an answer that came late.
+fn token_refusal<E>(
+    op: &str,
+    e: crate::error::SdkError<E>,
+    does_not_exist: bool,
+    timed_out: bool,
+    invalid: bool,
+) -> PortError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    if does_not_exist {
+        token_gone("it does not exist")
+    } else if timed_out {
+        token_gone("it timed out")
+    } else if invalid {
+        PortError::Invalid {
+            operation: op.into(),
+            message: "invalid task token".into(),
+        }
+    } else {
+        classify(op, e)
+    }
+}
+
 /// A token the service no longer waits on: not an AWS failure, an answer that came late.
 fn token_gone(what: &str) -> PortError {
     PortError::NotFound {
@@ -189,14 +219,16 @@ impl Executions for AwsCloud {
             .output(output.to_string())
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_task_does_not_exist() => token_gone("it does not exist"),
-                Some(se) if se.is_task_timed_out() => token_gone("it timed out"),
-                Some(se) if se.is_invalid_token() => PortError::Invalid {
-                    operation: OP.into(),
-                    message: "invalid task token".into(),
-                },
-                _ => classify(OP, e),
+            .map_err(|e| {
+                let (gone, late, invalid) =
+                    e.as_service_error().map_or((false, false, false), |se| {
+                        (
+                            se.is_task_does_not_exist(),
+                            se.is_task_timed_out(),
+                            se.is_invalid_token(),
+                        )
+                    });
+                token_refusal(OP, e, gone, late, invalid)
             })?;
         Ok(())
     }
@@ -210,14 +242,16 @@ impl Executions for AwsCloud {
             .cause(cause)
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_task_does_not_exist() => token_gone("it does not exist"),
-                Some(se) if se.is_task_timed_out() => token_gone("it timed out"),
-                Some(se) if se.is_invalid_token() => PortError::Invalid {
-                    operation: OP.into(),
-                    message: "invalid task token".into(),
-                },
-                _ => classify(OP, e),
+            .map_err(|e| {
+                let (gone, late, invalid) =
+                    e.as_service_error().map_or((false, false, false), |se| {
+                        (
+                            se.is_task_does_not_exist(),
+                            se.is_task_timed_out(),
+                            se.is_invalid_token(),
+                        )
+                    });
+                token_refusal(OP, e, gone, late, invalid)
             })?;
         Ok(())
     }

@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use greenlight_core::Arn;
+
 use crate::AwsCloud;
 
 pub struct Moto {
@@ -185,4 +187,58 @@ pub async fn table(cloud: &AwsCloud) {
         .send()
         .await
         .unwrap();
+}
+
+/// A load balancer with a blue and a green target group and a listener forwarding all
+/// traffic to blue: (listener, blue, green).
+pub async fn blue_green_listener(c: &AwsCloud) -> (Arn, Arn, Arn) {
+    use aws_sdk_elasticloadbalancingv2::types::*;
+    let (vpc, subnets) = vpc().await;
+    let lb = c
+        .elb
+        .create_load_balancer()
+        .name(unique("lb"))
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let mut tgs = Vec::new();
+    for colour in ["blue", "green"] {
+        let tg = c
+            .elb
+            .create_target_group()
+            .name(unique(colour))
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .vpc_id(&vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .send()
+            .await
+            .unwrap();
+        tgs.push(Arn::parse(tg.target_groups()[0].target_group_arn().unwrap()).unwrap());
+    }
+    let l = c
+        .elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(tgs[0].as_str())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (
+        Arn::parse(l.listeners()[0].listener_arn().unwrap()).unwrap(),
+        tgs[0].clone(),
+        tgs[1].clone(),
+    )
 }

@@ -181,62 +181,10 @@ async fn ecs_update_service() {
 // ---------------------------------------------------------------------------------------
 // Elastic Load Balancing
 
-async fn listener(c: &greenlight_aws::AwsCloud) -> (Arn, Arn, Arn) {
-    use aws_sdk_elasticloadbalancingv2::types::*;
-    let (vpc, subnets) = vpc().await;
-    let lb = c
-        .elb
-        .create_load_balancer()
-        .name(unique("lb"))
-        .set_subnets(Some(subnets))
-        .send()
-        .await
-        .unwrap();
-    let lb_arn = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .unwrap()
-        .to_string();
-    let mut tgs = Vec::new();
-    for colour in ["blue", "green"] {
-        let tg = c
-            .elb
-            .create_target_group()
-            .name(unique(colour))
-            .protocol(ProtocolEnum::Http)
-            .port(8080)
-            .vpc_id(&vpc)
-            .target_type(TargetTypeEnum::Ip)
-            .send()
-            .await
-            .unwrap();
-        tgs.push(arn(tg.target_groups()[0].target_group_arn().unwrap()));
-    }
-    let l = c
-        .elb
-        .create_listener()
-        .load_balancer_arn(&lb_arn)
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(tgs[0].as_str())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    (
-        arn(l.listeners()[0].listener_arn().unwrap()),
-        tgs[0].clone(),
-        tgs[1].clone(),
-    )
-}
-
 #[tokio::test]
 async fn elb_weights_read_write_and_read_back() {
     let c = cloud("unused").await;
-    let (l, blue, green) = listener(&c).await;
+    let (l, blue, green) = blue_green_listener(&c).await;
     // A plain forward to one group reads as 100% on it.
     assert_eq!(
         c.listener_weights(&l).await.unwrap(),
@@ -279,7 +227,7 @@ async fn elb_weights_read_write_and_read_back() {
 #[tokio::test]
 async fn elb_target_health_and_endpoint() {
     let c = cloud("unused").await;
-    let (l, blue, _) = listener(&c).await;
+    let (l, blue, _) = blue_green_listener(&c).await;
     assert!(c.target_health(&blue).await.unwrap().is_empty());
     c.elb
         .register_targets()
