@@ -277,9 +277,14 @@ fn main() -> ExitCode {
             .await?;
             println!("{said}");
             if wait {
+                let execution = match &promotion.start {
+                    greenlight_core::ports::StartOutcome::Started { arn } => Some(arn.clone()),
+                    greenlight_core::ports::StartOutcome::AlreadyExists { .. } => None,
+                };
                 ops::follow(
                     &cloud,
                     &promotion.deployment,
+                    execution.as_deref(),
                     std::time::Duration::from_secs(5),
                 )
                 .await?;

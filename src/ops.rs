@@ -589,13 +589,18 @@ pub fn read_config(path: &std::path::Path) -> Result<Config, Stop> {
     })
 }
 
-/// Follows a deployment until it ends, printing each change of phase or traffic. Returns
-/// the exit code: 0 when it succeeded, 1 otherwise.
-pub async fn follow(
-    cloud: &impl StateStore,
+/// Follows a deployment until it ends, printing each change of phase or traffic: Ok when it
+/// succeeded, an error otherwise — including an execution that ended without recording an
+/// outcome (it died, or was stopped by hand).
+pub async fn follow<P>(
+    cloud: &P,
     deployment: &str,
+    execution: Option<&str>,
     every: std::time::Duration,
-) -> Outcome {
+) -> Outcome
+where
+    P: StateStore + greenlight_core::ports::Executions,
+{
     let mut last = None;
     loop {
         if let Some(r) = cloud.get_deployment(deployment).await.map_err(port)? {
@@ -621,6 +626,104 @@ pub async fn follow(
                 };
             }
         }
+        if let Some(arn) = execution {
+            let info = cloud.describe(arn).await.map_err(port)?;
+            if info.status != greenlight_core::ports::ExecutionStatus::Running {
+                // The record may have been written just before the end: read it once more.
+                if let Some(outcome) = cloud
+                    .get_deployment(deployment)
+                    .await
+                    .map_err(port)?
+                    .and_then(|r| r.outcome)
+                {
+                    if outcome == DeploymentOutcome::Succeeded {
+                        return Ok(());
+                    }
+                }
+                return Err(Stop(
+                    format!(
+                        "{deployment}: the execution ended {:?} without a successful outcome",
+                        info.status
+                    ),
+                    exit::INVALID,
+                ));
+            }
+        }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use greenlight_core::ports::{
+        DeploymentRecord, ExecutionStatus, Executions, Phase, StartOutcome, TriggerInfo,
+    };
+    use greenlight_sim::Sim;
+
+    fn record(outcome: Option<DeploymentOutcome>) -> DeploymentRecord {
+        DeploymentRecord {
+            id: "web-prod-1".into(),
+            app: "web".into(),
+            environment: "prod".into(),
+            image: greenlight_core::ImageRef {
+                repository: "web".into(),
+                digest: Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap(),
+            },
+            tag: None,
+            trigger: TriggerInfo::Manual { by: "t".into() },
+            phase: Phase::Done,
+            colour: None,
+            task_definition: None,
+            weight: 100,
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+            outcome,
+            reason: None,
+            rollback_until: None,
+            stop_requested: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn follow_ends_with_the_outcome() {
+        let sim = Sim::at_epoch(1);
+        let every = std::time::Duration::from_millis(1);
+        sim.put_deployment(&record(Some(DeploymentOutcome::Succeeded)))
+            .await
+            .unwrap();
+        assert!(follow(&sim, "web-prod-1", None, every).await.is_ok());
+        sim.put_deployment(&record(Some(DeploymentOutcome::RolledBack)))
+            .await
+            .unwrap();
+        let Err(Stop(message, code)) = follow(&sim, "web-prod-1", None, every).await else {
+            panic!("a rollback is a failure")
+        };
+        assert_eq!(
+            (message.as_str(), code),
+            ("web-prod-1 rolled_back", exit::INVALID)
+        );
+    }
+
+    #[tokio::test]
+    async fn follow_stops_when_the_execution_dies_without_an_outcome() {
+        let sim = Sim::at_epoch(1);
+        let sm = Arn::parse("arn:aws:states:eu-west-1:123456789012:stateMachine:rollout").unwrap();
+        let StartOutcome::Started { arn } = sim.start(&sm, "web-prod-1", &json!({})).await.unwrap()
+        else {
+            panic!()
+        };
+        sim.world().executions.get_mut("web-prod-1").unwrap().status = ExecutionStatus::Aborted;
+        let Err(Stop(message, _)) = follow(
+            &sim,
+            "web-prod-1",
+            Some(&arn),
+            std::time::Duration::from_millis(1),
+        )
+        .await
+        else {
+            panic!("no outcome")
+        };
+        assert!(message.contains("ended Aborted"), "{message}");
     }
 }
