@@ -5,6 +5,7 @@
 
 use greenlight_aws::AwsCloud;
 use greenlight_core::config::{self, Config};
+use greenlight_core::json::sort_keys;
 use greenlight_core::notify::{EventKind, Severity};
 use greenlight_core::ports::{
     Clock, ContainerService, ImageRegistry, LoadBalancer, Outcome as DeploymentOutcome, StateStore,
@@ -110,7 +111,7 @@ async fn stored(cloud: &impl StateStore) -> Result<(Config, u64), Stop> {
 pub fn diff(old: Option<&Config>, new: &Config) -> Vec<String> {
     let lines = |c: Option<&Config>| -> Vec<String> {
         c.map(|c| {
-            serde_json::to_string_pretty(&sorted(&serde_json::to_value(c).unwrap()))
+            serde_json::to_string_pretty(&sort_keys(&serde_json::to_value(c).unwrap()))
                 .unwrap()
                 .lines()
                 .map(str::to_string)
@@ -144,18 +145,6 @@ pub fn diff(old: Option<&Config>, new: &Config) -> Vec<String> {
         }
     }
     out
-}
-
-fn sorted(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let ordered: std::collections::BTreeMap<&String, Value> =
-                m.iter().map(|(k, v)| (k, sorted(v))).collect();
-            serde_json::to_value(ordered).unwrap()
-        }
-        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
 }
 
 fn print_json(v: &Value) {
@@ -218,7 +207,7 @@ pub async fn config_show(stack: &Stack, json_out: bool) -> Outcome {
             s.updated_at.to_rfc3339(),
             s.updated_by
         );
-        print_json(&sorted(&serde_json::to_value(&s.config).unwrap()));
+        print_json(&sort_keys(&serde_json::to_value(&s.config).unwrap()));
     }
     Ok(())
 }

@@ -398,21 +398,17 @@ impl Engine {
                     .as_ref()
                     .map(|t| seconds_of(t, &input))
                     .transpose()?;
-                let attempt = |n: u32| {
+                let attempt = || {
                     let input = input.clone();
                     async move {
                         let params = match parameters {
                             Some(p) => self.template_with_token(p, &input, ctx, resource)?,
                             None => (input.clone(), None),
                         };
-                        let _ = n;
                         let r = self
                             .task(s, resource, params, timeout, heartbeat, ctx)
                             .await?;
-                        match result_selector {
-                            Some(sel) => self.template(sel, &r, ctx),
-                            None => Ok(r),
-                        }
+                        self.select(result_selector, r, ctx)
                     }
                 };
                 self.with_retry_catch(s, raw, retry, catch, result_path, ctx, attempt)
@@ -426,7 +422,7 @@ impl Engine {
                 retry,
                 catch,
             } => {
-                let attempt = |_n: u32| {
+                let attempt = || {
                     let input = input.clone();
                     async move {
                         let branch_input = match parameters {
@@ -438,10 +434,7 @@ impl Engine {
                             .map(|b| self.run_machine(b, branch_input.clone(), ctx));
                         let results = join_all(runs.collect()).await;
                         let out = Value::Array(results.into_iter().collect::<Result<Vec<_>, _>>()?);
-                        match result_selector {
-                            Some(sel) => self.template(sel, &out, ctx),
-                            None => Ok(out),
-                        }
+                        self.select(result_selector, out, ctx)
                     }
                 };
                 self.with_retry_catch(s, raw, retry, catch, result_path, ctx, attempt)
@@ -457,7 +450,7 @@ impl Engine {
                 retry,
                 catch,
             } => {
-                let attempt = |_n: u32| {
+                let attempt = || {
                     let input = input.clone();
                     async move {
                         let items = apply_path(items_path, &input)?;
@@ -487,10 +480,7 @@ impl Engine {
                             }
                         }
                         let out = Value::Array(results);
-                        match result_selector {
-                            Some(sel) => self.template(sel, &out, ctx),
-                            None => Ok(out),
-                        }
+                        self.select(result_selector, out, ctx)
                     }
                 };
                 self.with_retry_catch(s, raw, retry, catch, result_path, ctx, attempt)
@@ -511,13 +501,12 @@ impl Engine {
         attempt: F,
     ) -> Result<(Value, Option<String>), TaskError>
     where
-        F: Fn(u32) -> Fut,
+        F: Fn() -> Fut,
         Fut: Future<Output = Result<Value, TaskError>>,
     {
         let mut counts = vec![0u32; retry.len()];
-        let mut n = 0;
         loop {
-            match attempt(n).await {
+            match attempt().await {
                 Ok(result) => {
                     let out = merge_result(result_path, raw, result)?;
                     return Ok((
@@ -542,7 +531,6 @@ impl Engine {
                                 delay *= self.random();
                             }
                             counts[i] += 1;
-                            n += 1;
                             self.record(ctx, "TaskRetry", Some(&s.name), json!({"error": e.error, "attempt": counts[i], "delaySeconds": delay}));
                             tokio::time::sleep(Duration::from_secs_f64(delay)).await;
                             continue;
@@ -673,6 +661,19 @@ impl Engine {
                     format!("{} did not finish in time", s.name),
                 ))
             }
+        }
+    }
+
+    /// ResultSelector: shapes a result, or passes it through when there is none.
+    fn select(
+        &self,
+        selector: &Option<Value>,
+        result: Value,
+        ctx: &Ctx,
+    ) -> Result<Value, TaskError> {
+        match selector {
+            Some(sel) => self.template(sel, &result, ctx),
+            None => Ok(result),
         }
     }
 

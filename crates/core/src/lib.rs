@@ -8,6 +8,7 @@ pub mod duration;
 pub mod event;
 pub mod glob;
 pub mod image;
+pub mod json;
 pub mod matching;
 pub mod notify;
 pub mod plan;

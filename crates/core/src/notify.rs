@@ -373,30 +373,11 @@ impl Notification {
             ("email-json", json.clone()),
             ("sqs", json.clone()),
             ("lambda", json.clone()),
-            ("https", canonical(&self.chatbot())),
+            ("https", crate::json::sort_keys(&self.chatbot()).to_string()),
             ("http", json),
         ]);
         serde_json::to_string(&bodies).expect("strings serialize")
     }
-}
-
-/// JSON text with every object's keys sorted.
-fn canonical(v: &serde_json::Value) -> String {
-    fn sorted(v: &serde_json::Value) -> serde_json::Value {
-        match v {
-            serde_json::Value::Object(map) => {
-                let ordered: std::collections::BTreeMap<&String, serde_json::Value> =
-                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
-                serde_json::to_value(ordered).expect("a map serializes")
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    // `to_value` of a BTreeMap inserts in sorted order, so the text is sorted either way.
-    sorted(v).to_string()
 }
 
 fn short_image(image: &str) -> String {

@@ -387,57 +387,42 @@ impl Executions for Sim {
     }
 
     async fn send_task_success(&self, token: &str, output: &serde_json::Value) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("states:SendTaskSuccess")?;
-        if let Some(sink) = w.token_sink.clone() {
-            drop(w);
-            return if sink(token, TokenAnswer::Success(output.clone())) {
-                Ok(())
-            } else {
-                Err(PortError::not_found(
-                    "task (the token timed out or was answered)",
-                ))
-            };
-        }
-        if !w.waiting_tokens.remove(token) {
-            return Err(PortError::not_found(
-                "task (the token timed out or was answered)",
-            ));
-        }
-        w.answers
-            .push((token.to_string(), TokenAnswer::Success(output.clone())));
-        Ok(())
+        self.answer_token(
+            "states:SendTaskSuccess",
+            token,
+            TokenAnswer::Success(output.clone()),
+        )
     }
 
     async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
+        let answer = TokenAnswer::Failure {
+            error: error.to_string(),
+            cause: cause.to_string(),
+        };
+        self.answer_token("states:SendTaskFailure", token, answer)
+    }
+}
+
+impl Sim {
+    /// Answers a task token: through the state machine runner when one owns the waiting
+    /// tasks, else against the tokens the test registered. Either way a token nobody waits
+    /// on is `NotFound`, as Step Functions says `TaskDoesNotExist`.
+    fn answer_token(&self, operation: &str, token: &str, answer: TokenAnswer) -> PortResult<()> {
         let mut w = self.world();
-        w.call("states:SendTaskFailure")?;
+        w.call(operation)?;
+        let gone = || PortError::not_found("task (the token timed out or was answered)");
         if let Some(sink) = w.token_sink.clone() {
             drop(w);
-            let answer = TokenAnswer::Failure {
-                error: error.to_string(),
-                cause: cause.to_string(),
-            };
             return if sink(token, answer) {
                 Ok(())
             } else {
-                Err(PortError::not_found(
-                    "task (the token timed out or was answered)",
-                ))
+                Err(gone())
             };
         }
         if !w.waiting_tokens.remove(token) {
-            return Err(PortError::not_found(
-                "task (the token timed out or was answered)",
-            ));
+            return Err(gone());
         }
-        w.answers.push((
-            token.to_string(),
-            TokenAnswer::Failure {
-                error: error.to_string(),
-                cause: cause.to_string(),
-            },
-        ));
+        w.answers.push((token.to_string(), answer));
         Ok(())
     }
 }
