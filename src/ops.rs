@@ -671,6 +671,7 @@ mod tests {
             reason: None,
             rollback_until: None,
             stop_requested: None,
+            version: 0,
         }
     }
 
@@ -682,9 +683,12 @@ mod tests {
             .await
             .unwrap();
         assert!(follow(&sim, "web-prod-1", None, every).await.is_ok());
-        sim.put_deployment(&record(Some(DeploymentOutcome::RolledBack)))
-            .await
-            .unwrap();
+        sim.put_deployment(&DeploymentRecord {
+            version: 1,
+            ..record(Some(DeploymentOutcome::RolledBack))
+        })
+        .await
+        .unwrap();
         let Err(Stop(message, code)) = follow(&sim, "web-prod-1", None, every).await else {
             panic!("a rollback is a failure")
         };

@@ -59,21 +59,24 @@ fn failure(f: Failure) -> TaskError {
     )
 }
 
-async fn invoke<Req, Resp, Fut>(
+/// Runs a handler exactly as the Lambda function does (`greenlight_lambda::dispatch`: the
+/// same decoding, the same error names), wrapped as Step Functions' `lambda:invoke` result.
+async fn invoke<Req, Resp, F, Fut>(
     payload: Value,
-    handler: impl FnOnce(Req) -> Fut,
+    handler: F,
+    sim: Sim,
+    settings: Settings,
 ) -> Result<Value, TaskError>
 where
     Req: DeserializeOwned,
-    Resp: Serialize,
-    Fut: std::future::Future<Output = Result<Resp, Failure>>,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Sim, Settings, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp, Failure>> + Send + 'static,
 {
-    let req: Req = serde_json::from_value(payload)
-        .map_err(|e| TaskError::new("Greenlight.InvalidInput", format!("payload: {e}")))?;
-    let out = handler(req).await.map_err(failure)?;
-    Ok(
-        json!({"Payload": serde_json::to_value(out).expect("handler output serializes"), "StatusCode": 200}),
-    )
+    let out = greenlight_lambda::dispatch(handler, sim, settings, payload)
+        .await
+        .map_err(failure)?;
+    Ok(json!({"Payload": out, "StatusCode": 200}))
 }
 
 impl Dispatcher for SimDispatcher {
@@ -100,29 +103,15 @@ impl Dispatcher for SimDispatcher {
                         .map_err(lambda_error)?;
                     let payload = input["Payload"].clone();
                     match function.as_str() {
-                        "greenlight-prepare" => {
-                            invoke(payload, |r| handlers::prepare(sim, s, r)).await
-                        }
-                        "greenlight-deploy" => {
-                            invoke(payload, |r| handlers::deploy(sim, s, r)).await
-                        }
-                        "greenlight-check" => invoke(payload, |r| handlers::check(sim, s, r)).await,
-                        "greenlight-await" => {
-                            invoke(payload, |r| handlers::await_token(sim, s, r)).await
-                        }
-                        "greenlight-shift" => invoke(payload, |r| handlers::shift(sim, s, r)).await,
-                        "greenlight-finalize" => {
-                            invoke(payload, |r| handlers::finalize(sim, s, r)).await
-                        }
-                        "greenlight-retire" => {
-                            invoke(payload, |r| handlers::retire(sim, s, r)).await
-                        }
-                        "greenlight-rollback" => {
-                            invoke(payload, |r| handlers::rollback(sim, s, r)).await
-                        }
-                        "greenlight-notify" => {
-                            invoke(payload, |r| handlers::notify(sim, s, r)).await
-                        }
+                        "greenlight-prepare" => invoke(payload, handlers::prepare, sim, s).await,
+                        "greenlight-deploy" => invoke(payload, handlers::deploy, sim, s).await,
+                        "greenlight-check" => invoke(payload, handlers::check, sim, s).await,
+                        "greenlight-await" => invoke(payload, handlers::await_token, sim, s).await,
+                        "greenlight-shift" => invoke(payload, handlers::shift, sim, s).await,
+                        "greenlight-finalize" => invoke(payload, handlers::finalize, sim, s).await,
+                        "greenlight-retire" => invoke(payload, handlers::retire, sim, s).await,
+                        "greenlight-rollback" => invoke(payload, handlers::rollback, sim, s).await,
+                        "greenlight-notify" => invoke(payload, handlers::notify, sim, s).await,
                         other => Err(TaskError::new(
                             "Lambda.ResourceNotFoundException",
                             format!("no function {other}"),
@@ -190,7 +179,7 @@ impl Simulation {
         sim.follow_tokio_clock();
         let settings = Settings {
             table: "greenlight-state".into(),
-            topic: TOPIC.into(),
+            topic: Arn::parse(TOPIC).expect("the simulated topic is an ARN"),
             state_machine: Some(STATE_MACHINE.into()),
         };
         let dispatcher = Arc::new(SimDispatcher {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use greenlight_core::rollout::StepError;
+use greenlight_core::errors::ErrorCode;
 use greenlight_core::yaml::{self, Node, NodeKind};
 use serde_json::Value;
 
@@ -178,7 +178,10 @@ fn every_function_crate_is_deployed() {
 #[test]
 fn error_names_the_machine_matches_can_be_raised() {
     let asl = asl();
-    let mut raisable: BTreeSet<String> = StepError::NAMES.iter().map(|s| s.to_string()).collect();
+    let mut raisable: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
     // Errors the machine raises itself (Pass states that set $.error).
     for (_, state) in states(&asl) {
         if let Some(e) = state["Result"]["Error"].as_str() {
@@ -252,13 +255,23 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
             });
             assert!(catches_all, "{name} does not fall back to Rollback");
         }
+        // Every task that may act on traffic stops on a lost lock instead of rolling back.
+        if changes_aws || function == "${RollbackFunctionArn}" {
+            let catches_lock_lost = state["Catch"].as_array().into_iter().flatten().any(|c| {
+                c["ErrorEquals"] == serde_json::json!(["Greenlight.LockLost"])
+                    && c["Next"] == "LockLost"
+            });
+            assert!(catches_lock_lost, "{name} does not stop on a lost lock");
+        }
         for c in state["Catch"].as_array().into_iter().flatten() {
             assert!(names.contains(c["Next"].as_str().unwrap()));
         }
     }
     // The rollback escalates when it fails for good.
     let rollback = &asl["States"]["Rollback"];
-    assert_eq!(rollback["Catch"][0]["Next"], "Escalate");
+    let last = rollback["Catch"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]));
+    assert_eq!(last["Next"], "Escalate");
     assert_eq!(
         asl["States"]["AnnounceEscalation"]["Next"],
         "RollbackFailed"
@@ -306,5 +319,40 @@ fn the_architecture_diagram_matches_the_definition() {
     assert!(
         missing.is_empty() && extra.is_empty(),
         "docs/ARCHITECTURE.md diagram: missing {missing:?}, not in the definition {extra:?}"
+    );
+}
+
+#[test]
+fn error_names_are_written_once() {
+    // Every `Greenlight.*` name lives in crates/core/src/errors.rs; code elsewhere names
+    // the variant, so a renamed error cannot leave a stale literal behind.
+    let mut offenders = Vec::new();
+    let mut dirs = vec![
+        root().join("crates/core/src"),
+        root().join("functions/common/src"),
+        root().join("src"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".rs") || name == "errors.rs" || name == "tests.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Unit tests at the end of a file may spell names out.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            if code.contains("\"Greenlight.") {
+                offenders.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "error names spelled out in {offenders:?}"
     );
 }

@@ -3,7 +3,7 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | lock | `LOCK#app#env` | `LOCK` | owner, acquired_at, expires_at (epoch s), expires (TTL) |
-//! | deployment | `DEPLOYMENT#id` | `RECORD` | record (JSON), gsi1pk `HISTORY#app#env`, gsi1sk `<started_at>#<id>` |
+//! | deployment | `DEPLOYMENT#id` | `RECORD` | record (JSON), version (conditional writes), gsi1pk `HISTORY#app#env`, gsi1sk `<started_at>#<id>` |
 //! | task token | `TOKEN#deployment` | purpose | token, alarms, expires |
 //! | alarm watch | `ALARM#name` | `deployment#purpose` | token, expires |
 //! | configuration | `CONFIG` | `CURRENT` | config (JSON), version, updated_at, updated_by |
@@ -60,6 +60,11 @@ fn corrupt(message: &str) -> PortError {
 
 fn epoch(t: DateTime<Utc>) -> i64 {
     t.timestamp()
+}
+
+/// When a lease taken now ends, in epoch seconds (saturating, never overflowing).
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> i64 {
+    epoch(now).saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn from_epoch(secs: i64) -> DateTime<Utc> {
@@ -125,7 +130,7 @@ impl StateStore for AwsCloud {
         now: DateTime<Utc>,
     ) -> PortResult<LockOutcome> {
         let (pk, sk) = lock_key(app, environment);
-        let expires_at = epoch(now) + lease.as_secs() as i64;
+        let expires_at = lease_end(now, lease);
         let result = self
             .dynamodb
             .put_item()
@@ -135,7 +140,7 @@ impl StateStore for AwsCloud {
             .item("owner", s(owner))
             .item("acquired_at", n(epoch(now)))
             .item("expires_at", n(expires_at))
-            .item("expires", n(expires_at + 86_400))
+            .item("expires", n(expires_at.saturating_add(86_400)))
             .condition_expression(
                 "attribute_not_exists(pk) OR expires_at < :now OR #owner = :owner",
             )
@@ -182,7 +187,7 @@ impl StateStore for AwsCloud {
         now: DateTime<Utc>,
     ) -> PortResult<Lock> {
         let (pk, sk) = lock_key(app, environment);
-        let expires_at = epoch(now) + lease.as_secs() as i64;
+        let expires_at = lease_end(now, lease);
         let out = self
             .dynamodb
             .update_item()
@@ -193,7 +198,7 @@ impl StateStore for AwsCloud {
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":e", n(expires_at))
-            .expression_attribute_values(":ttl", n(expires_at + 86_400))
+            .expression_attribute_values(":ttl", n(expires_at.saturating_add(86_400)))
             .expression_attribute_values(":owner", s(owner))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
@@ -241,9 +246,15 @@ impl StateStore for AwsCloud {
             .transpose()
     }
 
-    async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<()> {
-        let body = serde_json::to_string(record).expect("a record serializes");
-        self.dynamodb
+    async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<u64> {
+        let version = record.version + 1;
+        let body = serde_json::to_string(&DeploymentRecord {
+            version,
+            ..record.clone()
+        })
+        .map_err(|e| corrupt(&e.to_string()))?;
+        let put = self
+            .dynamodb
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("DEPLOYMENT#{}", record.id)))
@@ -263,10 +274,24 @@ impl StateStore for AwsCloud {
                     record.id
                 )),
             )
-            .send()
-            .await
-            .map_err(|e| classify("dynamodb:PutItem", e))?;
-        Ok(())
+            .item("version", n(version as i64));
+        let put = if record.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", n(record.version as i64))
+        };
+        put.send().await.map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_conditional_check_failed_exception() => PortError::Conflict {
+                operation: "dynamodb:PutItem".into(),
+                message: format!(
+                    "deployment {} changed since version {} was read",
+                    record.id, record.version
+                ),
+            },
+            _ => classify("dynamodb:PutItem", e),
+        })?;
+        Ok(version)
     }
 
     async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {

@@ -624,6 +624,7 @@ fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
         reason: None,
         rollback_until: None,
         stop_requested: None,
+        version: 0,
     }
 }
 
@@ -639,9 +640,18 @@ async fn dynamodb_deployment_history_is_newest_first() {
         .await
         .unwrap();
     let mut updated = record("d2", "prod", 100);
+    updated.version = 1;
     updated.outcome = Some(Outcome::Succeeded);
-    c.put_deployment(&updated).await.unwrap();
-    assert_eq!(c.get_deployment("d2").await.unwrap().unwrap(), updated);
+    assert_eq!(c.put_deployment(&updated).await.unwrap(), 2);
+    let stored = c.get_deployment("d2").await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(
+        greenlight_core::ports::DeploymentRecord {
+            version: 1,
+            ..stored
+        },
+        updated
+    );
     assert!(c.get_deployment("nope").await.unwrap().is_none());
     let history = c.history("web", "prod", 10).await.unwrap();
     assert_eq!(
@@ -649,6 +659,46 @@ async fn dynamodb_deployment_history_is_newest_first() {
         ["d3", "d2", "d1"]
     );
     assert_eq!(c.history("web", "prod", 2).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn dynamodb_deployment_writes_are_conditional_on_the_version_read() {
+    let c = store().await;
+    assert_eq!(c.put_deployment(&record("v1", "prod", 0)).await.unwrap(), 1);
+    // A second creation, and a write from a stale read, are conflicts: nothing is lost.
+    let again = c
+        .put_deployment(&record("v1", "prod", 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, PortError::Conflict { .. }), "{again}");
+    let read = c.get_deployment("v1").await.unwrap().unwrap();
+    let mut stop = read.clone();
+    stop.stop_requested = Some(greenlight_core::ports::StopRequest {
+        by: "carol".into(),
+        kind: greenlight_core::ports::StopKind::Abort,
+    });
+    assert_eq!(c.put_deployment(&stop).await.unwrap(), 2);
+    let mut stale = read;
+    stale.phase = Phase::Finalizing;
+    let err = c.put_deployment(&stale).await.unwrap_err();
+    assert!(matches!(err, PortError::Conflict { .. }), "{err}");
+    // The use cases' update re-reads and applies the change again.
+    let rec = greenlight_core::usecase::record::update(
+        &c,
+        "v1",
+        || None,
+        |r| {
+            r.phase = Phase::Finalizing;
+            true
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(rec.phase, Phase::Finalizing);
+    assert_eq!(rec.version, 3);
+    let stored = c.get_deployment("v1").await.unwrap().unwrap();
+    assert_eq!(stored.stop_requested.map(|s| s.by), Some("carol".into()));
 }
 
 #[tokio::test]

@@ -1202,6 +1202,18 @@ fn check_environment(
 }
 
 fn check_strategy(c: &mut Checker<'_>, strategy: &Strategy, sp: &str, interval: Duration) {
+    if let Ok(plan) = strategy.plan() {
+        if let Some(i) = plan.steps.iter().position(|s| s.bake > MAX_BAKE) {
+            c.error(
+                sp,
+                format!(
+                    "step {} bakes {}; at most {MAX_BAKE} per step",
+                    i + 1,
+                    plan.steps[i].bake
+                ),
+            );
+        }
+    }
     match strategy {
         Strategy::Canary(canary) => {
             if !(1..=99).contains(&canary.percent) {
@@ -1288,11 +1300,38 @@ fn check_strategy(c: &mut Checker<'_>, strategy: &Strategy, sp: &str, interval: 
     }
 }
 
+/// Upper bounds of the check settings: beyond them a rollout cannot finish within Step
+/// Functions' limits, and the lock's lease (which adds them up) would be meaningless.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3_600);
+pub const MAX_STABLE_TIMEOUT: Duration = Duration::from_secs(86_400);
+pub const MAX_BAKE: Duration = Duration::from_secs(7 * 86_400);
+pub const MAX_FAILURE_THRESHOLD: u32 = 100;
+
 fn check_checks(c: &mut Checker<'_>, checks: &Checks, has_test_listener: Option<bool>, cp: &str) {
     if checks.interval.is_zero() {
         c.error(
             &format!("{cp}.interval"),
             "the check interval must be above zero",
+        );
+    }
+    if checks.interval > MAX_INTERVAL {
+        c.error(
+            &format!("{cp}.interval"),
+            format!("at most {MAX_INTERVAL}: an alarm must not wait longer than that to be seen"),
+        );
+    }
+    if checks.stable_timeout > MAX_STABLE_TIMEOUT {
+        c.error(
+            &format!("{cp}.stable_timeout"),
+            format!(
+                "at most {MAX_STABLE_TIMEOUT}: new tasks that are not healthy by then will not be"
+            ),
+        );
+    }
+    if checks.failure_threshold > MAX_FAILURE_THRESHOLD {
+        c.error(
+            &format!("{cp}.failure_threshold"),
+            format!("at most {MAX_FAILURE_THRESHOLD}"),
         );
     }
     if checks.stable_timeout < checks.interval {

@@ -31,6 +31,16 @@ impl Duration {
     pub fn saturating_add(self, other: Duration) -> Duration {
         Duration(self.0.saturating_add(other.0))
     }
+
+    pub fn saturating_mul(self, n: u64) -> Duration {
+        Duration(self.0.saturating_mul(n))
+    }
+
+    /// `t + self`, or `None` past what a timestamp can hold (never a panic).
+    pub fn after(self, t: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+        let secs = i64::try_from(self.0).ok()?;
+        t.checked_add_signed(chrono::TimeDelta::try_seconds(secs)?)
+    }
 }
 
 /// Why a duration did not parse.

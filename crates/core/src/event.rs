@@ -63,7 +63,7 @@ pub enum EventError {
 impl EventError {
     /// Stable Step Functions error name.
     pub fn error_name(&self) -> &'static str {
-        "Greenlight.InvalidEvent"
+        crate::errors::ErrorCode::InvalidEvent.as_str()
     }
 }
 

@@ -5,6 +5,7 @@ pub mod arn;
 pub mod config;
 pub mod decode;
 pub mod duration;
+pub mod errors;
 pub mod event;
 pub mod glob;
 pub mod image;

@@ -31,11 +31,15 @@ pub enum EventKind {
     RollbackFailed,
     Rejected,
     Superseded,
+    /// A person stopped a running deployment; traffic went back.
+    Aborted,
+    /// A deployment lost its environment's lock and stopped without touching traffic.
+    LockLost,
     Ignored,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Started,
         EventKind::ApprovalRequested,
         EventKind::TrafficShifted,
@@ -44,6 +48,8 @@ impl EventKind {
         EventKind::RollbackFailed,
         EventKind::Rejected,
         EventKind::Superseded,
+        EventKind::Aborted,
+        EventKind::LockLost,
         EventKind::Ignored,
     ];
 
@@ -57,6 +63,8 @@ impl EventKind {
             EventKind::RollbackFailed => "rollback_failed",
             EventKind::Rejected => "rejected",
             EventKind::Superseded => "superseded",
+            EventKind::Aborted => "aborted",
+            EventKind::LockLost => "lock_lost",
             EventKind::Ignored => "ignored",
         }
     }
@@ -68,11 +76,12 @@ impl EventKind {
             | EventKind::TrafficShifted
             | EventKind::Succeeded
             | EventKind::Ignored => Severity::Info,
-            EventKind::ApprovalRequested | EventKind::Rejected | EventKind::Superseded => {
-                Severity::Warn
-            }
+            EventKind::ApprovalRequested
+            | EventKind::Rejected
+            | EventKind::Superseded
+            | EventKind::Aborted => Severity::Warn,
             EventKind::RolledBack => Severity::Error,
-            EventKind::RollbackFailed => Severity::Critical,
+            EventKind::RollbackFailed | EventKind::LockLost => Severity::Critical,
         }
     }
 
@@ -85,6 +94,8 @@ impl EventKind {
                 | EventKind::RollbackFailed
                 | EventKind::Rejected
                 | EventKind::Superseded
+                | EventKind::Aborted
+                | EventKind::LockLost
         )
     }
 
@@ -98,6 +109,8 @@ impl EventKind {
             EventKind::RollbackFailed => "ROLLBACK FAILED",
             EventKind::Rejected => "rejected",
             EventKind::Superseded => "superseded",
+            EventKind::Aborted => "stopped by an operator",
+            EventKind::LockLost => "LOCK LOST",
             EventKind::Ignored => "ignored",
         }
     }

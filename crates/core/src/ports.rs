@@ -459,8 +459,77 @@ pub enum Outcome {
     RollbackFailed,
     Rejected,
     Superseded,
+    /// Stopped by a person while it ran; traffic went back as for any rollback.
+    Aborted,
     /// Rolled back by a person after it had succeeded.
     Reverted,
+    /// It lost its environment's lock (its lease ran out) and stopped without touching
+    /// traffic; a person must look at the environment.
+    LockLost,
+}
+
+impl Outcome {
+    /// The one name people read, the same in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::RollbackFailed => "rollback_failed",
+            Outcome::Rejected => "rejected",
+            Outcome::Superseded => "superseded",
+            Outcome::Aborted => "aborted",
+            Outcome::Reverted => "reverted",
+            Outcome::LockLost => "lock_lost",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Phase {
+    /// The one name people read, the same in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Preparing => "preparing",
+            Phase::Deploying => "deploying",
+            Phase::WaitingStable => "waiting_stable",
+            Phase::PreTrafficChecks => "pre_traffic_checks",
+            Phase::AwaitingApproval => "awaiting_approval",
+            Phase::Shifting => "shifting",
+            Phase::Finalizing => "finalizing",
+            Phase::RollingBack => "rolling_back",
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a running deployment was asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    /// A newer deployment of the environment replaces it (`concurrency: supersede`).
+    Supersede,
+    /// A person stopped it (`greenlight rollback` while it ran).
+    Abort,
+}
+
+/// A request that a running deployment stop; its next step rolls it back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StopRequest {
+    /// The newer deployment, or the person.
+    pub by: String,
+    pub kind: StopKind,
 }
 
 /// One deployment as the history keeps it.
@@ -496,7 +565,20 @@ pub struct DeploymentRecord {
     /// Set when a newer deployment (or a person) asked this one to stop; its next step
     /// rolls it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_requested: Option<String>,
+    pub stop_requested: Option<StopRequest>,
+    /// Increases by one with every write; a write names the version it read, so two
+    /// writers never overwrite each other's changes (see [`StateStore::put_deployment`]).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl DeploymentRecord {
+    /// Whether this deployment ever took its environment (prepare passed: a colour was
+    /// chosen). A refused request, or one that gave up waiting in the queue, never did,
+    /// and never counts as the environment's latest deployment.
+    pub fn took_environment(&self) -> bool {
+        self.colour.is_some()
+    }
 }
 
 /// What a stored task token is waiting for.
@@ -559,11 +641,14 @@ pub trait StateStore: Send + Sync {
         environment: &str,
     ) -> impl Future<Output = PortResult<Option<Lock>>> + Send;
 
-    /// Creates or replaces a deployment record.
+    /// Writes a deployment record if the stored one is still at `record.version` (0: none
+    /// is stored), storing it as `record.version + 1`, which it returns. `Conflict` when
+    /// someone wrote in between: read again, apply the change again
+    /// (`usecase::record::update`).
     fn put_deployment(
         &self,
         record: &DeploymentRecord,
-    ) -> impl Future<Output = PortResult<()>> + Send;
+    ) -> impl Future<Output = PortResult<u64>> + Send;
 
     fn get_deployment(
         &self,

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::arn::Arn;
 use crate::config::{Colour, Environment};
+use crate::errors::ErrorCode;
+pub use crate::errors::ErrorName;
 use crate::image::ImageRef;
 use crate::notify::Notification;
 use crate::plan::Plan;
@@ -162,50 +164,61 @@ pub enum StepError {
     WeightsNotApplied(String),
     #[error("superseded by deployment {0}")]
     Superseded(String),
+    #[error("stopped by {0}")]
+    Aborted(String),
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The environment's lock is no longer this deployment's: stop, touch nothing.
+    #[error("lost the lock of {app}/{environment}: {detail}")]
+    LockLost {
+        app: String,
+        environment: String,
+        detail: String,
+    },
+    /// The request does not show that this image may enter this environment.
+    #[error("refused: {0}")]
+    ProvenanceRefused(String),
 }
 
 impl StepError {
     /// The Step Functions error name.
-    pub fn error_name(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            StepError::Retryable(_) => "Greenlight.Retryable",
-            StepError::Aws(_) => "Greenlight.AwsError",
-            StepError::InvalidInput(_) => "Greenlight.InvalidInput",
-            StepError::NotConfigured(_) => "Greenlight.NotConfigured",
-            StepError::ImageNotFound(_) => "Greenlight.ImageNotFound",
-            StepError::LockHeld { .. } => "Greenlight.LockHeld",
-            StepError::Queued { .. } => "Greenlight.Queued",
-            StepError::InconsistentTraffic(_) => "Greenlight.InconsistentTraffic",
-            StepError::DeploymentFailed(_) => "Greenlight.DeploymentFailed",
-            StepError::StableTimeout(_) => "Greenlight.StableTimeout",
-            StepError::HealthCheckFailed(_) => "Greenlight.HealthCheckFailed",
-            StepError::AlarmFired(_) => "Greenlight.AlarmFired",
-            StepError::WeightsNotApplied(_) => "Greenlight.WeightsNotApplied",
-            StepError::Superseded(_) => "Greenlight.Superseded",
-            StepError::Rejected(_) => "Greenlight.Rejected",
+            StepError::Retryable(_) => ErrorCode::Retryable,
+            StepError::Aws(_) => ErrorCode::AwsError,
+            StepError::InvalidInput(_) => ErrorCode::InvalidInput,
+            StepError::NotConfigured(_) => ErrorCode::NotConfigured,
+            StepError::ImageNotFound(_) => ErrorCode::ImageNotFound,
+            StepError::LockHeld { .. } => ErrorCode::LockHeld,
+            StepError::Queued { .. } => ErrorCode::Queued,
+            StepError::InconsistentTraffic(_) => ErrorCode::InconsistentTraffic,
+            StepError::DeploymentFailed(_) => ErrorCode::DeploymentFailed,
+            StepError::StableTimeout(_) => ErrorCode::StableTimeout,
+            StepError::HealthCheckFailed(_) => ErrorCode::HealthCheckFailed,
+            StepError::AlarmFired(_) => ErrorCode::AlarmFired,
+            StepError::WeightsNotApplied(_) => ErrorCode::WeightsNotApplied,
+            StepError::Superseded(_) => ErrorCode::Superseded,
+            StepError::Aborted(_) => ErrorCode::Aborted,
+            StepError::Rejected(_) => ErrorCode::Rejected,
+            StepError::LockLost { .. } => ErrorCode::LockLost,
+            StepError::ProvenanceRefused(_) => ErrorCode::ProvenanceRefused,
         }
     }
 
-    /// Every error name a rollout step can raise (the state machine may match only these).
-    pub const NAMES: &'static [&'static str] = &[
-        "Greenlight.Retryable",
-        "Greenlight.AwsError",
-        "Greenlight.InvalidInput",
-        "Greenlight.NotConfigured",
-        "Greenlight.ImageNotFound",
-        "Greenlight.LockHeld",
-        "Greenlight.Queued",
-        "Greenlight.InconsistentTraffic",
-        "Greenlight.DeploymentFailed",
-        "Greenlight.StableTimeout",
-        "Greenlight.HealthCheckFailed",
-        "Greenlight.AlarmFired",
-        "Greenlight.WeightsNotApplied",
-        "Greenlight.Superseded",
-        "Greenlight.Rejected",
-    ];
+    /// The Step Functions error name.
+    pub fn error_name(&self) -> &'static str {
+        self.code().as_str()
+    }
+}
+
+/// `now + d`, as a typed error naming the setting (never a panic) when it does not fit.
+pub fn deadline(
+    now: DateTime<Utc>,
+    d: crate::Duration,
+    setting: &str,
+) -> Result<DateTime<Utc>, StepError> {
+    d.after(now)
+        .ok_or_else(|| StepError::InvalidInput(format!("{setting} {d} is too long")))
 }
 
 impl From<PortError> for StepError {
@@ -218,14 +231,9 @@ impl From<PortError> for StepError {
     }
 }
 
-/// Errors with a stable name for Step Functions.
-pub trait ErrorName: std::error::Error {
-    fn error_name(&self) -> &'static str;
-}
-
 impl ErrorName for StepError {
-    fn error_name(&self) -> &'static str {
-        StepError::error_name(self)
+    fn error_code(&self) -> ErrorCode {
+        self.code()
     }
 }
 
@@ -239,6 +247,11 @@ pub struct CaughtError {
 }
 
 impl CaughtError {
+    /// greenlight's name for the error, when it is one of greenlight's.
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.error)
+    }
+
     /// The human-readable reason: Lambda errors arrive with a JSON `Cause` holding
     /// `errorMessage`; other errors with plain text.
     pub fn reason(&self) -> String {
@@ -262,39 +275,6 @@ impl CaughtError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_error_has_a_listed_name() {
-        let port = || PortError::not_found("x");
-        let all = [
-            StepError::Retryable(port()),
-            StepError::Aws(port()),
-            StepError::InvalidInput(String::new()),
-            StepError::NotConfigured(String::new()),
-            StepError::ImageNotFound(String::new()),
-            StepError::LockHeld {
-                app: String::new(),
-                environment: String::new(),
-                owner: String::new(),
-                until: Utc::now(),
-            },
-            StepError::Queued {
-                app: String::new(),
-                environment: String::new(),
-                owner: String::new(),
-            },
-            StepError::InconsistentTraffic(String::new()),
-            StepError::DeploymentFailed(String::new()),
-            StepError::StableTimeout(String::new()),
-            StepError::HealthCheckFailed(String::new()),
-            StepError::AlarmFired(String::new()),
-            StepError::WeightsNotApplied(String::new()),
-            StepError::Superseded(String::new()),
-            StepError::Rejected(String::new()),
-        ];
-        let names: Vec<&str> = all.iter().map(StepError::error_name).collect();
-        assert_eq!(names, StepError::NAMES);
-    }
 
     #[test]
     fn port_errors_split_by_retryability() {

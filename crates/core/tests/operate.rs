@@ -421,9 +421,34 @@ async fn revert_during_a_rollout_asks_it_to_stop() {
         }
     );
     assert_eq!(
-        sim.world().store.deployments[&r.deployment]
-            .stop_requested
-            .as_deref(),
-        Some("carol")
+        sim.world().store.deployments[&r.deployment].stop_requested,
+        Some(greenlight_core::ports::StopRequest {
+            by: "carol".into(),
+            kind: greenlight_core::ports::StopKind::Abort,
+        })
+    );
+    // A person's stop is an abort, not a supersede: the next step fails with that name,
+    // and the rollback records and announces `aborted`.
+    let err = greenlight_core::usecase::check::deploy(&sim, r.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.Aborted");
+    let caught = greenlight_core::rollout::CaughtError {
+        error: err.error_name().into(),
+        cause: err.to_string(),
+    };
+    let back = greenlight_core::usecase::rollback::rollback(&sim, r.clone(), &caught)
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.world().store.deployments[&r.deployment].outcome,
+        Some(greenlight_core::ports::Outcome::Aborted)
+    );
+    let notice = back.notice.unwrap();
+    assert_eq!(notice.attributes["event"], "aborted");
+    assert!(
+        notice.message.contains("stopped by carol"),
+        "{}",
+        notice.message
     );
 }

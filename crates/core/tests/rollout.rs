@@ -195,8 +195,14 @@ async fn concurrency_policies() {
         let first_rec = &w.store.deployments[&first.deployment];
         if policy == Concurrency::Supersede {
             assert_eq!(
-                first_rec.stop_requested.as_deref(),
-                Some(second.deployment.as_str())
+                first_rec
+                    .stop_requested
+                    .as_ref()
+                    .map(|s| (s.by.as_str(), s.kind)),
+                Some((
+                    second.deployment.as_str(),
+                    greenlight_core::ports::StopKind::Supersede
+                ))
             );
             assert!(
                 matches!(&w.answers[0].1, greenlight_sim::TokenAnswer::Failure { error, .. } if error == "Greenlight.Superseded")
@@ -615,7 +621,7 @@ async fn a_refused_start_is_recorded_and_announced() {
             "Greenlight.ImageNotFound",
             "image web@sha256:09… is not in ECR",
         ),
-        TOPIC,
+        &greenlight_core::Arn::parse(TOPIC).unwrap(),
     )
     .await;
     assert_eq!(
@@ -633,7 +639,7 @@ async fn a_refused_start_is_recorded_and_announced() {
         &sim,
         &input,
         &caught("Greenlight.LockHeld", "locked"),
-        TOPIC,
+        &greenlight_core::Arn::parse(TOPIC).unwrap(),
     )
     .await;
     assert_eq!(n.attributes["severity"], "warn");

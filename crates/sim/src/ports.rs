@@ -449,7 +449,7 @@ impl StateStore for Sim {
             environment: environment.to_string(),
             owner: owner.to_string(),
             acquired_at: now,
-            expires_at: now + chrono::Duration::seconds(lease.as_secs() as i64),
+            expires_at: lease.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC),
         };
         w.store.locks.insert(key, lock.clone());
         Ok(LockOutcome::Acquired { lock })
@@ -471,7 +471,7 @@ impl StateStore for Sim {
             .get_mut(&(app.to_string(), environment.to_string()))
         {
             Some(lock) if lock.owner == owner => {
-                lock.expires_at = now + chrono::Duration::seconds(lease.as_secs() as i64);
+                lock.expires_at = lease.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
                 Ok(lock.clone())
             }
             _ => Err(conflict(
@@ -501,13 +501,28 @@ impl StateStore for Sim {
             .cloned())
     }
 
-    async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<()> {
+    async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<u64> {
         let mut w = self.world();
         w.call("dynamodb:PutItem")?;
-        w.store
-            .deployments
-            .insert(record.id.clone(), record.clone());
-        Ok(())
+        let stored = w.store.deployments.get(&record.id).map_or(0, |r| r.version);
+        if stored != record.version {
+            return Err(conflict(
+                "dynamodb:PutItem",
+                format!(
+                    "deployment {} is at version {stored}, not {}",
+                    record.id, record.version
+                ),
+            ));
+        }
+        let version = stored + 1;
+        w.store.deployments.insert(
+            record.id.clone(),
+            DeploymentRecord {
+                version,
+                ..record.clone()
+            },
+        );
+        Ok(version)
     }
 
     async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {

@@ -15,11 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Failure, Settings};
 
-fn topic(settings: &Settings) -> Result<Arn, Failure> {
-    Arn::parse(&settings.topic)
-        .map_err(|e| Failure::invalid_input(format!("GREENLIGHT_TOPIC: {e}")))
-}
-
 /// `on-push`: an EventBridge ECR event.
 pub async fn on_push<P>(
     p: P,
@@ -34,7 +29,7 @@ where
     })?;
     let sm = Arn::parse(sm)
         .map_err(|e| Failure::invalid_input(format!("GREENLIGHT_STATE_MACHINE: {e}")))?;
-    on_push::on_push(&p, &event, &sm, &topic(&settings)?)
+    on_push::on_push(&p, &event, &sm, &settings.topic)
         .await
         .map_err(Failure::of)
 }
@@ -43,7 +38,7 @@ pub async fn prepare<P>(p: P, settings: Settings, input: StartInput) -> Result<R
 where
     P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
 {
-    prepare::prepare(&p, input, &settings.topic)
+    prepare::prepare(&p, input, settings.topic.as_str())
         .await
         .map_err(Failure::of)
 }
@@ -150,6 +145,11 @@ pub enum NotifyInput {
         rollout: Box<Rollout>,
         error: CaughtError,
     },
+    /// A step found the environment's lock no longer its own.
+    LockLost {
+        rollout: Box<Rollout>,
+        error: CaughtError,
+    },
 }
 
 pub async fn notify<P>(p: P, settings: Settings, input: NotifyInput) -> Result<Notice, Failure>
@@ -161,6 +161,10 @@ where
             Ok(rollback::refused(&p, &input, &error, &settings.topic).await)
         }
         NotifyInput::RollbackFailed { rollout, error } => rollback::escalate(&p, *rollout, &error)
+            .await
+            .notice
+            .ok_or_else(|| Failure::invalid_input("the rollout names no valid topic")),
+        NotifyInput::LockLost { rollout, error } => rollback::lock_lost(&p, *rollout, &error)
             .await
             .notice
             .ok_or_else(|| Failure::invalid_input("the rollout names no valid topic")),

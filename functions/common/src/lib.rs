@@ -7,7 +7,8 @@ pub mod handlers;
 use std::future::Future;
 
 use greenlight_aws::AwsCloud;
-use greenlight_core::rollout::ErrorName;
+use greenlight_core::arn::Arn;
+use greenlight_core::errors::{ErrorCode, ErrorName};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -30,7 +31,7 @@ impl Failure {
 
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Failure {
-            name: "Greenlight.InvalidInput",
+            name: ErrorCode::InvalidInput.as_str(),
             message: message.into(),
         }
     }
@@ -51,26 +52,65 @@ impl From<Failure> for Diagnostic {
     }
 }
 
-/// Settings every function reads from its environment (set by template.yaml).
+/// Settings every function reads from its environment (set by template.yaml), checked
+/// once at start-up: a function whose topic is not an ARN does not start.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub table: String,
-    pub topic: String,
+    pub topic: Arn,
     pub state_machine: Option<String>,
 }
 
 impl Settings {
-    /// Reads the settings, naming the missing variable when one is absent.
+    /// Reads the settings, naming the missing or malformed variable.
     pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
         };
+        let topic = var("GREENLIGHT_TOPIC")?;
         Ok(Settings {
             table: var("GREENLIGHT_TABLE")?,
-            topic: var("GREENLIGHT_TOPIC")?,
+            topic: Arn::parse(&topic).map_err(|e| format!("GREENLIGHT_TOPIC: {e}"))?,
             state_machine: std::env::var("GREENLIGHT_STATE_MACHINE").ok(),
         })
     }
+}
+
+/// Decodes a payload and runs a handler on it. A payload that does not decode fails as
+/// `Greenlight.InvalidInput` naming what is wrong (never a Rust type name), and a handler
+/// that panics fails as `Greenlight.Internal`: either way Step Functions gets a name its
+/// `Catch` rules match.
+pub async fn dispatch<C, Req, Resp, F, Fut>(
+    handler: F,
+    cloud: C,
+    settings: Settings,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, Failure>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize + Send + 'static,
+    F: Fn(C, Settings, Req) -> Fut,
+    Fut: Future<Output = Result<Resp, Failure>> + Send + 'static,
+{
+    let request: Req = serde_json::from_value(payload)
+        .map_err(|e| Failure::invalid_input(format!("the payload does not fit: {e}")))?;
+    let response = match tokio::spawn(handler(cloud, settings, request)).await {
+        Ok(result) => result?,
+        Err(e) => {
+            return Err(Failure {
+                name: ErrorCode::Internal.as_str(),
+                message: if e.is_panic() {
+                    "the handler stopped on a bug (a panic); what it did before is logged".into()
+                } else {
+                    "the handler was cancelled".into()
+                },
+            })
+        }
+    };
+    serde_json::to_value(response).map_err(|e| Failure {
+        name: ErrorCode::Internal.as_str(),
+        message: format!("the response does not serialize: {e}"),
+    })
 }
 
 /// Runs a handler as a Lambda function: JSON logs, clients built once per cold start.
@@ -79,17 +119,17 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
     F: Fn(AwsCloud, Settings, Req) -> Fut + Send + Sync + Copy + 'static,
-    Fut: Future<Output = Result<Resp, Failure>> + Send,
+    Fut: Future<Output = Result<Resp, Failure>> + Send + 'static,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let cloud = AwsCloud::from_env(settings.table.clone()).await;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Req>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let cloud = cloud.clone();
         let settings = settings.clone();
         async move {
             tracing::info!(request_id = %event.context.request_id, "handling");
-            let result = handler(cloud, settings, event.payload).await;
+            let result = dispatch(handler, cloud, settings, event.payload).await;
             if let Err(f) = &result {
                 tracing::warn!(error = f.name, message = %f.message, "failed");
             }

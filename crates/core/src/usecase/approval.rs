@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::errors::ErrorCode;
 use crate::notify::EventKind;
 use crate::ports::{Clock, Executions, Notifier, Phase, PortError, StateStore, TokenPurpose};
 use crate::rollout::{Rollout, StepError};
@@ -27,6 +28,9 @@ where
         return Err(StepError::InvalidInput("empty task token".into()));
     }
     let r = &input.rollout;
+    // A wait is a long phase: the lease is renewed at its start, and a deployment that
+    // lost its lock stops here.
+    super::record::hold_lock(p, r).await?;
     let alarms: &[String] = match input.purpose {
         TokenPurpose::Bake => &r.env.checks.alarms,
         TokenPurpose::Approval => &[],
@@ -64,14 +68,14 @@ pub enum ApprovalError {
     Aws(#[from] PortError),
 }
 
-impl crate::rollout::ErrorName for ApprovalError {
-    fn error_name(&self) -> &'static str {
+impl crate::errors::ErrorName for ApprovalError {
+    fn error_code(&self) -> ErrorCode {
         match self {
-            ApprovalError::UnknownDeployment(_) => "Greenlight.UnknownDeployment",
-            ApprovalError::NotWaiting(_) => "Greenlight.NotWaiting",
-            ApprovalError::Expired(_) => "Greenlight.Expired",
-            ApprovalError::Aws(e) if e.is_retryable() => "Greenlight.Retryable",
-            ApprovalError::Aws(_) => "Greenlight.AwsError",
+            ApprovalError::UnknownDeployment(_) => ErrorCode::UnknownDeployment,
+            ApprovalError::NotWaiting(_) => ErrorCode::NotWaiting,
+            ApprovalError::Expired(_) => ErrorCode::Expired,
+            ApprovalError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
+            ApprovalError::Aws(_) => ErrorCode::AwsError,
         }
     }
 }
@@ -124,7 +128,10 @@ where
     answer(
         p,
         deployment,
-        Err(("Greenlight.Rejected", format!("rejected by {by}: {reason}"))),
+        Err((
+            ErrorCode::Rejected.as_str(),
+            format!("rejected by {by}: {reason}"),
+        )),
     )
     .await
 }
@@ -172,7 +179,7 @@ where
                 .unwrap_or_default()
         );
         match p
-            .send_task_failure(&token, "Greenlight.AlarmFired", &cause)
+            .send_task_failure(&token, ErrorCode::AlarmFired.as_str(), &cause)
             .await
         {
             Ok(()) => out.failed.push(deployment.clone()),

@@ -1,8 +1,6 @@
 //! deploy and the checks: the new colour gets the new revision, becomes stable, passes its
 //! pre-traffic probes, and stays healthy while it bakes.
 
-use chrono::Duration as Span;
-
 use crate::config::{Probe, ProbeVia};
 use crate::ports::{
     AlarmValue, Alarms, Clock, ContainerService, HealthState, LoadBalancer, Phase, Prober,
@@ -10,7 +8,7 @@ use crate::ports::{
 };
 use crate::rollout::{Rollout, StepError};
 
-use super::{ensure_not_stopped, record};
+use super::{guard, record};
 
 /// Points the idle colour at the new revision at the live colour's size, and the test
 /// listener (if any) at the idle colour.
@@ -18,7 +16,7 @@ pub async fn deploy<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Clock,
 {
-    ensure_not_stopped(p, &r).await?;
+    guard(p, &r).await?;
     p.update_service(
         &r.env.cluster,
         r.env.services.get(r.target),
@@ -45,7 +43,7 @@ pub async fn stable<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Clock,
 {
-    ensure_not_stopped(p, &r).await?;
+    guard(p, &r).await?;
     r.notice = None;
     let now = p.now();
     let service = p
@@ -166,7 +164,7 @@ fn tally(r: &mut Rollout, failures: Vec<String>) -> Result<(), StepError> {
         r.failures = 0;
         return Ok(());
     }
-    r.failures += 1;
+    r.failures = r.failures.saturating_add(1);
     if r.failures >= r.env.checks.failure_threshold {
         return Err(StepError::HealthCheckFailed(format!(
             "{} consecutive failed checks: {}",
@@ -183,7 +181,7 @@ pub async fn ready<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + Prober + Clock,
 {
-    ensure_not_stopped(p, &r).await?;
+    guard(p, &r).await?;
     r.notice = None;
     let probes: Vec<Probe> = r
         .env
@@ -206,7 +204,7 @@ pub async fn health<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + Alarms + Prober + Clock,
 {
-    ensure_not_stopped(p, &r).await?;
+    guard(p, &r).await?;
     r.notice = None;
     p.delete_task_token(&r.deployment, crate::ports::TokenPurpose::Bake)
         .await?;
@@ -260,6 +258,6 @@ where
 pub fn bake_end(
     now: chrono::DateTime<chrono::Utc>,
     bake: crate::Duration,
-) -> chrono::DateTime<chrono::Utc> {
-    now + Span::seconds(bake.as_secs() as i64)
+) -> Result<chrono::DateTime<chrono::Utc>, StepError> {
+    crate::rollout::deadline(now, bake, "the step's bake")
 }

@@ -1,7 +1,6 @@
 //! finalize and retire: the end of a successful rollout, and the old colour's scale-down
 //! once the rollback window has passed.
 
-use chrono::Duration as Span;
 use serde::{Deserialize, Serialize};
 
 use crate::notify::EventKind;
@@ -10,7 +9,8 @@ use crate::ports::{
 };
 use crate::rollout::{Rollout, StepError};
 
-use super::{live_colour, notice, notification, record};
+use super::record::{hold_lock, latest, record_with};
+use super::{live_colour, notice, notification};
 
 /// Verifies all traffic is on the new colour, records the success with its rollback
 /// window, and releases the lock.
@@ -18,6 +18,16 @@ pub async fn finalize<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + Clock,
 {
+    let now = p.now();
+    // A retried finalize whose first attempt completed: announce again, change nothing.
+    if let Some(rec) = p.get_deployment(&r.deployment).await? {
+        if rec.outcome == Some(Outcome::Succeeded) {
+            let n = notification(&r, EventKind::Succeeded, now);
+            r.notice = notice(&r, &n);
+            return Ok(r);
+        }
+    }
+    hold_lock(p, &r).await?;
     let live = live_colour(p, &r.env).await?;
     if live != r.target {
         return Err(StepError::WeightsNotApplied(format!(
@@ -25,11 +35,12 @@ where
             r.target
         )));
     }
-    let now = p.now();
-    let mut rec = record(p, &r, Phase::Done, now).await?;
-    rec.outcome = Some(Outcome::Succeeded);
-    rec.rollback_until = Some(now + Span::seconds(r.env.rollback_window.as_secs() as i64));
-    p.put_deployment(&rec).await?;
+    let until = crate::rollout::deadline(now, r.env.rollback_window, "rollback_window")?;
+    record_with(p, &r, Phase::Done, now, |rec| {
+        rec.outcome = Some(Outcome::Succeeded);
+        rec.rollback_until = Some(until);
+    })
+    .await?;
     // An approval answered by its timeout leaves its token behind: nothing waits on it now.
     for purpose in [TokenPurpose::Approval, TokenPurpose::Bake] {
         p.delete_task_token(&r.deployment, purpose).await?;
@@ -69,15 +80,14 @@ where
             ));
         }
     }
-    let latest = p.history(&r.app, &r.environment, 1).await?;
-    if let Some(newest) = latest.first() {
+    if let Some(newest) = latest(p, &r.app, &r.environment).await? {
         if newest.id != r.deployment {
             return keep(format!("deployment {} came after this one", newest.id));
         }
         if newest.outcome != Some(Outcome::Succeeded) {
             return keep(format!(
-                "this deployment ended {:?}, not succeeded",
-                newest.outcome
+                "this deployment ended {}, not succeeded",
+                newest.outcome.map_or("without an outcome", |o| o.as_str())
             ));
         }
     }

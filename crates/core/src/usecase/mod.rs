@@ -8,6 +8,7 @@ pub mod finish;
 pub mod on_push;
 pub mod prepare;
 pub mod promote;
+pub mod record;
 pub mod rollback;
 pub mod shift;
 pub mod subscribe;
@@ -16,8 +17,10 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Colour, Environment};
 use crate::notify::{EventKind, Notification, Traffic};
-use crate::ports::{DeploymentRecord, LoadBalancer, Phase, PortError, StateStore, TargetWeight};
+use crate::ports::{LoadBalancer, TargetWeight};
+
 use crate::rollout::{Notice, Rollout, StepError};
+pub use record::{ensure_not_stopped, guard, record, record_with};
 
 /// The colour serving all production traffic, read from the listener (AWS is the source of
 /// truth). Fails when traffic is split or the listener forwards to a group the environment
@@ -80,7 +83,7 @@ pub fn weights_for(env: &Environment, target: Colour, weight: u8) -> Vec<TargetW
     vec![
         TargetWeight {
             target_group: env.target_groups.get(target.other()).clone(),
-            weight: 100 - weight,
+            weight: 100u8.saturating_sub(weight),
         },
         TargetWeight {
             target_group: env.target_groups.get(target).clone(),
@@ -97,6 +100,11 @@ pub async fn set_and_verify(
     target: Colour,
     weight: u8,
 ) -> Result<(), StepError> {
+    if weight > 100 {
+        return Err(StepError::InvalidInput(format!(
+            "a weight of {weight}% (at most 100)"
+        )));
+    }
     let wanted = weights_for(env, target, weight);
     lb.set_listener_weights(&env.listeners.production, &wanted)
         .await?;
@@ -109,7 +117,7 @@ pub async fn set_and_verify(
     };
     let total: u32 = actual.iter().map(|w| u32::from(w.weight)).sum();
     if weight_of(&actual, target) != u32::from(weight)
-        || weight_of(&actual, target.other()) != u32::from(100 - weight)
+        || weight_of(&actual, target.other()) != u32::from(100u8.saturating_sub(weight))
         || total != 100
     {
         return Err(StepError::WeightsNotApplied(format!(
@@ -139,55 +147,6 @@ pub fn notice(r: &Rollout, n: &Notification) -> Option<Notice> {
     crate::arn::Arn::parse(&r.topic)
         .ok()
         .map(|topic| Notice::render(&topic, n))
-}
-
-/// Updates the deployment record of a rollout (creating it if missing).
-pub async fn record(
-    store: &impl StateStore,
-    r: &Rollout,
-    phase: Phase,
-    now: DateTime<Utc>,
-) -> Result<DeploymentRecord, PortError> {
-    let mut rec = store
-        .get_deployment(&r.deployment)
-        .await?
-        .unwrap_or_else(|| DeploymentRecord {
-            id: r.deployment.clone(),
-            app: r.app.clone(),
-            environment: r.environment.clone(),
-            image: r.image.clone(),
-            tag: r.tag.clone(),
-            trigger: r.trigger.clone(),
-            phase,
-            colour: Some(r.target),
-            task_definition: Some(r.task_definition.clone()),
-            weight: r.weight,
-            started_at: r.started_at,
-            ended_at: None,
-            outcome: None,
-            reason: None,
-            rollback_until: None,
-            stop_requested: None,
-        });
-    rec.phase = phase;
-    rec.weight = r.weight;
-    rec.colour = Some(r.target);
-    rec.task_definition = Some(r.task_definition.clone());
-    if rec.ended_at.is_none() && phase == Phase::Done {
-        rec.ended_at = Some(now);
-    }
-    store.put_deployment(&rec).await?;
-    Ok(rec)
-}
-
-/// Fails with `Superseded` when someone asked this deployment to stop.
-pub async fn ensure_not_stopped(store: &impl StateStore, r: &Rollout) -> Result<(), StepError> {
-    if let Some(rec) = store.get_deployment(&r.deployment).await? {
-        if let Some(by) = rec.stop_requested {
-            return Err(StepError::Superseded(by));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

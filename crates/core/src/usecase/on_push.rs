@@ -4,11 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::arn::Arn;
+use crate::errors::{ErrorCode, ErrorName};
 use crate::event::{parse_event, EcrEvent, EventError};
 use crate::matching::match_push;
 use crate::notify::{EventKind, Notification};
 use crate::ports::{Clock, Executions, Notifier, PortError, StartOutcome, StateStore, TriggerInfo};
-use crate::rollout::{ErrorName, StartInput};
+use crate::rollout::StartInput;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnPushOutput {
@@ -31,12 +32,12 @@ pub enum OnPushError {
 }
 
 impl ErrorName for OnPushError {
-    fn error_name(&self) -> &'static str {
+    fn error_code(&self) -> ErrorCode {
         match self {
-            OnPushError::InvalidEvent(e) => e.error_name(),
-            OnPushError::NotConfigured => "Greenlight.NotConfigured",
-            OnPushError::Aws(e) if e.is_retryable() => "Greenlight.Retryable",
-            OnPushError::Aws(_) => "Greenlight.AwsError",
+            OnPushError::InvalidEvent(_) => ErrorCode::InvalidEvent,
+            OnPushError::NotConfigured => ErrorCode::NotConfigured,
+            OnPushError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
+            OnPushError::Aws(_) => ErrorCode::AwsError,
         }
     }
 }

@@ -3,34 +3,37 @@
 //! Nothing is left behind on failure: a lock taken here is released before the error
 //! returns.
 
-use chrono::Duration as Span;
-
 use crate::config::{Concurrency, Trigger};
+use crate::errors::ErrorCode;
 use crate::notify::EventKind;
 use crate::ports::{
     Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, LockOutcome, Phase,
-    PortError, StateStore, TokenPurpose, TriggerInfo,
+    PortError, StateStore, StopKind, TokenPurpose, TriggerInfo,
 };
-use crate::rollout::{Control, Rollout, StartInput, StepError};
+use crate::rollout::{deadline, Control, Rollout, StartInput, StepError};
 
 use super::{live_colour, notice, notification, record};
 
 /// How long a lock lasts without its holder: everything the rollout could take, plus an
 /// hour. A holder that dies frees the environment when this runs out.
 pub fn lease(env: &crate::config::Environment) -> crate::Duration {
+    use crate::Duration;
     let c = &env.checks;
-    let plan = env
-        .strategy
-        .plan()
-        .map(|p| p.total_bake().as_secs() + p.steps.len() as u64 * c.interval.as_secs())
-        .unwrap_or(0);
+    let plan = env.strategy.plan().map_or(Duration::ZERO, |p| {
+        p.total_bake()
+            .saturating_add(c.interval.saturating_mul(p.steps.len() as u64))
+    });
     let approval = if env.approval.required {
-        env.approval.timeout.as_secs()
+        env.approval.timeout
     } else {
-        0
+        Duration::ZERO
     };
-    let pre_traffic = u64::from(c.failure_threshold) * c.interval.as_secs();
-    crate::Duration::from_secs(c.stable_timeout.as_secs() + pre_traffic + approval + plan + 3600)
+    let pre_traffic = c.interval.saturating_mul(u64::from(c.failure_threshold));
+    c.stable_timeout
+        .saturating_add(pre_traffic)
+        .saturating_add(approval)
+        .saturating_add(plan)
+        .saturating_add(Duration::from_secs(3600))
 }
 
 pub async fn prepare<P>(p: &P, input: StartInput, default_topic: &str) -> Result<Rollout, StepError>
@@ -105,7 +108,7 @@ where
                     owner: lock.owner,
                 },
                 Concurrency::Supersede => {
-                    request_stop(p, &lock.owner, &input.deployment).await?;
+                    request_stop(p, &lock.owner, &input.deployment, StopKind::Supersede).await?;
                     StepError::Queued {
                         app: input.app,
                         environment: input.environment,
@@ -131,26 +134,23 @@ where
 
 /// Asks a running deployment to stop: marks its record (its next step rolls it back) and
 /// fails whatever it is waiting on, so it notices now rather than at its next check.
-pub async fn request_stop<P>(p: &P, deployment: &str, by: &str) -> Result<(), StepError>
+pub async fn request_stop<P>(
+    p: &P,
+    deployment: &str,
+    by: &str,
+    kind: StopKind,
+) -> Result<(), StepError>
 where
     P: StateStore + Executions,
 {
-    if let Some(mut rec) = p.get_deployment(deployment).await? {
-        if rec.stop_requested.is_none() && rec.outcome.is_none() {
-            rec.stop_requested = Some(by.to_string());
-            p.put_deployment(&rec).await?;
-        }
-    }
+    super::record::mark_stop(p, deployment, by, kind).await?;
+    let (code, cause) = match kind {
+        StopKind::Supersede => (ErrorCode::Superseded, format!("superseded by {by}")),
+        StopKind::Abort => (ErrorCode::Aborted, format!("stopped by {by}")),
+    };
     for purpose in [TokenPurpose::Bake, TokenPurpose::Approval] {
         if let Some(token) = p.get_task_token(deployment, purpose).await? {
-            match p
-                .send_task_failure(
-                    &token,
-                    "Greenlight.Superseded",
-                    &format!("superseded by {by}"),
-                )
-                .await
-            {
+            match p.send_task_failure(&token, code.as_str(), &cause).await {
                 // A token that timed out already is no longer waited on: nothing to stop.
                 Ok(()) | Err(PortError::NotFound { .. }) | Err(PortError::Invalid { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -225,6 +225,7 @@ where
         .notifications
         .as_ref()
         .map_or_else(|| default_topic.to_string(), |n| n.topic.to_string());
+    let stable_deadline = deadline(now, env.checks.stable_timeout, "checks.stable_timeout")?;
     let control = Control {
         approval_required: env.approval.required,
         approve_on_timeout: env.approval.on_timeout == crate::config::TimeoutAction::Approve,
@@ -253,7 +254,7 @@ where
         weight: 0,
         failures: 0,
         started_at: now,
-        stable_deadline: now + Span::seconds(env.checks.stable_timeout.as_secs() as i64),
+        stable_deadline,
         bake_until: None,
         topic,
         control,

@@ -7,14 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::arn::Arn;
 use crate::config::{Config, Environment, Trigger};
+use crate::errors::{ErrorCode, ErrorName};
 use crate::image::{Digest, ImageRef};
 use crate::matching::execution_name;
 use crate::notify::{EventKind, Notification};
 use crate::ports::{
     Clock, ContainerService, Executions, HealthState, ImageRegistry, LoadBalancer, LockOutcome,
-    Notifier, Outcome, PortError, StartOutcome, StateStore, TriggerInfo,
+    Notifier, Outcome, PortError, StartOutcome, StateStore, StopKind, TriggerInfo,
 };
-use crate::rollout::{ErrorName, StartInput, StepError};
+use crate::rollout::{StartInput, StepError};
 
 use super::prepare::request_stop;
 use super::{colour_of, set_and_verify};
@@ -36,11 +37,11 @@ impl From<PortError> for PromoteError {
 }
 
 impl ErrorName for PromoteError {
-    fn error_name(&self) -> &'static str {
+    fn error_code(&self) -> ErrorCode {
         match self {
-            PromoteError::NotConfigured(_) => "Greenlight.NotConfigured",
-            PromoteError::Refused(_) => "Greenlight.PromotionRefused",
-            PromoteError::Step(e) => e.error_name(),
+            PromoteError::NotConfigured(_) => ErrorCode::NotConfigured,
+            PromoteError::Refused(_) => ErrorCode::PromotionRefused,
+            PromoteError::Step(e) => e.code(),
         }
     }
 }
@@ -242,11 +243,11 @@ impl From<PortError> for RevertError {
 }
 
 impl ErrorName for RevertError {
-    fn error_name(&self) -> &'static str {
+    fn error_code(&self) -> ErrorCode {
         match self {
-            RevertError::NotConfigured(_) => "Greenlight.NotConfigured",
-            RevertError::Refused(_) => "Greenlight.RevertRefused",
-            RevertError::Step(e) => e.error_name(),
+            RevertError::NotConfigured(_) => ErrorCode::NotConfigured,
+            RevertError::Refused(_) => ErrorCode::RevertRefused,
+            RevertError::Step(e) => e.code(),
         }
     }
 }
@@ -278,7 +279,7 @@ where
         .await?
     {
         LockOutcome::Held { lock } => {
-            request_stop(p, &lock.owner, by).await?;
+            request_stop(p, &lock.owner, by, StopKind::Abort).await?;
             return Ok(Reverted::StopRequested {
                 deployment: lock.owner,
             });
@@ -302,11 +303,8 @@ async fn flip_back<P>(
 where
     P: StateStore + LoadBalancer + ContainerService + Notifier,
 {
-    let last = p
-        .history(app, environment, 1)
+    let last = super::record::latest(p, app, environment)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| {
             RevertError::Refused(format!(
                 "{app}/{environment} has no deployment to roll back"
@@ -314,8 +312,9 @@ where
         })?;
     if last.outcome != Some(Outcome::Succeeded) {
         return Err(RevertError::Refused(format!(
-            "the last deployment {} did not succeed ({:?}); nothing to roll back",
-            last.id, last.outcome
+            "the last deployment {} did not succeed ({}); nothing to roll back",
+            last.id,
+            last.outcome.map_or("still running", |o| o.as_str())
         )));
     }
     match last.rollback_until {
@@ -352,11 +351,18 @@ where
         )));
     }
     set_and_verify(p, env, previous, 100).await?;
-    let mut rec = last.clone();
-    rec.outcome = Some(Outcome::Reverted);
-    rec.reason = Some(format!("rolled back by {by}"));
-    rec.rollback_until = None;
-    p.put_deployment(&rec).await?;
+    super::record::update(
+        p,
+        &last.id,
+        || None,
+        |rec| {
+            rec.outcome = Some(Outcome::Reverted);
+            rec.reason = Some(format!("rolled back by {by}"));
+            rec.rollback_until = None;
+            true
+        },
+    )
+    .await?;
     let mut n = Notification::new(EventKind::RolledBack, app, environment, now);
     n.deployment = Some(last.id.clone());
     n.image = Some(last.image.to_string());

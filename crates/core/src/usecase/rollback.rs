@@ -9,15 +9,19 @@ use crate::ports::{
 };
 use crate::rollout::{CaughtError, Notice, Rollout, StartInput, StepError};
 
-use super::{notice, notification, record, set_and_verify};
+use super::record::{hold_lock, record_with, update};
+use super::{notice, notification, set_and_verify};
+use crate::arn::Arn;
+use crate::errors::ErrorCode;
 
 /// How a failure is recorded and announced.
 pub fn outcome_of(error: &CaughtError) -> (Outcome, EventKind) {
-    match error.error.as_str() {
-        "Greenlight.Rejected" | "Greenlight.ApprovalTimedOut" => {
+    match error.code() {
+        Some(ErrorCode::Rejected | ErrorCode::ApprovalTimedOut) => {
             (Outcome::Rejected, EventKind::Rejected)
         }
-        "Greenlight.Superseded" => (Outcome::Superseded, EventKind::Superseded),
+        Some(ErrorCode::Superseded) => (Outcome::Superseded, EventKind::Superseded),
+        Some(ErrorCode::Aborted) => (Outcome::Aborted, EventKind::Aborted),
         _ => (Outcome::RolledBack, EventKind::RolledBack),
     }
 }
@@ -27,6 +31,23 @@ pub async fn rollback<P>(p: &P, mut r: Rollout, error: &CaughtError) -> Result<R
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
+    let (outcome, kind) = outcome_of(error);
+    let announce = |r: &mut Rollout, now| {
+        let mut n = notification(r, kind, now);
+        n.reason = Some(error.reason());
+        r.notice = notice(r, &n);
+    };
+    // A retried rollback whose first attempt completed: announce again, change nothing.
+    if let Some(rec) = p.get_deployment(&r.deployment).await? {
+        if rec.outcome.is_some() {
+            r.weight = 0;
+            announce(&mut r, p.now());
+            return Ok(r);
+        }
+    }
+    // Traffic is only ours to move while the lock is: otherwise another deployment may
+    // own the listener now.
+    hold_lock(p, &r).await?;
     set_and_verify(p, &r.env, r.target, 0).await?;
     r.weight = 0;
     p.update_service(&r.env.cluster, r.env.services.get(r.target), None, Some(0))
@@ -35,16 +56,14 @@ where
         p.delete_task_token(&r.deployment, purpose).await?;
     }
     let now = p.now();
-    let (outcome, kind) = outcome_of(error);
-    let mut rec = record(p, &r, Phase::Done, now).await?;
-    rec.outcome = Some(outcome);
-    rec.reason = Some(error.reason());
-    p.put_deployment(&rec).await?;
+    record_with(p, &r, Phase::Done, now, |rec| {
+        rec.outcome = Some(outcome);
+        rec.reason = Some(error.reason());
+    })
+    .await?;
     p.release_lock(&r.app, &r.environment, &r.deployment)
         .await?;
-    let mut n = notification(&r, kind, now);
-    n.reason = Some(error.reason());
-    r.notice = notice(&r, &n);
+    announce(&mut r, now);
     Ok(r)
 }
 
@@ -55,11 +74,11 @@ where
     P: StateStore + Clock,
 {
     let now = p.now();
-    if let Ok(mut rec) = record(p, &r, Phase::RollingBack, now).await {
+    let _ = record_with(p, &r, Phase::RollingBack, now, |rec| {
         rec.outcome = Some(Outcome::RollbackFailed);
         rec.reason = Some(error.reason());
-        let _ = p.put_deployment(&rec).await;
-    }
+    })
+    .await;
     let mut n = notification(&r, EventKind::RollbackFailed, now);
     n.reason = Some(format!("the rollback failed: {}", error.reason()));
     n.next_steps = vec![
@@ -88,7 +107,7 @@ pub async fn refused<P>(
     p: &P,
     input: &StartInput,
     error: &CaughtError,
-    default_topic: &str,
+    default_topic: &Arn,
 ) -> Notice
 where
     P: StateStore + Clock,
@@ -101,7 +120,8 @@ where
             .and_then(|(_, e)| e.notifications.as_ref().map(|n| n.topic.to_string())),
         _ => None,
     }
-    .unwrap_or_else(|| default_topic.to_string());
+    .and_then(|t| Arn::parse(&t).ok())
+    .unwrap_or_else(|| default_topic.clone());
     let rec = DeploymentRecord {
         id: input.deployment.clone(),
         app: input.app.clone(),
@@ -119,19 +139,61 @@ where
         reason: Some(error.reason()),
         rollback_until: None,
         stop_requested: None,
+        version: 0,
     };
-    let _ = p.put_deployment(&rec).await;
+    // A record that exists already (a retried refusal) is left as it is.
+    let _ = update(p, &input.deployment, || Some(rec.clone()), |_| false).await;
     let mut n = Notification::new(EventKind::Rejected, &input.app, &input.environment, now);
     n.deployment = Some(input.deployment.clone());
     n.image = Some(input.image.to_string());
     n.tag = input.tag.clone();
     n.reason = Some(error.reason());
-    n.severity = match error.error.as_str() {
-        "Greenlight.LockHeld" | "Greenlight.Queued" => Severity::Warn,
+    n.severity = match error.code() {
+        Some(ErrorCode::LockHeld | ErrorCode::Queued) => Severity::Warn,
         _ => Severity::Error,
     };
-    let topic = crate::arn::Arn::parse(&topic).unwrap_or_else(|_| {
-        crate::arn::Arn::parse(default_topic).expect("the stack's topic is an ARN")
-    });
     Notice::render(&topic, &n)
+}
+
+/// The deployment lost its environment's lock (its lease ran out while a step could not
+/// run). It stops here without touching traffic, because another deployment may own the
+/// listener now. Recorded (best effort) and announced as `critical`: a person must look.
+pub async fn lock_lost<P>(p: &P, mut r: Rollout, error: &CaughtError) -> Rollout
+where
+    P: StateStore + Clock,
+{
+    let now = p.now();
+    let _ = update(
+        p,
+        &r.deployment,
+        || None,
+        |rec| {
+            if rec.outcome.is_some() {
+                return false;
+            }
+            rec.phase = Phase::Done;
+            rec.ended_at = Some(now);
+            rec.outcome = Some(Outcome::LockLost);
+            rec.reason = Some(error.reason());
+            true
+        },
+    )
+    .await;
+    let mut n = notification(&r, EventKind::LockLost, now);
+    n.reason = Some(format!(
+        "stopped without touching traffic: {}",
+        error.reason()
+    ));
+    n.next_steps = vec![
+        format!(
+            "Run `greenlight status {} --env {}` and check listener {}: traffic may still be split between {} and {}.",
+            r.app, r.environment, r.env.listeners.production, r.live, r.target
+        ),
+        format!(
+            "If it is split and no other deployment runs, run `greenlight rollback {} --env {}`.",
+            r.app, r.environment
+        ),
+    ];
+    r.notice = notice(&r, &n);
+    r
 }

@@ -5,13 +5,13 @@ use crate::ports::{Clock, LoadBalancer, Phase, StateStore};
 use crate::rollout::{Rollout, StepError};
 
 use super::check::bake_end;
-use super::{ensure_not_stopped, notice, notification, record, set_and_verify};
+use super::{guard, notice, notification, record, set_and_verify};
 
 pub async fn shift<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + Clock,
 {
-    ensure_not_stopped(p, &r).await?;
+    guard(p, &r).await?;
     let step = *r.plan.steps.get(r.step).ok_or_else(|| {
         StepError::InvalidInput(format!(
             "step {} of a {}-step plan",
@@ -22,8 +22,8 @@ where
     set_and_verify(p, &r.env, r.target, step.weight).await?;
     let now = p.now();
     r.weight = step.weight;
-    r.step += 1;
-    r.bake_until = Some(bake_end(now, step.bake));
+    r.step = r.step.saturating_add(1);
+    r.bake_until = Some(bake_end(now, step.bake)?);
     r.control.steps_remaining = r.step < r.plan.steps.len();
     r.control.baking = !step.bake.is_zero();
     record(p, &r, Phase::Shifting, now).await?;

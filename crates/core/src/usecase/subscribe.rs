@@ -4,9 +4,9 @@
 use serde_json::{json, Value};
 
 use crate::arn::Arn;
+use crate::errors::{ErrorCode, ErrorName};
 use crate::notify::{EventKind, Severity};
 use crate::ports::{PortError, Subscriptions};
-use crate::rollout::ErrorName;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -98,11 +98,11 @@ pub enum SubscribeError {
 }
 
 impl ErrorName for SubscribeError {
-    fn error_name(&self) -> &'static str {
+    fn error_code(&self) -> ErrorCode {
         match self {
-            SubscribeError::InvalidEndpoint(_) => "Greenlight.InvalidInput",
-            SubscribeError::Aws(e) if e.is_retryable() => "Greenlight.Retryable",
-            SubscribeError::Aws(_) => "Greenlight.AwsError",
+            SubscribeError::InvalidEndpoint(_) => ErrorCode::InvalidInput,
+            SubscribeError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
+            SubscribeError::Aws(_) => ErrorCode::AwsError,
         }
     }
 }

@@ -18,7 +18,7 @@ use super::*;
 fn settings() -> Settings {
     Settings {
         table: "greenlight-state".into(),
-        topic: "arn:aws:sns:eu-west-1:123456789012:greenlight".into(),
+        topic: Arn::parse("arn:aws:sns:eu-west-1:123456789012:greenlight").unwrap(),
         state_machine: Some(
             "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout".into(),
         ),

@@ -1,0 +1,202 @@
+//! The deployment record and the environment's lock, as every rollout step sees them.
+//!
+//! Records are written under their version (`StateStore::put_deployment`): a step that read
+//! version 3 cannot overwrite a stop request written as version 4 in between; it reads
+//! again and applies its change again. Every step that acts first renews the lock's lease
+//! and checks that nobody asked it to stop ([`guard`]).
+
+use chrono::{DateTime, Utc};
+
+use crate::ports::{DeploymentRecord, Phase, PortError, StateStore, StopKind, StopRequest};
+use crate::rollout::{Rollout, StepError};
+
+/// How many times a write re-reads after losing a race before giving up (retryably).
+const ATTEMPTS: usize = 8;
+
+/// Reads record `id`, applies `change`, writes it under the version read. When the record
+/// is missing, `fresh` makes it (or nothing is written when `fresh` gives `None`). When
+/// `change` reports no change, nothing is written. Returns the record as stored.
+pub async fn update<S: StateStore>(
+    store: &S,
+    id: &str,
+    fresh: impl Fn() -> Option<DeploymentRecord>,
+    change: impl Fn(&mut DeploymentRecord) -> bool,
+) -> Result<Option<DeploymentRecord>, PortError> {
+    for _ in 0..ATTEMPTS {
+        let (mut rec, created) = match store.get_deployment(id).await? {
+            Some(rec) => (rec, false),
+            None => match fresh() {
+                Some(rec) => (DeploymentRecord { version: 0, ..rec }, true),
+                None => return Ok(None),
+            },
+        };
+        if !change(&mut rec) && !created {
+            return Ok(Some(rec));
+        }
+        match store.put_deployment(&rec).await {
+            Ok(version) => {
+                rec.version = version;
+                return Ok(Some(rec));
+            }
+            Err(PortError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(PortError::Unavailable {
+        operation: "put deployment record".into(),
+        message: format!("record {id} kept changing while being written; retry"),
+    })
+}
+
+fn fresh_record(r: &Rollout, phase: Phase) -> DeploymentRecord {
+    DeploymentRecord {
+        id: r.deployment.clone(),
+        app: r.app.clone(),
+        environment: r.environment.clone(),
+        image: r.image.clone(),
+        tag: r.tag.clone(),
+        trigger: r.trigger.clone(),
+        phase,
+        colour: Some(r.target),
+        task_definition: Some(r.task_definition.clone()),
+        weight: r.weight,
+        started_at: r.started_at,
+        ended_at: None,
+        outcome: None,
+        reason: None,
+        rollback_until: None,
+        stop_requested: None,
+        version: 0,
+    }
+}
+
+/// Updates the deployment record of a rollout (creating it if missing) with its phase,
+/// weight, colour and revision, then applies `more`.
+pub async fn record_with<S: StateStore>(
+    store: &S,
+    r: &Rollout,
+    phase: Phase,
+    now: DateTime<Utc>,
+    more: impl Fn(&mut DeploymentRecord),
+) -> Result<DeploymentRecord, PortError> {
+    let rec = update(
+        store,
+        &r.deployment,
+        || Some(fresh_record(r, phase)),
+        |rec| {
+            rec.phase = phase;
+            rec.weight = r.weight;
+            rec.colour = Some(r.target);
+            rec.task_definition = Some(r.task_definition.clone());
+            if rec.ended_at.is_none() && phase == Phase::Done {
+                rec.ended_at = Some(now);
+            }
+            more(rec);
+            true
+        },
+    )
+    .await?;
+    // `fresh` always gives a record, so `update` always returns one.
+    Ok(rec.unwrap_or_else(|| fresh_record(r, phase)))
+}
+
+/// Updates the deployment record of a rollout (creating it if missing).
+pub async fn record<S: StateStore>(
+    store: &S,
+    r: &Rollout,
+    phase: Phase,
+    now: DateTime<Utc>,
+) -> Result<DeploymentRecord, PortError> {
+    record_with(store, r, phase, now, |_| {}).await
+}
+
+/// Marks a running deployment as asked to stop. Returns whether the mark is (now) there;
+/// a finished deployment is left alone.
+pub async fn mark_stop<S: StateStore>(
+    store: &S,
+    deployment: &str,
+    by: &str,
+    kind: StopKind,
+) -> Result<bool, PortError> {
+    let rec = update(
+        store,
+        deployment,
+        || None,
+        |rec| {
+            if rec.stop_requested.is_some() || rec.outcome.is_some() {
+                return false;
+            }
+            rec.stop_requested = Some(StopRequest {
+                by: by.to_string(),
+                kind,
+            });
+            true
+        },
+    )
+    .await?;
+    Ok(rec.is_some_and(|r| r.stop_requested.is_some() && r.outcome.is_none()))
+}
+
+/// Fails with `Superseded` or `Aborted` when someone asked this deployment to stop.
+pub async fn ensure_not_stopped(store: &impl StateStore, r: &Rollout) -> Result<(), StepError> {
+    if let Some(rec) = store.get_deployment(&r.deployment).await? {
+        if let Some(stop) = rec.stop_requested {
+            return Err(match stop.kind {
+                StopKind::Supersede => StepError::Superseded(stop.by),
+                StopKind::Abort => StepError::Aborted(stop.by),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Renews this deployment's lease on its environment's lock. `LockLost` when the lock is
+/// no longer its own: another deployment may own the listener now, so nothing may be
+/// touched.
+pub async fn hold_lock<S>(store: &S, r: &Rollout) -> Result<(), StepError>
+where
+    S: StateStore + crate::ports::Clock,
+{
+    let lease = super::prepare::lease(&r.env);
+    match store
+        .renew_lock(&r.app, &r.environment, &r.deployment, lease, store.now())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(PortError::Conflict { .. }) => {
+            let holder = store.get_lock(&r.app, &r.environment).await.ok().flatten();
+            Err(StepError::LockLost {
+                app: r.app.clone(),
+                environment: r.environment.clone(),
+                detail: match holder {
+                    Some(l) => format!("deployment {} holds it now", l.owner),
+                    None => "nobody holds it: it was released".into(),
+                },
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What every step that acts does first: keep the lock, and stop if asked to.
+pub async fn guard<S>(store: &S, r: &Rollout) -> Result<(), StepError>
+where
+    S: StateStore + crate::ports::Clock,
+{
+    hold_lock(store, r).await?;
+    ensure_not_stopped(store, r).await
+}
+
+/// The newest deployment of (app, environment) that took the environment; refused
+/// requests are skipped.
+pub async fn latest<S: StateStore>(
+    store: &S,
+    app: &str,
+    environment: &str,
+) -> Result<Option<DeploymentRecord>, PortError> {
+    Ok(store
+        .history(app, environment, 50)
+        .await?
+        .into_iter()
+        .find(DeploymentRecord::took_environment))
+}

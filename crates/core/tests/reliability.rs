@@ -1,0 +1,299 @@
+//! Lost updates, lapsed leases and out-of-range input: the failures a rollout must survive
+//! without leaving production half-switched.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+use common::*;
+use greenlight_core::config::Config;
+use greenlight_core::ports::*;
+use greenlight_core::rollout::StepError;
+use greenlight_core::usecase::record::{mark_stop, record};
+use greenlight_core::usecase::{check, finish, prepare, rollback, shift};
+use greenlight_core::Duration;
+use greenlight_sim::{Behaviour, Sim};
+
+/// A state store whose first read of a deployment record is followed, before the reader
+/// can write, by a stop request from someone else: the race a step and `greenlight
+/// rollback` (or a superseding deployment) run in production.
+struct StopRacesTheRead {
+    inner: Sim,
+    armed: AtomicBool,
+}
+
+impl StateStore for StopRacesTheRead {
+    async fn acquire_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<LockOutcome> {
+        self.inner
+            .acquire_lock(app, environment, owner, lease, now)
+            .await
+    }
+    async fn renew_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> PortResult<Lock> {
+        self.inner
+            .renew_lock(app, environment, owner, lease, now)
+            .await
+    }
+    async fn release_lock(&self, app: &str, environment: &str, owner: &str) -> PortResult<bool> {
+        self.inner.release_lock(app, environment, owner).await
+    }
+    async fn get_lock(&self, app: &str, environment: &str) -> PortResult<Option<Lock>> {
+        self.inner.get_lock(app, environment).await
+    }
+    async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<u64> {
+        self.inner.put_deployment(record).await
+    }
+    async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {
+        let read = self.inner.get_deployment(id).await;
+        if self.armed.swap(false, Ordering::SeqCst) {
+            assert!(mark_stop(&self.inner, id, "carol", StopKind::Abort)
+                .await
+                .unwrap());
+        }
+        read
+    }
+    async fn history(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: usize,
+    ) -> PortResult<Vec<DeploymentRecord>> {
+        self.inner.history(app, environment, limit).await
+    }
+    async fn put_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+        token: &str,
+        alarms: &[String],
+    ) -> PortResult<()> {
+        self.inner
+            .put_task_token(deployment, purpose, token, alarms)
+            .await
+    }
+    async fn tokens_watching(&self, alarm: &str) -> PortResult<Vec<(String, String)>> {
+        self.inner.tokens_watching(alarm).await
+    }
+    async fn get_task_token(
+        &self,
+        deployment: &str,
+        purpose: TokenPurpose,
+    ) -> PortResult<Option<String>> {
+        self.inner.get_task_token(deployment, purpose).await
+    }
+    async fn delete_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<()> {
+        self.inner.delete_task_token(deployment, purpose).await
+    }
+    async fn get_config(&self) -> PortResult<Option<StoredConfig>> {
+        self.inner.get_config().await
+    }
+    async fn put_config(
+        &self,
+        config: &Config,
+        expected_version: u64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<u64> {
+        self.inner
+            .put_config(config, expected_version, by, now)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_step_writing_its_record_never_erases_a_stop_request() {
+    let sim = world();
+    let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let racing = StopRacesTheRead {
+        inner: sim.clone(),
+        armed: AtomicBool::new(true),
+    };
+    let written = record(&racing, &r, Phase::Shifting, sim.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        written.phase,
+        Phase::Shifting,
+        "the step's change is applied"
+    );
+    let stored = sim.world().store.deployments[&r.deployment].clone();
+    assert_eq!(stored.phase, Phase::Shifting);
+    assert_eq!(
+        stored.stop_requested.map(|s| s.by),
+        Some("carol".to_string()),
+        "the stop written between the step's read and its write survives"
+    );
+    // The deployment then stops at its next step, as asked.
+    let err = check::deploy(&sim, r).await.unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.Aborted");
+}
+
+#[tokio::test]
+async fn a_stale_write_is_refused_by_the_store() {
+    let sim = world();
+    let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let read = sim.get_deployment(&r.deployment).await.unwrap().unwrap();
+    sim.put_deployment(&read).await.unwrap();
+    let err = sim.put_deployment(&read).await.unwrap_err();
+    assert!(matches!(err, PortError::Conflict { .. }), "{err}");
+}
+
+/// Lets the deployment's lease run out and another deployment take the environment.
+fn lose_the_lock(sim: &Sim, r: &greenlight_core::rollout::Rollout) {
+    let mut w = sim.world();
+    let lock = w
+        .store
+        .locks
+        .get_mut(&(r.app.clone(), r.environment.clone()))
+        .unwrap();
+    lock.owner = "web-staging-newer".into();
+}
+
+#[tokio::test]
+async fn a_rollout_that_lost_its_lock_stops_without_touching_traffic() {
+    let sim = world();
+    let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let r = check::deploy(&sim, r).await.unwrap();
+    lose_the_lock(&sim, &r);
+    let env = r.env.clone();
+    let before = sim
+        .listener_weights(&env.listeners.production)
+        .await
+        .unwrap();
+
+    let err = shift::shift(&sim, r.clone()).await.unwrap_err();
+    assert!(matches!(err, StepError::LockLost { .. }), "{err}");
+    assert_eq!(err.error_name(), "Greenlight.LockLost");
+    assert!(err.to_string().contains("web-staging-newer"), "{err}");
+
+    // Neither the rollback nor a check moves traffic for a deployment that lost its lock.
+    let caught = greenlight_core::rollout::CaughtError {
+        error: err.error_name().into(),
+        cause: err.to_string(),
+    };
+    let err = rollback::rollback(&sim, r.clone(), &caught)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.LockLost");
+    assert!(check::health(&sim, r.clone()).await.is_err());
+    let after = sim
+        .listener_weights(&env.listeners.production)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "traffic untouched");
+    assert_eq!(
+        sim.world().store.locks[&("web".into(), "staging".into())].owner,
+        "web-staging-newer",
+        "the lock stays with its new owner"
+    );
+
+    // The stop is recorded and announced as critical, with what a person must check.
+    let r = rollback::lock_lost(&sim, r, &caught).await;
+    assert_eq!(
+        sim.world().store.deployments[&r.deployment].outcome,
+        Some(Outcome::LockLost)
+    );
+    let notice = r.notice.unwrap();
+    assert_eq!(notice.attributes["event"], "lock_lost");
+    assert_eq!(notice.attributes["severity"], "critical");
+}
+
+#[tokio::test]
+async fn every_acting_step_renews_the_lease() {
+    let sim = world();
+    let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let key = ("web".to_string(), "staging".to_string());
+    let first = sim.world().store.locks[&key].expires_at;
+    sim.advance(600);
+    let r = check::deploy(&sim, r).await.unwrap();
+    let renewed = sim.world().store.locks[&key].expires_at;
+    assert_eq!(
+        (renewed - first).num_seconds(),
+        600,
+        "deploy renewed the lease"
+    );
+    sim.advance(600);
+    check::stable(&sim, r).await.unwrap();
+    assert_eq!(
+        (sim.world().store.locks[&key].expires_at - renewed).num_seconds(),
+        600,
+        "the stable check renewed it again"
+    );
+}
+
+#[tokio::test]
+async fn retried_finish_and_rollback_change_nothing_twice() {
+    let sim = world();
+    let r = drive(&sim, push(&sim, 2, Behaviour::healthy()))
+        .await
+        .unwrap();
+    // finalize ran (drive ends after it); running it again only announces again.
+    let version = sim.world().store.deployments[&r.deployment].version;
+    let again = finish::finalize(&sim, r.clone()).await.unwrap();
+    assert_eq!(again.notice.unwrap().attributes["event"], "succeeded");
+    assert_eq!(
+        sim.world().store.deployments[&r.deployment].version,
+        version,
+        "no second write"
+    );
+}
+
+#[tokio::test]
+async fn durations_past_the_calendar_are_errors_not_panics() {
+    let sim = world();
+    let mut r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    r = check::deploy(&sim, r).await.unwrap();
+    // A forged payload: a bake no timestamp can hold.
+    r.plan.steps[0].bake = Duration::from_secs(u64::MAX);
+    let err = shift::shift(&sim, r.clone()).await.unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.InvalidInput", "{err}");
+    r.plan.steps[0].weight = 250;
+    r.plan.steps[0].bake = Duration::ZERO;
+    let err = shift::shift(&sim, r).await.unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.InvalidInput", "{err}");
+}
+
+#[test]
+fn validation_bounds_the_durations_a_lease_adds_up() {
+    let text = include_str!("../../../examples/greenlight.yaml")
+        .replace("interval: 30s", "interval: 3h")
+        .replace("stable_timeout: 10m", "stable_timeout: 9999d");
+    let report = greenlight_core::config::load(&text);
+    let messages: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("interval") && m.contains("at most 1h")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("stable_timeout") && m.contains("at most 1d")),
+        "{messages:#?}"
+    );
+}
