@@ -79,6 +79,79 @@ where
     Ok(json!({"Payload": out, "StatusCode": 200}))
 }
 
+/// How Step Functions names an SNS error of its `sns:publish` integration.
+fn sns_error(e: PortError) -> TaskError {
+    let name = match &e {
+        PortError::Throttled { .. } => "SNS.ThrottledException",
+        PortError::AccessDenied { .. } => "SNS.AuthorizationErrorException",
+        PortError::NotFound { .. } => "SNS.NotFoundException",
+        PortError::Invalid { .. } => "SNS.InvalidParameterException",
+        _ => "SNS.InternalErrorException",
+    };
+    TaskError::new(name, e.to_string())
+}
+
+/// The `sns:publish` integration: greenlight's rendered notices (`MessageStructure: json`)
+/// and the plain-text ones the state machine builds itself.
+async fn publish(sim: &Sim, input: &Value) -> Result<Value, TaskError> {
+    let invalid = |m: String| TaskError::new("SNS.InvalidParameterException", m);
+    let topic = Arn::parse(input["TopicArn"].as_str().unwrap_or_default()).map_err(invalid)?;
+    let text = input["Message"].as_str().unwrap_or_default();
+    let n: Notification = if input["MessageStructure"] == "json" {
+        let message: Value =
+            serde_json::from_str(text).map_err(|e| invalid(format!("Message: {e}")))?;
+        serde_json::from_str(message["sqs"].as_str().unwrap_or_default())
+            .map_err(|e| invalid(format!("Message.sqs: {e}")))?
+    } else {
+        let attr = |k: &str| {
+            input["MessageAttributes"][k]["StringValue"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let kind = serde_json::from_value(json!(attr("event")))
+            .map_err(|e| invalid(format!("MessageAttributes.event: {e}")))?;
+        let mut n = Notification::new(kind, &attr("app"), &attr("environment"), sim.now());
+        n.severity = serde_json::from_value(json!(attr("severity")))
+            .map_err(|e| invalid(format!("MessageAttributes.severity: {e}")))?;
+        n.reason = Some(text.to_string());
+        n
+    };
+    let id = sim.publish(&topic, &n).await.map_err(sns_error)?;
+    Ok(json!({"MessageId": id}))
+}
+
+/// The `aws-sdk:elasticloadbalancingv2:modifyListener` integration, for a forward action.
+async fn modify_listener(sim: &Sim, input: &Value) -> Result<Value, TaskError> {
+    let invalid = |m: String| TaskError::new("ElasticLoadBalancingV2.ValidationErrorException", m);
+    let listener =
+        Arn::parse(input["ListenerArn"].as_str().unwrap_or_default()).map_err(invalid)?;
+    let groups = input["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut weights = Vec::new();
+    for g in groups {
+        weights.push(greenlight_core::ports::TargetWeight {
+            target_group: Arn::parse(g["TargetGroupArn"].as_str().unwrap_or_default())
+                .map_err(invalid)?,
+            weight: g["Weight"].as_u64().unwrap_or(1).min(100) as u8,
+        });
+    }
+    greenlight_core::ports::LoadBalancer::set_listener_weights(sim, &listener, &weights)
+        .await
+        .map_err(|e| {
+            let name = match &e {
+                PortError::Throttled { .. } => "ElasticLoadBalancingV2.ThrottlingException",
+                PortError::AccessDenied { .. } => "ElasticLoadBalancingV2.AccessDeniedException",
+                PortError::NotFound { .. } => "ElasticLoadBalancingV2.ListenerNotFoundException",
+                _ => "States.TaskFailed",
+            };
+            TaskError::new(name, e.to_string())
+        })?;
+    Ok(json!({}))
+}
+
 impl Dispatcher for SimDispatcher {
     fn call<'a>(
         &'a self,
@@ -118,30 +191,9 @@ impl Dispatcher for SimDispatcher {
                         )),
                     }
                 }
-                "arn:aws:states:::sns:publish" => {
-                    let topic = Arn::parse(input["TopicArn"].as_str().unwrap_or_default())
-                        .map_err(|e| TaskError::new("SNS.InvalidParameterException", e))?;
-                    let message: Value =
-                        serde_json::from_str(input["Message"].as_str().unwrap_or_default())
-                            .map_err(|e| {
-                                TaskError::new(
-                                    "SNS.InvalidParameterException",
-                                    format!("Message: {e}"),
-                                )
-                            })?;
-                    let n: Notification = serde_json::from_str(
-                        message["sqs"].as_str().unwrap_or_default(),
-                    )
-                    .map_err(|e| {
-                        TaskError::new("SNS.InvalidParameterException", format!("Message.sqs: {e}"))
-                    })?;
-                    let id = sim.publish(&topic, &n).await.map_err(|e| match e {
-                        PortError::Throttled { .. } => {
-                            TaskError::new("SNS.ThrottledException", e.to_string())
-                        }
-                        other => TaskError::new("SNS.InternalErrorException", other.to_string()),
-                    })?;
-                    Ok(json!({"MessageId": id}))
+                "arn:aws:states:::sns:publish" => publish(&sim, &input).await,
+                "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener" => {
+                    modify_listener(&sim, &input).await
                 }
                 other => Err(TaskError::new(
                     "States.TaskFailed",

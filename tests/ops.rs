@@ -438,14 +438,15 @@ async fn promote_and_status_read_what_runs_in_aws() {
     assert_eq!(row["image"], image.as_str());
     assert_eq!(row["weights"], "blue 100%");
 
-    // moto runs no tasks, so staging is not healthy: promotion is refused, nothing starts.
+    // Nothing has succeeded in staging through greenlight (the live image was deployed by
+    // hand): promotion is refused, nothing starts.
     let o = greenlight(
         &env,
         &["promote", "web", "--from", "staging", "--to", "prod"],
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        err(&o).contains("web/staging is not healthy (blue: 0 of 1 tasks running"),
+        err(&o).contains("nothing has succeeded in web/staging yet"),
         "{}",
         err(&o)
     );
@@ -457,7 +458,7 @@ async fn promote_and_status_read_what_runs_in_aws() {
         ],
     );
     assert!(
-        err(&o).contains("is not live in web/staging"),
+        err(&o).contains("never succeeded in web/staging"),
         "{}",
         err(&o)
     );

@@ -133,7 +133,8 @@ fn every_task_resource_maps_to_a_defined_substitution_and_an_existing_function()
                 [
                     "arn:aws:states:::lambda:invoke",
                     "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                    "arn:aws:states:::sns:publish"
+                    "arn:aws:states:::sns:publish",
+                    "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener"
                 ]
                 .contains(&resource),
                 "{name}: unexpected resource {resource}"
@@ -267,11 +268,23 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
             assert!(names.contains(c["Next"].as_str().unwrap()));
         }
     }
-    // The rollback escalates when it fails for good.
+    // A rollback that fails for good restores traffic without a Lambda, then escalates.
     let rollback = &asl["States"]["Rollback"];
     let last = rollback["Catch"].as_array().unwrap().last().unwrap();
     assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]));
-    assert_eq!(last["Next"], "Escalate");
+    assert_eq!(last["Next"], "RestoreTraffic");
+    let restore = &asl["States"]["RestoreTraffic"];
+    assert_eq!(
+        restore["Resource"],
+        "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener"
+    );
+    assert_eq!(restore["Next"], "Escalate");
+    assert_eq!(restore["Catch"][0]["Next"], "Escalate");
+    // When the notify function cannot run either, the machine still announces it.
+    assert_eq!(
+        asl["States"]["Escalate"]["Catch"][0]["Next"],
+        "AnnounceEscalationPlain"
+    );
     assert_eq!(
         asl["States"]["AnnounceEscalation"]["Next"],
         "RollbackFailed"

@@ -510,6 +510,7 @@ fn the_rollout_definition_loads() {
     assert_eq!(
         m.resources(),
         [
+            "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener",
             "arn:aws:states:::lambda:invoke",
             "arn:aws:states:::lambda:invoke.waitForTaskToken",
             "arn:aws:states:::sns:publish"

@@ -80,6 +80,14 @@ pub struct Control {
     pub rollback_window_seconds: u64,
 }
 
+/// The production listener and the target group that served all traffic when the rollout
+/// started, for the state machine's direct `elasticloadbalancingv2:modifyListener` call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    pub listener: String,
+    pub target_group: String,
+}
+
 /// A rollout in progress.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
@@ -113,6 +121,9 @@ pub struct Rollout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake_until: Option<DateTime<Utc>>,
     pub topic: String,
+    /// How to put all traffic back on the live colour without a Lambda: the state
+    /// machine's last resort when the rollback function cannot run.
+    pub restore: Restore,
     pub control: Control,
     /// A notification for the next `sns:Publish` state, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

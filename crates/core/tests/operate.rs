@@ -306,8 +306,7 @@ async fn promote_refuses_what_staging_has_not_proved() {
     .await
     .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("never deployed there successfully"),
+        err.to_string().contains("never succeeded in web/staging"),
         "{err}"
     );
     // Promotion into staging from prod is not how the config flows.
@@ -318,14 +317,53 @@ async fn promote_refuses_what_staging_has_not_proved() {
         err.to_string().contains("does not take promotions"),
         "{err}"
     );
-    // An unhealthy staging.
-    sim.world()
-        .behaviours
-        .insert(digest(1), Behaviour::never_healthy());
+    // Staging runs an image greenlight never rolled out (deployed by hand): nothing to
+    // promote, whatever its health.
     let err = promote::promote(&sim, &config, &sm, "web", "staging", "prod", None, "alice")
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("is not healthy"), "{err}");
+    assert!(
+        err.to_string().contains("nothing has succeeded in web/staging"),
+        "{err}"
+    );
+    // A rollout still running in staging is not promoted from under it.
+    let running = prepare::prepare(&sim, push(&sim, 3, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let err = promote::promote(&sim, &config, &sm, "web", "staging", "prod", None, "alice")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "web/staging is rolling out v3 ({}); promote after it succeeds, or pass --digest",
+            running.deployment
+        )),
+        "{err}"
+    );
+    assert!(sim.world().executions.is_empty());
+}
+
+#[tokio::test]
+async fn promoting_what_prod_runs_already_starts_nothing() {
+    let sim = world();
+    let config = example();
+    // Staging deploys digest 1 (what prod runs from the start) through greenlight.
+    drive(&sim, push(&sim, 1, Behaviour::healthy()))
+        .await
+        .unwrap();
+    let err = promote::promote(
+        &sim,
+        &config,
+        &arn(STATE_MACHINE),
+        "web",
+        "staging",
+        "prod",
+        None,
+        "alice",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("already runs"), "{err}");
     assert!(sim.world().executions.is_empty());
 }
 

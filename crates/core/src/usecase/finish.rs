@@ -22,6 +22,8 @@ where
     // A retried finalize whose first attempt completed: announce again, change nothing.
     if let Some(rec) = p.get_deployment(&r.deployment).await? {
         if rec.outcome == Some(Outcome::Succeeded) {
+            p.release_lock(&r.app, &r.environment, &r.deployment)
+                .await?;
             let n = notification(&r, EventKind::Succeeded, now);
             r.notice = notice(&r, &n);
             return Ok(r);

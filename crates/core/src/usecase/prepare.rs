@@ -123,9 +123,7 @@ where
     match locked(p, &input, env, &container, default_topic).await {
         Ok(r) => Ok(r),
         Err(e) => {
-            // Best effort: the error that brought us here is the one to report.
-            let _ = p
-                .release_lock(&input.app, &input.environment, &input.deployment)
+            super::record::release_quietly(p, &input.app, &input.environment, &input.deployment)
                 .await;
             Err(e)
         }
@@ -257,6 +255,10 @@ where
         stable_deadline,
         bake_until: None,
         topic,
+        restore: crate::rollout::Restore {
+            listener: env.listeners.production.to_string(),
+            target_group: env.target_groups.get(live).to_string(),
+        },
         control,
         notice: None,
         env,

@@ -1,5 +1,5 @@
-//! promote and revert: the two things a person asks for by name. Promotion takes the digest
-//! that is live and healthy in one environment to the next; revert flips a finished
+//! promote and revert: the two things a person asks for by name. Promotion takes the newest
+//! digest that succeeded in one environment through greenlight to the next; revert flips a finished
 //! deployment back within its rollback window, or stops one in flight.
 
 use chrono::{DateTime, Utc};
@@ -99,6 +99,49 @@ where
     })
 }
 
+/// The one promotion rule: what goes from `from` is the newest digest that *succeeded*
+/// there through greenlight — or `digest`, which must have succeeded there. A rollout still
+/// running in `from` is not promoted from under it.
+async fn promotable<P: StateStore>(
+    p: &P,
+    app: &str,
+    from: &str,
+    digest: Option<&Digest>,
+) -> Result<Digest, PromoteError> {
+    let history = p.history(app, from, 1000).await?;
+    let succeeded = |d: &crate::ports::DeploymentRecord| d.outcome == Some(Outcome::Succeeded);
+    if let Some(d) = digest {
+        return history
+            .iter()
+            .any(|r| r.image.digest == *d && succeeded(r))
+            .then(|| d.clone())
+            .ok_or_else(|| {
+                PromoteError::Refused(format!(
+                    "{d} never succeeded in {app}/{from}; only a digest greenlight rolled out there successfully can be promoted"
+                ))
+            });
+    }
+    let took: Vec<_> = history.iter().filter(|r| r.took_environment()).collect();
+    if let Some(running) = took.first().filter(|r| r.outcome.is_none()) {
+        return Err(PromoteError::Refused(format!(
+            "{app}/{from} is rolling out {} ({}); promote after it succeeds, or pass --digest",
+            running
+                .tag
+                .as_deref()
+                .map_or_else(|| running.image.digest.to_string(), str::to_string),
+            running.id
+        )));
+    }
+    took.into_iter()
+        .find(|r| succeeded(r))
+        .map(|r| r.image.digest.clone())
+        .ok_or_else(|| {
+            PromoteError::Refused(format!(
+                "nothing has succeeded in {app}/{from} yet; promote after a deployment there succeeds"
+            ))
+        })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Promotion {
     pub deployment: String,
@@ -126,10 +169,11 @@ where
         .apps
         .get(app)
         .ok_or_else(|| PromoteError::NotConfigured(format!("no app `{app}`")))?;
-    let source = a
-        .environments
-        .get(from)
-        .ok_or_else(|| PromoteError::NotConfigured(format!("no environment {app}/{from}")))?;
+    if !a.environments.contains_key(from) {
+        return Err(PromoteError::NotConfigured(format!(
+            "no environment {app}/{from}"
+        )));
+    }
     let target = a
         .environments
         .get(to)
@@ -139,45 +183,28 @@ where
             "{app}/{to} does not take promotions from `{from}` (see its trigger)"
         )));
     }
-    let live = live_image(p, source, &a.container).await?;
-    let chosen = match digest {
-        None => {
-            if !live.healthy {
-                return Err(PromoteError::Refused(format!(
-                    "{app}/{from} is not healthy ({}); promote when it is",
-                    live.detail
-                )));
-            }
-            live.digest.clone()
+    let chosen = promotable(p, app, from, digest).await?;
+    // Promoting what the target runs already starts nothing.
+    if let Ok(running) = live_image(p, target, &a.container).await {
+        if running.digest == chosen {
+            return Err(PromoteError::Refused(format!(
+                "{app}/{to} already runs {chosen}; nothing to promote"
+            )));
         }
-        Some(d) if *d == live.digest => {
-            if !live.healthy {
-                return Err(PromoteError::Refused(format!(
-                    "{app}/{from} is not healthy ({}); promote when it is",
-                    live.detail
-                )));
-            }
-            d.clone()
-        }
-        Some(d) => {
-            let history = p.history(app, from, 100).await?;
-            if !history
-                .iter()
-                .any(|r| r.image.digest == *d && r.outcome == Some(Outcome::Succeeded))
-            {
-                return Err(PromoteError::Refused(format!(
-                    "{d} is not live in {app}/{from} (it runs {}) and never deployed there successfully",
-                    live.digest
-                )));
-            }
-            d.clone()
-        }
-    };
+    }
     let image = ImageRef {
         repository: a.repository.clone(),
         digest: chosen.clone(),
     };
-    let deployment = execution_name(app, to, &chosen, 1);
+    // A deliberate new promotion of a digest tried before is a new attempt (Step Functions
+    // refuses an execution name used within 90 days).
+    let tried = p
+        .history(app, to, 1000)
+        .await?
+        .iter()
+        .filter(|r| r.image.digest == chosen)
+        .count() as u32;
+    let deployment = execution_name(app, to, &chosen, tried + 1);
     // The tag people know the image by, if it still has one (for notifications).
     let tag = match p.image_by_digest(&a.repository, &chosen).await {
         Ok(info) => info.tags.into_iter().next(),
@@ -287,7 +314,7 @@ where
         LockOutcome::Acquired { .. } => {}
     }
     let result = flip_back(p, env, topic, app, environment, by, now).await;
-    let _ = p.release_lock(app, environment, &me).await;
+    super::record::release_quietly(p, app, environment, &me).await;
     result
 }
 

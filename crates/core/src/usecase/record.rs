@@ -200,3 +200,16 @@ pub async fn latest<S: StateStore>(
         .into_iter()
         .find(DeploymentRecord::took_environment))
 }
+
+/// Releases a lock on a path that is already failing (the error that brought us here is
+/// the one to report). Tried a few times, since a lock left behind blocks the environment
+/// until its lease runs out; gives up quietly after that.
+pub async fn release_quietly<S: StateStore>(store: &S, app: &str, environment: &str, owner: &str) {
+    for _ in 0..5 {
+        match store.release_lock(app, environment, owner).await {
+            Ok(_) => return,
+            Err(e) if e.is_retryable() => continue,
+            Err(_) => return,
+        }
+    }
+}

@@ -37,9 +37,12 @@ where
         n.reason = Some(error.reason());
         r.notice = notice(r, &n);
     };
-    // A retried rollback whose first attempt completed: announce again, change nothing.
+    // A retried rollback whose first attempt recorded the outcome: traffic and the new
+    // colour were handled then; only the lock release (the last step) may be left to do.
     if let Some(rec) = p.get_deployment(&r.deployment).await? {
         if rec.outcome.is_some() {
+            p.release_lock(&r.app, &r.environment, &r.deployment)
+                .await?;
             r.weight = 0;
             announce(&mut r, p.now());
             return Ok(r);
@@ -52,8 +55,10 @@ where
     r.weight = 0;
     p.update_service(&r.env.cluster, r.env.services.get(r.target), None, Some(0))
         .await?;
+    // Best effort: a token left behind belongs to a wait that has ended, and answering it
+    // later fails harmlessly; it must not keep the environment locked.
     for purpose in [TokenPurpose::Bake, TokenPurpose::Approval] {
-        p.delete_task_token(&r.deployment, purpose).await?;
+        let _ = p.delete_task_token(&r.deployment, purpose).await;
     }
     let now = p.now();
     record_with(p, &r, Phase::Done, now, |rec| {
