@@ -142,6 +142,16 @@ enum Command {
     },
     /// Remove a subscription.
     Unsubscribe { subscription: String },
+    /// List the pushes and alarm changes greenlight could not act on (the stack's
+    /// dead-letter queue); `--replay` deploys the pushes now (idempotently) and drops the
+    /// alarm changes. Exits 1 when something is left in the queue after a replay.
+    DeadLetters {
+        /// Act on them: replay the pushes, drop the alarm changes.
+        #[arg(long)]
+        replay: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the topic's subscriptions and their filters.
     Subscriptions {
         #[arg(long)]
@@ -348,6 +358,9 @@ fn main() -> ExitCode {
         } => aws(|| async move { ops::history_cmd(&stack, &app, &environment, limit, json).await }),
         Command::Subscribe { args, json } => {
             aws(|| async move { ops::subscribe_cmd(&stack, &args, json).await })
+        }
+        Command::DeadLetters { replay, json } => {
+            aws(|| async move { ops::dead_letters_cmd(&stack, replay, json).await })
         }
         Command::Unsubscribe { subscription } => {
             aws(|| async move { ops::unsubscribe_cmd(&stack, &subscription).await })

@@ -36,6 +36,9 @@ pub struct Stack {
     /// The notification topic (TopicArn output).
     #[arg(long, env = "GREENLIGHT_TOPIC", global = true)]
     pub topic: Option<String>,
+    /// The dead-letter queue's URL (DeadLetterQueueUrl output).
+    #[arg(long, env = "GREENLIGHT_DEAD_LETTERS", global = true)]
+    pub dead_letters: Option<String>,
 }
 
 /// A command's failure: what to print and the exit code.
@@ -547,6 +550,63 @@ pub async fn subscriptions_cmd(stack: &Stack, json_out: bool) -> Outcome {
             );
             println!("        {}", s.arn);
         }
+    }
+    Ok(())
+}
+
+/// `greenlight dead-letters [--replay]`.
+pub async fn dead_letters_cmd(stack: &Stack, replay: bool, json_out: bool) -> Outcome {
+    use greenlight_core::usecase::dead_letters;
+    let queue = stack.dead_letters.clone().ok_or_else(|| {
+        Stop(
+            "pass --dead-letters or set GREENLIGHT_DEAD_LETTERS (the stack's DeadLetterQueueUrl output)"
+                .into(),
+            exit::INVALID,
+        )
+    })?;
+    let cloud = stack.cloud().await?;
+    if !replay {
+        let letters = dead_letters::list(&cloud, &queue).await.map_err(port)?;
+        if json_out {
+            print_json(&json!({ "letters": letters }));
+        } else if letters.is_empty() {
+            println!("no dead letters");
+        } else {
+            for l in &letters {
+                println!(
+                    "{:<12} {}{}",
+                    l.kind,
+                    l.summary,
+                    l.failure
+                        .as_ref()
+                        .map(|f| format!(" — failed: {f}"))
+                        .unwrap_or_default()
+                );
+            }
+            println!("{} dead letter(s); `--replay` acts on them", letters.len());
+        }
+        return Ok(());
+    }
+    let done = dead_letters::replay(&cloud, &queue, &stack.state_machine()?, &stack.topic()?)
+        .await
+        .map_err(port)?;
+    let left = done.iter().filter(|d| !d.removed).count();
+    if json_out {
+        print_json(&json!({ "replayed": done }));
+    } else {
+        for d in &done {
+            println!("{:<12} {} — {}", d.letter.kind, d.letter.summary, d.result);
+        }
+        println!(
+            "{} dead letter(s) handled, {left} left in the queue",
+            done.len() - left
+        );
+    }
+    if left > 0 {
+        return Err(Stop(
+            format!("{left} dead letter(s) could not be handled"),
+            exit::INVALID,
+        ));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod error;
 mod http;
 pub mod sfn;
 mod sns;
+mod sqs;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -27,6 +28,7 @@ pub struct AwsCloud {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub http: reqwest::Client,
@@ -41,6 +43,7 @@ impl AwsCloud {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
             sfn: aws_sdk_sfn::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             http: reqwest::Client::builder()

@@ -800,3 +800,50 @@ async fn http_probe_reports_status_or_why_not() {
     assert_eq!(refused.status, None);
     assert!(refused.error.is_some());
 }
+
+// ---------------------------------------------------------------------------------------
+// SQS (the dead-letter queue)
+
+#[tokio::test]
+async fn sqs_dead_letters_are_listed_whole_and_deleted_by_receipt() {
+    let c = cloud("unused").await;
+    let queue = c
+        .sqs
+        .create_queue()
+        .queue_name(unique("dead-letters"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for i in 0..12 {
+        c.sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(format!("{{\"n\": {i}}}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Listing hides nothing: twice the same twelve, across several receive batches.
+    for _ in 0..2 {
+        let all = c.dead_letters(&queue, 1000, Duration::ZERO).await.unwrap();
+        assert_eq!(all.len(), 12);
+        assert!(all
+            .iter()
+            .all(|m| m.sent_at.is_some() && !m.receipt.is_empty()));
+    }
+    // A reader that hides what it read sees each message once; deleting by receipt works.
+    let taken = c
+        .dead_letters(&queue, 1000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 12);
+    c.delete_dead_letter(&queue, &taken[0].receipt)
+        .await
+        .unwrap();
+    let missing = c
+        .dead_letters("http://127.0.0.1:1/123456789012/nope", 10, Duration::ZERO)
+        .await;
+    assert!(missing.is_err());
+}

@@ -705,6 +705,40 @@ pub trait StateStore: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------
+// Dead letters (SQS)
+
+/// An event greenlight could not act on, waiting in the dead-letter queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeadLetter {
+    pub id: String,
+    /// What deleting it takes (valid until the message becomes visible again).
+    #[serde(skip)]
+    pub receipt: String,
+    /// The message body as queued: an EventBridge event (undeliverable), or Lambda's
+    /// on-failure record with the event as `requestPayload`.
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The dead-letter queue (Amazon SQS).
+pub trait DeadLetters: Send + Sync {
+    /// Up to `max` messages, hidden from other readers for `hide` while this one works.
+    fn dead_letters(
+        &self,
+        queue: &str,
+        max: usize,
+        hide: Duration,
+    ) -> impl Future<Output = PortResult<Vec<DeadLetter>>> + Send;
+
+    fn delete_dead_letter(
+        &self,
+        queue: &str,
+        receipt: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------
 // HTTP probes
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -323,7 +323,8 @@ async fn promote_refuses_what_staging_has_not_proved() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("nothing has succeeded in web/staging"),
+        err.to_string()
+            .contains("nothing has succeeded in web/staging"),
         "{err}"
     );
     // A rollout still running in staging is not promoted from under it.

@@ -297,3 +297,72 @@ fn validation_bounds_the_durations_a_lease_adds_up() {
         "{messages:#?}"
     );
 }
+
+#[tokio::test]
+async fn dead_letters_replay_pushes_once_and_drop_alarm_changes() {
+    use greenlight_core::usecase::dead_letters;
+    let sim = world();
+    sim.world()
+        .push_image("web", Some("v2.0.0"), &digest(2), Behaviour::healthy());
+    let push = serde_json::json!({
+        "version": "0", "id": "ev-1", "detail-type": "ECR Image Action", "source": "aws.ecr",
+        "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "eu-west-1", "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": "web", "image-digest": digest(2).to_string(), "action-type": "PUSH", "image-tag": "v2.0.0"}
+    });
+    let failed = serde_json::json!({
+        "requestContext": {"condition": "RetriesExhausted"},
+        "requestPayload": push,
+        "responsePayload": {"errorType": "Greenlight.Retryable", "errorMessage": "dynamodb:GetItem: throttled"}
+    });
+    let alarm = serde_json::json!({"source": "aws.cloudwatch", "detail": {"alarmName": "web-staging-5xx", "state": {"value": "ALARM"}}});
+    let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/greenlight-dead-letters";
+    let letter = |id: &str, body: String| {
+        (
+            DeadLetter {
+                id: id.into(),
+                receipt: format!("r-{id}"),
+                body,
+                sent_at: None,
+            },
+            sim.now(),
+        )
+    };
+    let letters = vec![
+        letter("1", failed.to_string()),
+        letter("2", push.to_string()),
+        letter("3", alarm.to_string()),
+        letter("4", "garbage".into()),
+    ];
+    sim.world().queues.insert(queue.into(), letters);
+    let listed = dead_letters::list(&sim, queue).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        listed[0].failure.as_deref(),
+        Some("dynamodb:GetItem: throttled")
+    );
+    let sm = greenlight_core::Arn::parse(STATE_MACHINE).unwrap();
+    let topic = greenlight_core::Arn::parse(TOPIC).unwrap();
+    let done = dead_letters::replay(&sim, queue, &sm, &topic)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 4);
+    assert!(
+        done[0].removed && done[0].result.contains("1 started"),
+        "{:?}",
+        done[0]
+    );
+    // The same push again (EventBridge's own copy) starts nothing twice.
+    assert!(
+        done[1].removed && done[1].result.contains("1 already started"),
+        "{:?}",
+        done[1]
+    );
+    assert!(done[2].removed && done[2].result.contains("dropped"));
+    assert!(!done[3].removed);
+    assert_eq!(sim.world().executions.len(), 1);
+    let left: Vec<_> = sim.world().queues[queue]
+        .iter()
+        .map(|(m, _)| m.id.clone())
+        .collect();
+    assert_eq!(left, ["4"]);
+}

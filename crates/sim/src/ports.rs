@@ -698,3 +698,41 @@ impl Subscriptions for Sim {
             .collect())
     }
 }
+
+impl DeadLetters for Sim {
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        max: usize,
+        hide: Duration,
+    ) -> PortResult<Vec<DeadLetter>> {
+        let mut w = self.world();
+        w.call("sqs:ReceiveMessage")?;
+        let now = w.now;
+        let until = hide.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let messages = w
+            .queues
+            .get_mut(queue)
+            .ok_or_else(|| PortError::not_found(format!("SQS queue {queue}")))?;
+        let mut out = Vec::new();
+        for (m, hidden_until) in messages.iter_mut() {
+            if out.len() >= max {
+                break;
+            }
+            if *hidden_until <= now {
+                *hidden_until = until;
+                out.push(m.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("sqs:DeleteMessage")?;
+        if let Some(messages) = w.queues.get_mut(queue) {
+            messages.retain(|(m, _)| m.receipt != receipt);
+        }
+        Ok(())
+    }
+}

@@ -208,6 +208,9 @@ pub struct World {
     pub sticky_listeners: BTreeSet<Arn>,
     /// Every call made, in order: (time, operation).
     pub calls: Vec<(DateTime<Utc>, String)>,
+    /// SQS queues (the dead-letter queue): messages with the time until which they are
+    /// hidden from readers.
+    pub queues: BTreeMap<String, Vec<(greenlight_core::ports::DeadLetter, DateTime<Utc>)>>,
 }
 
 impl World {
@@ -237,6 +240,7 @@ impl World {
             faults: Vec::new(),
             sticky_listeners: BTreeSet::new(),
             calls: Vec::new(),
+            queues: BTreeMap::new(),
         }
     }
 

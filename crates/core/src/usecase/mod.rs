@@ -4,6 +4,7 @@
 
 pub mod approval;
 pub mod check;
+pub mod dead_letters;
 pub mod finish;
 pub mod on_push;
 pub mod prepare;
