@@ -143,9 +143,18 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             severity: None,
         })
     };
+    // A task whose error was caught exits too, with the Catch's output: that is a
+    // failure (already said by its StateCaught line), never the success line.
+    let mut caught: Option<&str> = None;
     for h in &e.history {
         let state = h.state.as_deref().unwrap_or_default();
         let output = &h.details["output"];
+        if h.kind == "StateCaught" {
+            caught = Some(state);
+        } else if h.kind == "TaskStateExited" && caught == Some(state) {
+            caught = None;
+            continue;
+        }
         match (h.kind.as_str(), state) {
             ("TaskStateExited", "Prepare") => say(
                 h.timestamp,
@@ -158,7 +167,16 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                 ),
             ),
             ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h.timestamp, "· stable: new tasks running, all targets healthy".into()),
-            ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => say(h.timestamp, "· pre-traffic probes passed (test listener)".into()),
+            ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => {
+                let probes = output["env"]["checks"]["probes"]
+                    .as_array()
+                    .map_or(0, |p| p.iter().filter(|p| p["via"] == "test" && p["path"].is_string()).count());
+                say(h.timestamp, if probes == 0 {
+                    "· no pre-traffic probes configured".into()
+                } else {
+                    format!("· pre-traffic probes passed ({probes} through the test listener)")
+                })
+            }
             ("TaskStateEntered", "AwaitApproval") => say(h.timestamp, "· waiting for approval".into()),
             ("TaskStateExited", "AwaitApproval") => say(h.timestamp, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
@@ -328,7 +346,7 @@ async fn demo(json_out: bool) -> u8 {
                 r.id,
                 r.tag.as_deref().unwrap_or("(promoted)"),
                 r.outcome
-                    .map(|o| format!("{o:?}"))
+                    .map(|o| o.to_string())
                     .unwrap_or_else(|| "running".into()),
                 took,
                 r.reason.as_deref().unwrap_or("")

@@ -361,8 +361,8 @@ pub async fn history_cmd(
             trigger,
             r.started_at.format("%Y-%m-%d %H:%M:%S"),
             r.outcome
-                .map(crate::scenario::outcome_name)
-                .unwrap_or_else(|| format!("{:?}", r.phase).to_lowercase()),
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| r.phase.to_string()),
             r.reason.unwrap_or_default()
         );
     }
@@ -657,13 +657,13 @@ where
             if last != Some(now) {
                 println!(
                     "  {:<20} {}",
-                    format!("{:?}", r.phase).to_lowercase(),
+                    r.phase.as_str(),
                     crate::render::bar(r.weight, 20)
                 );
                 last = Some(now);
             }
             if let Some(outcome) = r.outcome {
-                let name = crate::scenario::outcome_name(outcome);
+                let name = outcome.as_str();
                 println!(
                     "{deployment}: {name}{}",
                     r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
@@ -691,7 +691,7 @@ where
                 }
                 return Err(Stop(
                     format!(
-                        "{deployment}: the execution ended {:?} without a successful outcome",
+                        "{deployment}: the execution ended {} without a successful outcome",
                         info.status
                     ),
                     exit::INVALID,
@@ -777,6 +777,6 @@ mod tests {
         else {
             panic!("no outcome")
         };
-        assert!(message.contains("ended Aborted"), "{message}");
+        assert!(message.contains("ended ABORTED"), "{message}");
     }
 }

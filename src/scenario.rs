@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use greenlight_core::config::Config;
-use greenlight_core::ports::{AlarmValue, Outcome, StateStore, TokenPurpose};
+use greenlight_core::ports::{AlarmValue, StateStore, TokenPurpose};
 use greenlight_core::usecase::{approval, promote};
 use greenlight_core::{Arn, Duration};
 use greenlight_sim::{Behaviour, FaultKind};
@@ -288,7 +288,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
                     && d.environment == e.environment
                     && (d.tag.as_deref() == Some(&e.tag) || d.image.digest == digest_for(&e.tag))
             });
-            let outcome = found.and_then(|d| d.outcome).map(outcome_name);
+            let outcome = found.and_then(|d| d.outcome).map(|o| o.to_string());
             (outcome.as_deref() != Some(e.outcome.as_str())).then(|| {
                 format!(
                     "{}/{} {}: expected {}, got {}",
@@ -310,13 +310,6 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         invariant: s.invariant(),
         ended_at: s.now(),
     }
-}
-
-pub fn outcome_name(o: Outcome) -> String {
-    serde_json::to_value(o)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 async fn waiting_deployment(
@@ -480,7 +473,7 @@ pub fn print(report: &Report) {
             d.environment,
             d.tag.as_deref().unwrap_or("-"),
             d.outcome
-                .map(outcome_name)
+                .map(|o| o.to_string())
                 .unwrap_or_else(|| "running".into()),
             d.reason.as_deref().unwrap_or("")
         );

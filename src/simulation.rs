@@ -442,7 +442,7 @@ impl Simulation {
             });
             if !terminal {
                 broken.push(format!(
-                    "{}: ended {:?} without a terminal notification",
+                    "{}: ended {} without a terminal notification",
                     e.name, e.status
                 ));
             }

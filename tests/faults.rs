@@ -273,6 +273,14 @@ fn regression_a_manual_rollback_releases_its_lock_despite_throttling() {
 }
 
 #[test]
+fn regression_an_escalated_rollback_records_its_outcome_despite_throttling() {
+    // The rollback was denied, and the escalation's record write was throttled once.
+    regression(
+        "name: r\nseed: 0\nsteps:\n  - at: 1m20s\n    push: { repository: web, tag: v1.0.0, image: v1, behaviour: crash_on_start }\n  - at: 1m30s\n    fault: { operation: dynamodb:PutItem, error: throttle }\n  - at: 1m30s\n    fault: { operation: ecs:UpdateService, error: access_denied }\n",
+    );
+}
+
+#[test]
 fn zz_report_figures() {
     // Printed for docs/RELIABILITY.md when run with --nocapture (after the property test
     // in the same binary; test order is not guaranteed, so this only reports).

@@ -369,3 +369,78 @@ fn error_names_are_written_once() {
         "error names spelled out in {offenders:?}"
     );
 }
+
+#[test]
+fn the_template_loses_no_event_and_keeps_no_log_forever() {
+    let tpl = template();
+    let resources = get(&tpl, "Resources").unwrap();
+    let all = entries(resources);
+    let kind = |r: &Node| get(r, "Type").map(text).unwrap_or_default();
+    for (name, r) in all
+        .iter()
+        .filter(|(_, r)| kind(r) == "AWS::Serverless::Function")
+    {
+        let props = get(r, "Properties").unwrap();
+        // Every function logs to a log group of the stack, with the retention parameter.
+        let group = get(props, "LoggingConfig")
+            .and_then(|l| get(l, "LogGroup"))
+            .map(text)
+            .unwrap_or_else(|| panic!("{name} has no LoggingConfig.LogGroup"));
+        let group = get(resources, &group).unwrap_or_else(|| panic!("{name}: no {group}"));
+        assert_eq!(kind(group), "AWS::Logs::LogGroup");
+        assert_eq!(
+            text(get(get(group, "Properties").unwrap(), "RetentionInDays").unwrap()),
+            "LogRetentionDays"
+        );
+        // Functions EventBridge invokes hand what failed to the dead-letter queue, and so
+        // do their rules.
+        if let Some(events) = get(props, "Events") {
+            let failure = get(props, "EventInvokeConfig")
+                .and_then(|c| get(c, "DestinationConfig"))
+                .and_then(|c| get(c, "OnFailure"))
+                .unwrap_or_else(|| panic!("{name} has no on-failure destination"));
+            assert_eq!(text(get(failure, "Type").unwrap()), "SQS");
+            for (event, e) in entries(events) {
+                let p = get(e, "Properties").unwrap();
+                assert!(
+                    get(p, "DeadLetterConfig").is_some(),
+                    "{name}.{event}: no dead-letter queue on the rule"
+                );
+                let pattern = get(p, "Pattern").unwrap();
+                assert!(
+                    get(pattern, "account").is_some(),
+                    "{name}.{event}: the rule does not filter on the stack's account"
+                );
+            }
+        }
+    }
+    // The alarm relay hears only the alarms of its prefix.
+    let relay = get(resources, "AlarmRelayFunction").unwrap();
+    let detail = get(
+        get(
+            get(
+                get(
+                    get(get(relay, "Properties").unwrap(), "Events").unwrap(),
+                    "AlarmFired",
+                )
+                .unwrap(),
+                "Properties",
+            )
+            .unwrap(),
+            "Pattern",
+        )
+        .unwrap(),
+        "detail",
+    )
+    .unwrap();
+    assert!(
+        get(detail, "alarmName").is_some(),
+        "the alarm rule hears every alarm"
+    );
+    // The rollback cannot be starved of concurrency.
+    let rollback = get(get(resources, "RollbackFunction").unwrap(), "Properties").unwrap();
+    assert!(get(rollback, "ReservedConcurrentExecutions").is_some());
+    // Someone hears of a dead letter.
+    let alarm = get(resources, "DeadLetterAlarm").expect("an alarm on the dead-letter queue");
+    assert!(get(get(alarm, "Properties").unwrap(), "AlarmActions").is_some());
+}

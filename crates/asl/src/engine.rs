@@ -74,6 +74,17 @@ pub enum Status {
     TimedOut,
 }
 
+impl std::fmt::Display for Status {
+    /// Step Functions' own names, as in the execution's JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+        })
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Execution {
     pub name: String,
@@ -109,10 +120,27 @@ pub enum TokenError {
 }
 
 struct Ctx {
-    execution: Value,
-    state_machine: Value,
+    execution: Arc<Value>,
+    state_machine: Arc<Value>,
     map_item: Option<Value>,
     history: Arc<Mutex<Vec<HistoryEvent>>>,
+    /// The state being run (`$$.State.Name`), and how often it has been retried so far
+    /// (`$$.State.RetryCount`). Each state of each branch gets its own.
+    state: Option<String>,
+    retries: std::sync::atomic::AtomicU32,
+}
+
+impl Ctx {
+    fn for_state(&self, name: &str) -> Ctx {
+        Ctx {
+            execution: self.execution.clone(),
+            state_machine: self.state_machine.clone(),
+            map_item: self.map_item.clone(),
+            history: self.history.clone(),
+            state: Some(name.to_string()),
+            retries: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
 }
 
 impl Engine {
@@ -190,15 +218,19 @@ impl Engine {
         let started_at = self.now();
         let history = Arc::new(Mutex::new(Vec::new()));
         let ctx = Ctx {
-            execution: json!({
+            execution: Arc::new(json!({
                 "Id": format!("{}:{name}", self.state_machine.replace(":stateMachine:", ":execution:")),
                 "Name": name,
                 "StartTime": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "Input": input,
-            }),
-            state_machine: json!({"Id": self.state_machine, "Name": self.state_machine.rsplit(':').next().unwrap_or_default()}),
+            })),
+            state_machine: Arc::new(
+                json!({"Id": self.state_machine, "Name": self.state_machine.rsplit(':').next().unwrap_or_default()}),
+            ),
             map_item: None,
             history: history.clone(),
+            state: None,
+            retries: std::sync::atomic::AtomicU32::new(0),
         };
         self.record(&ctx, "ExecutionStarted", None, json!({"input": input}));
         let run = self.run_machine(machine, input, &ctx);
@@ -276,7 +308,9 @@ impl Engine {
                     Some(&state.name),
                     json!({"input": data}),
                 );
-                let (output, next) = self.run_state(state, data, ctx).await?;
+                let (output, next) = self
+                    .run_state(state, data, &ctx.for_state(&state.name))
+                    .await?;
                 self.record(
                     ctx,
                     &format!("{type_name}StateExited"),
@@ -314,9 +348,10 @@ impl Engine {
                 parameters,
                 result_path,
             } => {
+                // `Result` wins over `Parameters` (the spec: Result is the state's output).
                 let r = match (parameters, result) {
-                    (Some(p), _) => self.template(p, &input, ctx)?,
-                    (None, Some(r)) => r.clone(),
+                    (_, Some(r)) => r.clone(),
+                    (Some(p), None) => self.template(p, &input, ctx)?,
                     (None, None) => input.clone(),
                 };
                 follow(merge_result(result_path, raw, r)?)
@@ -335,14 +370,12 @@ impl Engine {
                         .or_else(|| fixed.clone())
                         .unwrap_or_default()
                 };
-                let e = TaskError::new(pick(error, error_path), pick(cause, cause_path));
-                self.record(
-                    ctx,
-                    "FailStateEntered",
-                    Some(&s.name),
-                    json!({"error": e.error, "cause": e.cause}),
-                );
-                Err(e)
+                // `FailStateEntered` is recorded once, on entry, like every state's; the
+                // error and cause go to `ExecutionFailed`.
+                Err(TaskError::new(
+                    pick(error, error_path),
+                    pick(cause, cause_path),
+                ))
             }
             Kind::Choice { choices, default } => {
                 for (rule, next) in choices {
@@ -506,6 +539,8 @@ impl Engine {
     {
         let mut counts = vec![0u32; retry.len()];
         loop {
+            ctx.retries
+                .store(counts.iter().sum(), std::sync::atomic::Ordering::Relaxed);
             match attempt().await {
                 Ok(result) => {
                     let out = merge_result(result_path, raw, result)?;
@@ -721,7 +756,15 @@ impl Engine {
         token: Option<&str>,
     ) -> Result<Value, TaskError> {
         let context = {
-            let mut c = json!({"Execution": ctx.execution, "StateMachine": ctx.state_machine, "State": {"EnteredTime": self.now().to_rfc3339()}});
+            let mut c = json!({
+                "Execution": *ctx.execution,
+                "StateMachine": *ctx.state_machine,
+                "State": {
+                    "EnteredTime": self.now().to_rfc3339(),
+                    "Name": ctx.state,
+                    "RetryCount": ctx.retries.load(std::sync::atomic::Ordering::Relaxed),
+                },
+            });
             if let Some(t) = token {
                 c["Task"] = json!({"Token": t});
             }
@@ -892,6 +935,9 @@ pub fn matches_error(list: &[String], error: &str) -> bool {
     list.iter().any(|e| {
         e == error
             || e == "States.ALL"
+            // AWS documents `States.Timeout` as covering a heartbeat that expired;
+            // `States.HeartbeatTimeout` is the narrower, later name.
+            || (e == "States.Timeout" && error == "States.HeartbeatTimeout")
             || (e == "States.TaskFailed"
                 && error != "States.Timeout"
                 && !error.starts_with("States.Heartbeat"))

@@ -517,3 +517,89 @@ fn the_rollout_definition_loads() {
         ]
     );
 }
+
+// Checked against another interpreter and the AWS documentation.
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_state_with_parameters_and_result_outputs_the_result() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"from": "parameters"}, "Result": {"from": "result"}, "End": true}}});
+    let out = run(def, json!({})).await;
+    assert_eq!(out.output.unwrap(), json!({"from": "result"}));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_expiry_is_caught_as_states_timeout_too() {
+    let def = json!({"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                 "Parameters": {"token.$": "$$.Task.Token"}, "TimeoutSeconds": 300, "HeartbeatSeconds": 10,
+                 "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Caught"}], "End": true},
+        "Caught": {"Type": "Pass", "End": true}}});
+    let out = run(def, json!({})).await;
+    let output = out
+        .output
+        .expect("the Catch on States.Timeout took the heartbeat expiry");
+    assert_eq!(output["error"]["Error"], "States.HeartbeatTimeout");
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 10);
+    // The narrower name still matches on its own, and TaskFailed matches neither.
+    assert!(greenlight_asl::engine::matches_error(
+        &["States.HeartbeatTimeout".into()],
+        "States.HeartbeatTimeout"
+    ));
+    assert!(!greenlight_asl::engine::matches_error(
+        &["States.TaskFailed".into()],
+        "States.HeartbeatTimeout"
+    ));
+    assert!(!greenlight_asl::engine::matches_error(
+        &["States.HeartbeatTimeout".into()],
+        "States.Timeout"
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_to_string_keeps_the_order_of_the_keys() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"s.$": "States.JsonToString($.o)"}, "End": true}}});
+    let input: Value = serde_json::from_str(r#"{"o": {"zeta": 1, "alpha": 2, "mid": 3}}"#).unwrap();
+    let out = run(def, input).await;
+    assert_eq!(out.output.unwrap()["s"], r#"{"zeta":1,"alpha":2,"mid":3}"#);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fail_state_is_entered_once() {
+    let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "My.Error", "Cause": "c"}}});
+    let out = run(def, json!({})).await;
+    let entered = out
+        .history
+        .iter()
+        .filter(|h| h.kind == "FailStateEntered")
+        .count();
+    assert_eq!(entered, 1);
+    let failed = out.history.last().unwrap();
+    assert_eq!(failed.kind, "ExecutionFailed");
+    assert_eq!(failed.details["error"], "My.Error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_context_object_names_the_state_and_counts_its_retries() {
+    let def = json!({"StartAt": "Named", "States": {
+        "Named": {"Type": "Pass", "Parameters": {"name.$": "$$.State.Name", "retries.$": "$$.State.RetryCount"}, "Next": "Flaky"},
+        "Flaky": {"Type": "Task", "Resource": "fail:2", "Parameters": {"name.$": "$$.State.Name", "retries.$": "$$.State.RetryCount"},
+                  "Retry": [{"ErrorEquals": ["Custom.Flaky"], "IntervalSeconds": 1, "MaxAttempts": 3}],
+                  "ResultPath": "$.task", "End": true}}});
+    let tasks = Arc::new(Tasks::default());
+    let out = engine(tasks).run(&load(def), "ctx", json!({})).await;
+    let output = out.output.unwrap();
+    assert_eq!(output["name"], "Named");
+    assert_eq!(output["retries"], 0);
+    assert_eq!(output["task"], json!({"attempts": 3}));
+    // Each attempt's parameters saw the retries before it.
+    let seen: Vec<Value> = out
+        .history
+        .iter()
+        .filter(|h| h.kind == "TaskScheduled")
+        .map(|h| h.details["parameters"].clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [0, 1, 2].map(|n| json!({"name": "Flaky", "retries": n}))
+    );
+}

@@ -173,6 +173,26 @@ pub struct TargetHealth {
     pub reason: Option<String>,
 }
 
+impl HealthState {
+    /// The one name people read, the same in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Initial => "initial",
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+            HealthState::Unused => "unused",
+            HealthState::Draining => "draining",
+            HealthState::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a listener can be reached, for HTTP probes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ListenerEndpoint {
@@ -325,6 +345,26 @@ pub enum ExecutionStatus {
     TimedOut,
     Aborted,
     PendingRedrive,
+}
+
+impl ExecutionStatus {
+    /// The one name people read, the same in text and JSON (Step Functions' own).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+            ExecutionStatus::PendingRedrive => "PENDING_REDRIVE",
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -785,6 +825,59 @@ mod tests {
             message: String::new()
         }
         .is_retryable());
+    }
+
+    /// Every enum a person reads shows the same name in text and in `--json`.
+    #[test]
+    fn display_names_are_the_json_names() {
+        fn same<T: Serialize + std::fmt::Display>(all: &[T]) {
+            for v in all {
+                assert_eq!(
+                    serde_json::to_value(v).unwrap(),
+                    serde_json::json!(v.to_string())
+                );
+            }
+        }
+        same(&[
+            Outcome::Succeeded,
+            Outcome::RolledBack,
+            Outcome::RollbackFailed,
+            Outcome::Rejected,
+            Outcome::Superseded,
+            Outcome::Aborted,
+            Outcome::Reverted,
+            Outcome::LockLost,
+        ]);
+        same(&[
+            Phase::Queued,
+            Phase::Preparing,
+            Phase::Deploying,
+            Phase::WaitingStable,
+            Phase::PreTrafficChecks,
+            Phase::AwaitingApproval,
+            Phase::Shifting,
+            Phase::Finalizing,
+            Phase::RollingBack,
+            Phase::Done,
+        ]);
+        same(&[
+            HealthState::Initial,
+            HealthState::Healthy,
+            HealthState::Unhealthy,
+            HealthState::Unused,
+            HealthState::Draining,
+            HealthState::Unavailable,
+        ]);
+        same(&[
+            ExecutionStatus::Running,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::Failed,
+            ExecutionStatus::TimedOut,
+            ExecutionStatus::Aborted,
+            ExecutionStatus::PendingRedrive,
+        ]);
+        same(&crate::notify::EventKind::ALL);
+        same(&[crate::config::Colour::Blue, crate::config::Colour::Green]);
     }
 
     #[test]

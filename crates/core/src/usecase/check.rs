@@ -95,7 +95,7 @@ fn first_reason(health: &[crate::ports::TargetHealth]) -> Option<String> {
         .find(|t| t.state != HealthState::Healthy)
         .map(|t| {
             format!(
-                "{}: {:?}{}",
+                "{}: {}{}",
                 t.id,
                 t.state,
                 t.reason

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::ports::{DeploymentRecord, Phase, PortError, StateStore, StopKind, StopRequest};
 use crate::rollout::{Rollout, StepError};
 
-/// How many times a write re-reads after losing a race before giving up (retryably).
+/// How many times a write re-reads after losing a race, or tries again after a transient
+/// failure, before giving up.
 const ATTEMPTS: usize = 8;
 
 /// Reads record `id`, applies `change`, writes it under the version read. When the record
@@ -22,8 +23,16 @@ pub async fn update<S: StateStore>(
     fresh: impl Fn() -> Option<DeploymentRecord>,
     change: impl Fn(&mut DeploymentRecord) -> bool,
 ) -> Result<Option<DeploymentRecord>, PortError> {
-    for _ in 0..ATTEMPTS {
-        let (mut rec, created) = match store.get_deployment(id).await? {
+    for attempt in 1..=ATTEMPTS {
+        // A throttled or failed call is tried again here too: an outcome that is never
+        // written leaves a deployment that "never ended".
+        let more = attempt < ATTEMPTS;
+        let stored = match store.get_deployment(id).await {
+            Ok(r) => r,
+            Err(e) if e.is_retryable() && more => continue,
+            Err(e) => return Err(e),
+        };
+        let (mut rec, created) = match stored {
             Some(rec) => (rec, false),
             None => match fresh() {
                 Some(rec) => (DeploymentRecord { version: 0, ..rec }, true),
@@ -39,6 +48,7 @@ pub async fn update<S: StateStore>(
                 return Ok(Some(rec));
             }
             Err(PortError::Conflict { .. }) => continue,
+            Err(e) if e.is_retryable() && more => continue,
             Err(e) => return Err(e),
         }
     }
