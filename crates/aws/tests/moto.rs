@@ -847,3 +847,57 @@ async fn sqs_dead_letters_are_listed_whole_and_deleted_by_receipt() {
         .await;
     assert!(missing.is_err());
 }
+
+// ---------------------------------------------------------------------------------------
+// Provenance: prepare against DynamoDB and ECR
+
+#[tokio::test]
+async fn prepare_refuses_forged_inputs_and_writes_nothing() {
+    use greenlight_core::rollout::StartInput;
+    let c = store().await;
+    let config = greenlight_core::config::load(include_str!("../../../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    c.put_config(&config, 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let digest = Digest::parse(&format!("sha256:{}", "4".repeat(64))).unwrap();
+    let input = |environment: &str, trigger: TriggerInfo| StartInput {
+        deployment: unique("forged"),
+        app: "web".into(),
+        environment: environment.into(),
+        image: greenlight_core::ImageRef {
+            repository: "web".into(),
+            digest: digest.clone(),
+        },
+        tag: None,
+        trigger,
+    };
+    let topic = "arn:aws:sns:eu-west-1:123456789012:greenlight";
+    for forged in [
+        input("prod", TriggerInfo::Manual { by: "mallory".into() }),
+        input(
+            "prod",
+            TriggerInfo::Promotion {
+                from: "staging".into(),
+                by: "mallory".into(),
+            },
+        ),
+        input(
+            "staging",
+            TriggerInfo::Push {
+                tag: None,
+                event_id: None,
+            },
+        ),
+    ] {
+        let id = forged.deployment.clone();
+        let env = forged.environment.clone();
+        let err = greenlight_core::usecase::prepare::prepare(&c, forged, topic)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "Greenlight.ProvenanceRefused", "{err}");
+        assert!(c.get_lock("web", &env).await.unwrap().is_none());
+        assert!(c.get_deployment(&id).await.unwrap().is_none());
+    }
+}

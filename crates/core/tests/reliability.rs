@@ -366,3 +366,63 @@ async fn dead_letters_replay_pushes_once_and_drop_alarm_changes() {
         .collect();
     assert_eq!(left, ["4"]);
 }
+
+/// Nothing changed anywhere: no lock, no record, no task definition, no execution.
+fn untouched(sim: &Sim) {
+    let w = sim.world();
+    assert!(w.store.locks.is_empty(), "a lock was taken");
+    assert!(w.store.deployments.is_empty(), "a record was written");
+    assert_eq!(w.count("ecs:RegisterTaskDefinition"), 0);
+}
+
+#[tokio::test]
+async fn forged_execution_inputs_deploy_nothing() {
+    use greenlight_core::rollout::StartInput;
+    let sim = world();
+    sim.world()
+        .push_image("web", Some("v2"), &digest(2), Behaviour::healthy());
+    sim.world()
+        .push_image("web", Some("hotfix"), &digest(3), Behaviour::healthy());
+    let refused = |input: StartInput| {
+        let sim = sim.clone();
+        async move {
+            let err = prepare::prepare(&sim, input, TOPIC).await.unwrap_err();
+            assert_eq!(err.error_name(), "Greenlight.ProvenanceRefused", "{err}");
+            untouched(&sim);
+            err.to_string()
+        }
+    };
+    // A "manual" deployment of a digest that never ran here.
+    let mut manual = start_input("prod", 2);
+    manual.trigger = TriggerInfo::Manual { by: "mallory".into() };
+    assert!(refused(manual).await.contains("never did"));
+    // A "promotion" of a digest staging never proved.
+    assert!(refused(start_input("prod", 2))
+        .await
+        .contains("never succeeded in web/staging"));
+    // A "push" whose tag matches no pattern, and one whose tag points elsewhere.
+    let mut unmatched = start_input("staging", 3);
+    unmatched.tag = Some("hotfix".into());
+    unmatched.trigger = TriggerInfo::Push {
+        tag: Some("hotfix".into()),
+        event_id: None,
+    };
+    assert!(refused(unmatched).await.contains("matches none"));
+    let mut moved = start_input("staging", 3);
+    moved.tag = Some("v2".into());
+    moved.trigger = TriggerInfo::Push {
+        tag: Some("v2".into()),
+        event_id: None,
+    };
+    assert!(refused(moved).await.contains("points at"));
+    // A push whose trigger and input disagree on the tag.
+    let mut disagree = start_input("staging", 2);
+    disagree.tag = Some("v9".into());
+    assert!(refused(disagree).await.contains("must name its tag"));
+
+    // The genuine article passes: a digest that succeeded in staging goes to prod.
+    drive(&sim, push(&sim, 2, Behaviour::healthy())).await.unwrap();
+    prepare::prepare(&sim, start_input("prod", 2), TOPIC)
+        .await
+        .unwrap();
+}

@@ -64,7 +64,8 @@ async fn prepare_refuses_what_it_cannot_do_and_leaves_nothing_behind() {
     let err = prepare::prepare(&sim, start_input("staging", 9), TOPIC)
         .await
         .unwrap_err();
-    assert!(matches!(err, StepError::ImageNotFound(_)), "{err}");
+    assert!(matches!(err, StepError::ProvenanceRefused(_)), "{err}");
+    assert!(err.to_string().contains("not in repository"), "{err}");
     assert!(sim.world().store.locks.is_empty(), "the lock is released");
     assert_eq!(sim.world().count("ecs:RegisterTaskDefinition"), 0);
 

@@ -65,21 +65,7 @@ where
             input.image, input.app, app.repository
         )));
     }
-    match (&env.trigger, &input.trigger) {
-        (Trigger::PromoteFrom(source), TriggerInfo::Promotion { from, .. }) if source != from => {
-            return Err(StepError::InvalidInput(format!(
-                "{}/{} takes promotions from `{source}`, not `{from}`",
-                input.app, input.environment
-            )))
-        }
-        (Trigger::PromoteFrom(source), TriggerInfo::Push { .. }) => {
-            return Err(StepError::InvalidInput(format!(
-                "{}/{} deploys only by promotion from `{source}`",
-                input.app, input.environment
-            )))
-        }
-        _ => {}
-    }
+    provenance(p, &input, &env.trigger).await?;
     let env = env.clone();
     let now = p.now();
 
@@ -126,6 +112,90 @@ where
             super::record::release_quietly(p, &input.app, &input.environment, &input.deployment)
                 .await;
             Err(e)
+        }
+    }
+}
+
+/// Re-proves, from the state store and ECR, that this digest may enter this environment:
+/// the execution's input is never trusted on its word, so a hand-started execution with a
+/// forged trigger deploys nothing.
+/// - a push: the environment deploys on push, the tag matches its patterns, and the tag
+///   points at this digest in ECR now;
+/// - a promotion: the environment takes promotions from `from`, and the digest succeeded
+///   there through greenlight;
+/// - anything else (`manual`): the digest succeeded in this environment before.
+pub async fn provenance<P>(p: &P, input: &StartInput, trigger: &Trigger) -> Result<(), StepError>
+where
+    P: StateStore + ImageRegistry,
+{
+    let (app, environment) = (&input.app, &input.environment);
+    let refuse = |why: String| Err(StepError::ProvenanceRefused(why));
+    let succeeded_in = |env: &str| {
+        let env = env.to_string();
+        async move {
+            Ok::<bool, StepError>(
+                p.history(app, &env, 1000)
+                    .await?
+                    .iter()
+                    .any(|r| r.image.digest == input.image.digest && r.outcome == Some(crate::ports::Outcome::Succeeded)),
+            )
+        }
+    };
+    match (&input.trigger, trigger) {
+        (TriggerInfo::Push { tag, .. }, Trigger::OnPush(on_push)) => {
+            let Some(tag) = tag.as_deref().filter(|t| Some(*t) == input.tag.as_deref()) else {
+                return refuse(format!(
+                    "a push to {app}/{environment} must name its tag, the same in the trigger and the input"
+                ));
+            };
+            if !on_push.tags.iter().any(|pat| crate::glob::matches(pat, tag)) {
+                return refuse(format!(
+                    "tag `{tag}` matches none of {app}/{environment}'s patterns ({})",
+                    on_push.tags.join(", ")
+                ));
+            }
+            match p.image_by_tag(&input.image.repository, tag).await {
+                Ok(info) if info.image.digest == input.image.digest => Ok(()),
+                Ok(info) => refuse(format!(
+                    "tag `{tag}` points at {}, not {}",
+                    info.image.digest, input.image.digest
+                )),
+                Err(PortError::NotFound { .. }) => refuse(format!(
+                    "tag `{tag}` is not in repository `{}`",
+                    input.image.repository
+                )),
+                Err(e) => Err(e.into()),
+            }
+        }
+        (TriggerInfo::Push { .. }, Trigger::PromoteFrom(source)) => refuse(format!(
+            "{app}/{environment} deploys only by promotion from `{source}`"
+        )),
+        (TriggerInfo::Promotion { from, .. }, Trigger::PromoteFrom(source)) => {
+            if from != source {
+                return refuse(format!(
+                    "{app}/{environment} takes promotions from `{source}`, not `{from}`"
+                ));
+            }
+            if !succeeded_in(from).await? {
+                return refuse(format!(
+                    "{} never succeeded in {app}/{from}",
+                    input.image.digest
+                ));
+            }
+            Ok(())
+        }
+        (TriggerInfo::Promotion { from, .. }, Trigger::OnPush(_)) => refuse(format!(
+            "{app}/{environment} deploys on push; it takes no promotion from `{from}`"
+        )),
+        (TriggerInfo::Manual { .. }, _) => {
+            if succeeded_in(environment).await? {
+                Ok(())
+            } else {
+                refuse(format!(
+                    "a manual deployment may only bring back a digest that succeeded in {app}/{environment} before; {} never did",
+                    input.image.digest
+                ))
+            }
         }
     }
 }
