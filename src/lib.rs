@@ -4,6 +4,7 @@ pub mod demo;
 pub mod ops;
 pub mod render;
 pub mod scenario;
+pub mod scenario_check;
 pub mod simulation;
 
 /// Exit codes, documented in README.md.

@@ -576,10 +576,19 @@ fn simulate_cmd(config_file: &Path, paths: &[PathBuf], json: bool) -> u8 {
                 scenarios.insert(f.display().to_string(), s);
             }
             Err(e) => {
-                eprintln!("{}: {e}", f.display());
+                for line in e.lines() {
+                    eprintln!("{}:{line}", f.display());
+                }
                 return exit::INVALID;
             }
         }
+    }
+    let problems = greenlight::scenario::check_all(&config, &scenarios);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        return exit::INVALID;
     }
     if greenlight::scenario::simulate(&config, &scenarios, json) {
         exit::OK

@@ -65,6 +65,9 @@ impl Default for Initial {
 pub struct Step {
     /// When, from the start: `0s`, `5m`, `1h30m`.
     pub at: Duration,
+    /// Where the step was written (for messages); not part of the format.
+    #[serde(skip)]
+    pub span: greenlight_core::yaml::Span,
     #[serde(flatten)]
     pub action: Action,
 }
@@ -214,7 +217,19 @@ impl Report {
 
 pub fn parse(text: &str) -> Result<Scenario, String> {
     let node = greenlight_core::yaml::load(text).map_err(|e| format!("not valid YAML: {e}"))?;
-    let scenario: Scenario = serde_json::from_value(node.to_json()).map_err(|e| e.to_string())?;
+    let problems = crate::scenario_check::structure(&node);
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    let mut scenario: Scenario =
+        serde_json::from_value(node.to_json()).map_err(|e| e.to_string())?;
+    let spans = node.index_spans("");
+    for (i, step) in scenario.steps.iter_mut().enumerate() {
+        step.span = spans
+            .get(&format!("steps[{i}]"))
+            .copied()
+            .unwrap_or_default();
+    }
     for (i, s) in scenario.steps.iter().enumerate() {
         if let Action::Push { behaviour, .. } = &s.action {
             behaviour
@@ -495,6 +510,19 @@ pub fn print(report: &Report) {
 }
 
 /// Runs scenario files for the CLI.
+/// Checks every scenario against the configuration before anything runs: what a scenario
+/// names that the configuration does not have is an error (`file:line:column: …`).
+pub fn check_all(config: &Config, scenarios: &BTreeMap<String, Scenario>) -> Vec<String> {
+    scenarios
+        .iter()
+        .flat_map(|(file, s)| {
+            crate::scenario_check::against(config, s)
+                .into_iter()
+                .map(move |p| format!("{file}:{p}"))
+        })
+        .collect()
+}
+
 pub fn simulate(config: &Config, scenarios: &BTreeMap<String, Scenario>, json: bool) -> bool {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -313,3 +313,51 @@ fn a_malformed_scenario_is_refused_clearly() {
     assert!(stderr(&o).contains("soon"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_scenario_with_a_typo_is_refused_with_its_line_and_a_suggestion() {
+    let dir = std::env::temp_dir().join(format!("greenlight-typo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("typos.yaml");
+    std::fs::write(
+        &bad,
+        "name: typos\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2, behavior: 5xx }\n  - at: 1m\n    fault: { operation: elbv2:ModifyListner, error: throttle }\n  - at: 2m\n    alarm: { name: web-staging-5xxx, state: ALARM }\n  - at: 3m\n    rollback: { app: web, environment: stagin }\n",
+    )
+    .unwrap();
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "typos.yaml:4:54: steps[0].push: unknown key `behavior`; did you mean `behaviour`?"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "unknown operation `elbv2:ModifyListner`; did you mean `elbv2:ModifyListener`?"
+        ),
+        "{err}"
+    );
+    // Fixed structure, still wrong names: the configuration is checked before anything runs.
+    std::fs::write(
+        &bad,
+        "name: typos\nsteps:\n  - at: 2m\n    alarm: { name: web-staging-5xxx, state: ALARM }\n  - at: 3m\n    rollback: { app: web, environment: stagin }\n",
+    )
+    .unwrap();
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            ":3:7: steps[0]: unknown alarm `web-staging-5xxx`; did you mean `web-staging-5xx`?"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown environment `stagin`; did you mean `staging`?"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "nothing ran");
+    std::fs::remove_dir_all(&dir).ok();
+}

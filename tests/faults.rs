@@ -129,7 +129,11 @@ fn schedule() -> impl Strategy<Value = Scenario> {
             initial: Initial::default(),
             steps: steps
                 .into_iter()
-                .map(|(at, action)| Step { at, action })
+                .map(|(at, action)| Step {
+                    at,
+                    action,
+                    span: Default::default(),
+                })
                 .collect(),
             expect: Vec::new(),
         }

@@ -600,3 +600,54 @@ async fn retire_after_the_window_unless_a_newer_deployment_owns_the_colour() {
     assert_eq!(s.live("web", "staging"), Some(Colour::Green));
     assert_invariant(&s);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_deployment_is_never_the_latest_for_rollback_or_retire() {
+    let s = world(&with_staging(|e| {
+        e.concurrency = config::Concurrency::Reject;
+    }));
+    push(&s, "v1", Behaviour::healthy()).await;
+    // v2 arrives during v1's canary bake and is refused: a `rejected` record with no colour.
+    s.sleep(90).await;
+    push(&s, "v2", Behaviour::healthy()).await;
+    s.sleep(10 * 60).await;
+    assert_eq!(
+        record(&s, "v1", "staging").outcome,
+        Some(Outcome::Succeeded)
+    );
+    let refused = record(&s, "v2", "staging");
+    assert_eq!(refused.outcome, Some(Outcome::Rejected));
+    assert!(!refused.took_environment());
+    // The manual rollback of v1 inside its window is not refused because of v2.
+    let topic = greenlight_core::Arn::parse(greenlight::simulation::TOPIC).unwrap();
+    let out = promote::revert(&s.sim, &s.config, &topic, "web", "staging", "carol")
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, promote::Reverted::Flipped { ref deployment, .. } if *deployment == record(&s, "v1", "staging").id),
+        "{out:?}"
+    );
+    s.settle().await;
+    assert_eq!(s.live("web", "staging"), Some(Colour::Blue));
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_deployment_does_not_keep_the_old_colour_warm() {
+    let s = world(&with_staging(|e| {
+        e.concurrency = config::Concurrency::Reject;
+    }));
+    push(&s, "v1", Behaviour::healthy()).await;
+    s.sleep(90).await;
+    push(&s, "v2", Behaviour::healthy()).await;
+    s.settle().await;
+    // After v1's 30m window, blue (the old colour) was scaled to zero despite v2's record.
+    let env = s.config.apps["web"].environments["staging"].clone();
+    let w = s.sim.world();
+    let blue = &w.services[&(env.cluster.clone(), env.services.blue.clone())];
+    assert_eq!(
+        w.service_state(blue).desired,
+        0,
+        "the old colour was retired"
+    );
+}

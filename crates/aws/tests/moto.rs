@@ -875,7 +875,12 @@ async fn prepare_refuses_forged_inputs_and_writes_nothing() {
     };
     let topic = "arn:aws:sns:eu-west-1:123456789012:greenlight";
     for forged in [
-        input("prod", TriggerInfo::Manual { by: "mallory".into() }),
+        input(
+            "prod",
+            TriggerInfo::Manual {
+                by: "mallory".into(),
+            },
+        ),
         input(
             "prod",
             TriggerInfo::Promotion {

@@ -105,7 +105,9 @@ async fn bad_events_are_typed_errors() {
 
 async fn waiting_for_approval(sim: &greenlight_sim::Sim) -> greenlight_core::rollout::Rollout {
     // Digest 2 succeeds in staging first: only that may be promoted.
-    drive(sim, push(sim, 2, Behaviour::healthy())).await.unwrap();
+    drive(sim, push(sim, 2, Behaviour::healthy()))
+        .await
+        .unwrap();
     let r = prepare::prepare(sim, start_input("prod", 2), TOPIC)
         .await
         .unwrap();

@@ -394,7 +394,9 @@ async fn forged_execution_inputs_deploy_nothing() {
     };
     // A "manual" deployment of a digest that never ran here.
     let mut manual = start_input("prod", 2);
-    manual.trigger = TriggerInfo::Manual { by: "mallory".into() };
+    manual.trigger = TriggerInfo::Manual {
+        by: "mallory".into(),
+    };
     assert!(refused(manual).await.contains("never did"));
     // A "promotion" of a digest staging never proved.
     assert!(refused(start_input("prod", 2))
@@ -421,7 +423,9 @@ async fn forged_execution_inputs_deploy_nothing() {
     assert!(refused(disagree).await.contains("must name its tag"));
 
     // The genuine article passes: a digest that succeeded in staging goes to prod.
-    drive(&sim, push(&sim, 2, Behaviour::healthy())).await.unwrap();
+    drive(&sim, push(&sim, 2, Behaviour::healthy()))
+        .await
+        .unwrap();
     prepare::prepare(&sim, start_input("prod", 2), TOPIC)
         .await
         .unwrap();

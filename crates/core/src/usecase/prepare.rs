@@ -133,12 +133,10 @@ where
     let succeeded_in = |env: &str| {
         let env = env.to_string();
         async move {
-            Ok::<bool, StepError>(
-                p.history(app, &env, 1000)
-                    .await?
-                    .iter()
-                    .any(|r| r.image.digest == input.image.digest && r.outcome == Some(crate::ports::Outcome::Succeeded)),
-            )
+            Ok::<bool, StepError>(p.history(app, &env, 1000).await?.iter().any(|r| {
+                r.image.digest == input.image.digest
+                    && r.outcome == Some(crate::ports::Outcome::Succeeded)
+            }))
         }
     };
     match (&input.trigger, trigger) {
@@ -148,7 +146,11 @@ where
                     "a push to {app}/{environment} must name its tag, the same in the trigger and the input"
                 ));
             };
-            if !on_push.tags.iter().any(|pat| crate::glob::matches(pat, tag)) {
+            if !on_push
+                .tags
+                .iter()
+                .any(|pat| crate::glob::matches(pat, tag))
+            {
                 return refuse(format!(
                     "tag `{tag}` matches none of {app}/{environment}'s patterns ({})",
                     on_push.tags.join(", ")

@@ -1,0 +1,253 @@
+//! Strict reading of a scenario: a key, an operation, an app, an environment or an alarm that
+//! the scenario names but nothing knows is an error with its line and column (and the
+//! nearest known name), never silently ignored — a typo must not turn a rehearsal of a
+//! failure into a rehearsal of a success.
+
+use greenlight_core::config::Config;
+use greenlight_core::decode::closest;
+use greenlight_core::yaml::{Node, NodeKind, Span};
+
+/// Every operation a scenario's `fault` can name: the AWS calls the simulator reports and
+/// each function's invocation.
+pub const FAULT_OPERATIONS: &[&str] = &[
+    "cloudwatch:DescribeAlarms",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecs:DescribeServices",
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:UpdateService",
+    "elbv2:DescribeListeners",
+    "elbv2:DescribeTargetHealth",
+    "elbv2:ModifyListener",
+    "sns:Publish",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "states:StartExecution",
+    "states:DescribeExecution",
+    "states:ListExecutions",
+    "states:StopExecution",
+    "lambda:Invoke/greenlight-prepare",
+    "lambda:Invoke/greenlight-deploy",
+    "lambda:Invoke/greenlight-check",
+    "lambda:Invoke/greenlight-await",
+    "lambda:Invoke/greenlight-shift",
+    "lambda:Invoke/greenlight-finalize",
+    "lambda:Invoke/greenlight-retire",
+    "lambda:Invoke/greenlight-rollback",
+    "lambda:Invoke/greenlight-notify",
+];
+
+const ACTIONS: &[(&str, &[&str])] = &[
+    (
+        "push",
+        &["repository", "tag", "image", "behaviour", "times"],
+    ),
+    ("promote", &["app", "from", "to", "by"]),
+    ("approve", &["app", "environment", "by"]),
+    ("reject", &["app", "environment", "by", "reason"]),
+    ("rollback", &["app", "environment", "by"]),
+    ("alarm", &["name", "state", "for"]),
+    ("fault", &["operation", "error", "times"]),
+    ("stale_lock", &["app", "environment", "for"]),
+];
+
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn at(&mut self, span: Span, path: &str, message: String) {
+        self.0
+            .push(format!("{}:{}: {path}: {message}", span.line, span.column));
+    }
+
+    fn unknown(&mut self, span: Span, path: &str, what: &str, word: &str, known: &[&str]) {
+        let hint = closest(word, known)
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_else(|| format!("; expected one of: {}", known.join(", ")));
+        self.at(span, path, format!("unknown {what} `{word}`{hint}"));
+    }
+}
+
+fn entries(node: &Node) -> &[(String, Span, Node)] {
+    match &node.kind {
+        NodeKind::Mapping(e) => e,
+        _ => &[],
+    }
+}
+
+fn scalar(node: &Node) -> Option<&str> {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+fn keys(node: &Node, path: &str, known: &[&str], p: &mut Problems) {
+    if !matches!(node.kind, NodeKind::Mapping(_)) {
+        p.at(
+            node.span,
+            path,
+            format!("expected a mapping, found {}", node.describe()),
+        );
+        return;
+    }
+    for (key, span, _) in entries(node) {
+        if !known.contains(&key.as_str()) {
+            p.unknown(*span, path, "key", key, known);
+        }
+    }
+}
+
+/// What the scenario's structure gets wrong, as `line:column: path: message` lines.
+pub fn structure(root: &Node) -> Vec<String> {
+    let mut p = Problems(Vec::new());
+    keys(
+        root,
+        "scenario",
+        &["name", "seed", "initial", "steps", "expect"],
+        &mut p,
+    );
+    for (key, _, value) in entries(root) {
+        match key.as_str() {
+            "initial" => keys(value, "initial", &["image", "tasks"], &mut p),
+            "expect" => {
+                if let NodeKind::Sequence(items) = &value.kind {
+                    for (i, item) in items.iter().enumerate() {
+                        keys(
+                            item,
+                            &format!("expect[{i}]"),
+                            &["app", "environment", "tag", "outcome"],
+                            &mut p,
+                        );
+                    }
+                }
+            }
+            "steps" => {
+                if let NodeKind::Sequence(items) = &value.kind {
+                    for (i, step) in items.iter().enumerate() {
+                        step_structure(step, &format!("steps[{i}]"), &mut p);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    p.0
+}
+
+fn step_structure(step: &Node, path: &str, p: &mut Problems) {
+    let names: Vec<&str> = ACTIONS.iter().map(|(n, _)| *n).collect();
+    let mut known = vec!["at"];
+    known.extend(&names);
+    keys(step, path, &known, p);
+    let actions: Vec<_> = entries(step)
+        .iter()
+        .filter(|(k, _, _)| names.contains(&k.as_str()))
+        .collect();
+    if actions.len() != 1 {
+        p.at(
+            step.span,
+            path,
+            format!(
+                "a step has `at` and exactly one of: {} (found {})",
+                names.join(", "),
+                actions.len()
+            ),
+        );
+    }
+    for (action, _, body) in actions {
+        let fields = ACTIONS.iter().find(|(n, _)| n == action).map(|(_, f)| *f);
+        let here = format!("{path}.{action}");
+        keys(body, &here, fields.unwrap_or(&[]), p);
+        for (key, span, value) in entries(body) {
+            match (action.as_str(), key.as_str()) {
+                ("fault", "operation") => {
+                    if let Some(op) = scalar(value) {
+                        if !FAULT_OPERATIONS.contains(&op) {
+                            p.unknown(*span, &here, "operation", op, FAULT_OPERATIONS);
+                        }
+                    }
+                }
+                ("push", "behaviour") if matches!(value.kind, NodeKind::Mapping(_)) => keys(
+                    value,
+                    &format!("{here}.behaviour"),
+                    &[
+                        "start_secs",
+                        "crash_on_start",
+                        "never_healthy",
+                        "error_rate",
+                    ],
+                    p,
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What the scenario names that the configuration does not have: apps, environments,
+/// repositories and alarms. `lines[i]` is where step `i` was written.
+pub fn against(config: &Config, scenario: &crate::scenario::Scenario) -> Vec<String> {
+    use crate::scenario::Action;
+    let mut p = Problems(Vec::new());
+    let apps: Vec<&str> = config.apps.keys().map(String::as_str).collect();
+    let repositories: Vec<&str> = config
+        .apps
+        .values()
+        .map(|a| a.repository.as_str())
+        .collect();
+    let alarms: Vec<&str> = config
+        .apps
+        .values()
+        .flat_map(|a| a.environments.values())
+        .flat_map(|e| e.checks.alarms.iter().map(String::as_str))
+        .collect();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let span = step.span;
+        let path = format!("steps[{i}]");
+        let mut app_env = |app: &str, envs: &[&str]| {
+            let Some(a) = config.apps.get(app) else {
+                p.unknown(span, &path, "app", app, &apps);
+                return;
+            };
+            let known: Vec<&str> = a.environments.keys().map(String::as_str).collect();
+            for env in envs {
+                if !a.environments.contains_key(*env) {
+                    p.unknown(span, &path, "environment", env, &known);
+                }
+            }
+        };
+        match &step.action {
+            Action::Push { repository, .. } => {
+                if !repositories.contains(&repository.as_str()) {
+                    p.unknown(span, &path, "repository", repository, &repositories);
+                }
+            }
+            Action::Promote { app, from, to, .. } => app_env(app, &[from, to]),
+            Action::Approve {
+                app, environment, ..
+            }
+            | Action::Reject {
+                app, environment, ..
+            }
+            | Action::Rollback {
+                app, environment, ..
+            }
+            | Action::StaleLock {
+                app, environment, ..
+            } => app_env(app, &[environment]),
+            Action::Alarm { name, .. } => {
+                if !alarms.contains(&name.as_str()) {
+                    p.unknown(span, &path, "alarm", name, &alarms);
+                }
+            }
+            Action::Fault { .. } => {}
+        }
+    }
+    p.0
+}
