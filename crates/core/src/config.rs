@@ -987,6 +987,37 @@ pub fn validate_config(config: &Config) -> Vec<Problem> {
     dx.problems
 }
 
+/// ECS's own grammar for cluster and service names: up to 255 letters, digits, hyphens and
+/// underscores — or the full ARN of one (`arn:aws:ecs:…:cluster/NAME`, `…:service/…/NAME`).
+fn ecs_name(name: &str, kind: &str) -> Result<(), String> {
+    let what = kind.trim_end_matches('/');
+    if name.starts_with("arn:") {
+        return match crate::arn::Arn::parse(name) {
+            Ok(arn) => arn
+                .expect("ecs", kind, &format!("an ECS {what}"))
+                .map(|_| ())
+                .and_then(|_| {
+                    let last = name.rsplit('/').next().unwrap_or_default();
+                    ecs_name(last, kind)
+                }),
+            Err(e) => Err(e),
+        };
+    }
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not an ECS {what} name: up to 255 letters, digits, hyphens and underscores, or the {what}'s ARN",
+            name.escape_debug()
+        ))
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
@@ -1082,14 +1113,17 @@ fn check_environment(
         None => {}
     }
 
-    if env
-        .cluster
-        .as_ref()
-        .is_some_and(|cl| cl.contains(char::is_whitespace))
-    {
-        c.error(&p("cluster"), "a cluster name has no spaces");
+    if let Some(cluster) = &env.cluster {
+        if let Err(why) = ecs_name(cluster, "cluster/") {
+            c.error(&p("cluster"), why);
+        }
     }
     if let Some(services) = &env.services {
+        for (colour, name) in [("blue", &services.blue), ("green", &services.green)] {
+            if let Err(why) = ecs_name(name, "service/") {
+                c.error(&p(&format!("services.{colour}")), why);
+            }
+        }
         if services.blue == services.green {
             c.error(
                 &p("services.green"),

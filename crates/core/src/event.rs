@@ -58,6 +58,8 @@ pub enum EventError {
     MissingField(&'static str),
     #[error("ECR event `detail.image-digest`: {0}")]
     InvalidDigest(String),
+    #[error("ECR event `detail.image-tag` {0} is not an image tag: letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`")]
+    InvalidTag(String),
 }
 
 impl EventError {
@@ -65,6 +67,17 @@ impl EventError {
     pub fn error_name(&self) -> &'static str {
         crate::errors::ErrorCode::InvalidEvent.as_str()
     }
+}
+
+/// The OCI distribution grammar for tags, which ECR follows:
+/// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Reads an event from JSON.
@@ -112,9 +125,17 @@ pub fn classify(envelope: EventBridgeEvent<serde_json::Value>) -> Result<EcrEven
         .as_deref()
         .ok_or(EventError::MissingField("image-digest"))?;
     let digest = Digest::parse(digest_text).map_err(EventError::InvalidDigest)?;
+    let tag = detail.image_tag.filter(|t| !t.is_empty());
+    if let Some(t) = &tag {
+        if !valid_tag(t) {
+            // Quoted and cut short: a tag never reaches a name or a notification unchecked.
+            let shown: String = t.chars().take(40).collect();
+            return Err(EventError::InvalidTag(format!("{:?}", shown)));
+        }
+    }
     Ok(EcrEvent::Push(ImagePush {
         image: ImageRef { repository, digest },
-        tag: detail.image_tag.filter(|t| !t.is_empty()),
+        tag,
         account: envelope.account,
         region: envelope.region,
         time: envelope.time,
@@ -149,6 +170,27 @@ mod tests {
         assert_eq!(push.tag.as_deref(), Some("v1.2.0"));
         assert_eq!(push.image.to_string(), format!("web@{}", digest()));
         assert_eq!(push.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn tags_outside_the_grammar_are_refused_before_they_reach_a_name() {
+        for bad in ["-x", ".x", "v1 ; rm", "v1\n\u{7}", &"a".repeat(129), "ü"] {
+            let e = parse_event(&event(
+                json!({"result": "SUCCESS", "repository-name": "web", "image-digest": digest(), "action-type": "PUSH", "image-tag": bad}),
+            ));
+            assert!(
+                matches!(e, Err(EventError::InvalidTag(_))),
+                "{bad:?}: {e:?}"
+            );
+        }
+        for good in ["v1.2.0", "_x", "rc-1", "A_b.c-d", &"a".repeat(128)] {
+            assert!(valid_tag(good), "{good}");
+        }
+        let e = parse_event(&event(json!({"result": "SUCCESS", "repository-name": "web", "image-digest": digest(), "action-type": "PUSH", "image-tag": "x\u{1b}[31m"}))).unwrap_err();
+        assert!(
+            !e.to_string().contains('\u{1b}'),
+            "no raw control characters: {e}"
+        );
     }
 
     #[test]

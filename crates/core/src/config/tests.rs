@@ -570,3 +570,32 @@ fn an_invalid_optional_section_does_not_fall_back_to_defaults() {
         "apps.web.environments.staging.approval.required"
     );
 }
+
+#[test]
+fn cluster_and_service_names_follow_ecs_grammar() {
+    for (bad, fragment) in [
+        ("\"web\\0staging\"", "is not an ECS cluster name"),
+        ("\"🚀🚀🚀\"", "is not an ECS cluster name"),
+        ("\"v*\"", "is not an ECS cluster name"),
+        ("\"arn:aws:::\"", "is not an ARN"),
+        (
+            "arn:aws:ecs:eu-west-1:123456789012:service/staging/web",
+            "is not an ECS cluster ARN",
+        ),
+    ] {
+        let text = EXAMPLE.replace("cluster: staging", &format!("cluster: {bad}"));
+        assert_error(&text, "apps.web.environments.staging.cluster", fragment);
+    }
+    let text = EXAMPLE.replace("blue: web-staging-blue", "blue: \"web staging\"");
+    assert_error(
+        &text,
+        "apps.web.environments.staging.services.blue",
+        "is not an ECS service name",
+    );
+    // A full ARN is a name too.
+    let arn = EXAMPLE.replace(
+        "cluster: staging",
+        "cluster: arn:aws:ecs:eu-west-1:123456789012:cluster/staging",
+    );
+    assert!(crate::config::load(&arn).is_valid());
+}
