@@ -58,6 +58,13 @@ pub enum EventError {
     MissingField(&'static str),
     #[error("ECR event `detail.image-digest`: {0}")]
     InvalidDigest(String),
+    #[error("the event comes from account {account} in {region}; this stack acts only on its own account {expected_account} in {expected_region}")]
+    Foreign {
+        account: String,
+        region: String,
+        expected_account: String,
+        expected_region: String,
+    },
     #[error("ECR event `detail.image-tag` {0} is not an image tag: letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`")]
     InvalidTag(String),
 }

@@ -59,6 +59,24 @@ async fn a_push_starts_one_execution_however_often_it_is_delivered() {
 }
 
 #[tokio::test]
+async fn a_push_from_another_account_or_region_deploys_nothing() {
+    let sim = world();
+    for (field, value) in [("account", "999999999999"), ("region", "us-east-1")] {
+        let mut event = ecr_event(Some("v2.0.0"), 2, "web");
+        event[field] = serde_json::json!(value);
+        let err = on_push::on_push(&sim, &event, &arn(STATE_MACHINE), &arn(TOPIC))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            greenlight_core::rollout::ErrorName::error_name(&err),
+            "Greenlight.InvalidEvent"
+        );
+        assert!(err.to_string().contains(value), "{err}");
+    }
+    assert!(sim.world().executions.is_empty());
+}
+
+#[tokio::test]
 async fn pushes_that_start_nothing_are_explained_to_the_apps_subscribers_only() {
     let sim = world();
     let out = on_push::on_push(

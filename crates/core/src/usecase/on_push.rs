@@ -52,7 +52,25 @@ where
     P: StateStore + Executions + Notifier + Clock,
 {
     let push = match parse_event(event)? {
-        EcrEvent::Push(push) => push,
+        EcrEvent::Push(push) => {
+            // Only pushes of the stack's own account and region: another account's event
+            // (a misrouted bus, a forged put) deploys nothing.
+            if let Ok(own) = state_machine.parts() {
+                let (account, region) = (
+                    push.account.clone().unwrap_or_default(),
+                    push.region.clone().unwrap_or_default(),
+                );
+                if account != own.account || region != own.region {
+                    return Err(OnPushError::InvalidEvent(EventError::Foreign {
+                        account,
+                        region,
+                        expected_account: own.account.to_string(),
+                        expected_region: own.region.to_string(),
+                    }));
+                }
+            }
+            push
+        }
         EcrEvent::Ignored(reason) => {
             return Ok(OnPushOutput {
                 ignored: Some(reason),
