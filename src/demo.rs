@@ -213,19 +213,23 @@ pub fn print_timeline(moments: &[Moment]) {
 /// `greenlight approve` does (the same code, against the simulator). Returns what the
 /// command printed.
 async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str) -> String {
-    loop {
+    // Bounded: the approval request comes within minutes, or the demo is broken.
+    for _ in 0..(4 * 60 * 2) {
         s.sleep(30).await;
         if let Ok(Some(_)) = s
             .sim
             .get_task_token(&deployment, TokenPurpose::Approval)
             .await
         {
+            // A person reads the request and answers a few minutes later.
+            s.sleep(4 * 60).await;
             let said = crate::ops::approve_cmd(&s.sim, &deployment, by, None)
                 .await
                 .unwrap_or_else(|e| panic!("approve: {}", e.0));
             return format!("$ greenlight approve {deployment} --by {by}\n  {said}");
         }
     }
+    panic!("{deployment} never asked for approval within 4 hours")
 }
 
 async fn demo(json_out: bool) -> u8 {
@@ -308,7 +312,7 @@ async fn demo(json_out: bool) -> u8 {
         println!("{approved}");
     }
     act(
-        "Act 4 — promote what staging runs (v2.0.0) to prod; the approval is granted",
+        "Act 4 — promote the newest digest that succeeded in staging (v2.0.0) to prod; the approval comes four minutes after the request",
         t,
         &s,
     );
