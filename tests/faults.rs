@@ -19,34 +19,8 @@ use greenlight::simulation::digest_for;
 use greenlight_core::Duration;
 use proptest::prelude::*;
 
-const OPERATIONS: &[&str] = &[
-    "cloudwatch:DescribeAlarms",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-    "ecr:DescribeImages",
-    "ecr:DescribeRepositories",
-    "ecs:DescribeServices",
-    "ecs:DescribeTaskDefinition",
-    "ecs:RegisterTaskDefinition",
-    "ecs:UpdateService",
-    "elbv2:DescribeListeners",
-    "elbv2:DescribeTargetHealth",
-    "elbv2:ModifyListener",
-    "sns:Publish",
-    "states:StartExecution",
-    "lambda:Invoke/greenlight-prepare",
-    "lambda:Invoke/greenlight-deploy",
-    "lambda:Invoke/greenlight-check",
-    "lambda:Invoke/greenlight-await",
-    "lambda:Invoke/greenlight-shift",
-    "lambda:Invoke/greenlight-finalize",
-    "lambda:Invoke/greenlight-retire",
-    "lambda:Invoke/greenlight-rollback",
-    "lambda:Invoke/greenlight-notify",
-];
+/// Every operation a fault can name (the same list `greenlight simulate` accepts).
+const OPERATIONS: &[&str] = greenlight::scenario_check::FAULT_OPERATIONS;
 
 const ALARMS: &[&str] = &["web-staging-5xx", "web-prod-5xx", "web-prod-p99-latency"];
 
