@@ -316,7 +316,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
             })
         })
         .collect();
-    Report {
+    let report = Report {
         name: scenario.name.clone(),
         timeline: crate::demo::timeline(&s, since),
         deployments,
@@ -324,7 +324,9 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         unmet,
         invariant: s.invariant(),
         ended_at: s.now(),
-    }
+    };
+    s.close();
+    report
 }
 
 async fn waiting_deployment(

@@ -368,6 +368,15 @@ impl Simulation {
         }
     }
 
+    /// Breaks the reference cycles between the simulated world and the engine (the world's
+    /// sinks hold the engine, whose dispatcher holds the world), so that a finished
+    /// simulation frees its memory. Call when done with it.
+    pub fn close(&self) {
+        let mut w = self.sim.world();
+        w.token_sink = None;
+        w.start_sink = None;
+    }
+
     /// Lets virtual time pass.
     pub async fn sleep(&self, secs: u64) {
         tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
