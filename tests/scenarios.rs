@@ -651,3 +651,29 @@ async fn a_refused_deployment_does_not_keep_the_old_colour_warm() {
         "the old colour was retired"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn queued_deployments_start_in_push_order() {
+    let s = world(&with_staging(|e| {
+        e.concurrency = config::Concurrency::Queue;
+    }));
+    let tags: Vec<String> = (1..=6).map(|i| format!("v{i}")).collect();
+    // Pushes 3 s apart: each waiter retries on its own 10 s rhythm, so without a queue
+    // order whoever retries first after the lock frees would win.
+    for tag in &tags {
+        push(&s, tag, Behaviour::healthy()).await;
+        s.sleep(3).await;
+    }
+    s.settle().await;
+    let mut done: Vec<DeploymentRecord> = tags.iter().map(|t| record(&s, t, "staging")).collect();
+    assert!(
+        done.iter().all(|r| r.outcome == Some(Outcome::Succeeded)),
+        "{done:#?}"
+    );
+    // They ended in the order they were pushed, and the newest push is what runs.
+    done.sort_by_key(|r| r.ended_at);
+    let order: Vec<&str> = done.iter().map(|r| r.tag.as_deref().unwrap()).collect();
+    assert_eq!(order, ["v1", "v2", "v3", "v4", "v5", "v6"]);
+    assert_eq!(s.live("web", "staging"), record(&s, "v6", "staging").colour);
+    assert_invariant(&s);
+}

@@ -79,7 +79,27 @@ where
         )
         .await?
     {
-        LockOutcome::Acquired { .. } => {}
+        LockOutcome::Acquired { .. } => {
+            // First in, first out: a free lock goes to the oldest deployment waiting for
+            // it, not to whoever retries first.
+            if env.concurrency == Concurrency::Queue {
+                if let Some(older) = older_waiter(p, &input, now).await? {
+                    super::record::release_quietly(
+                        p,
+                        &input.app,
+                        &input.environment,
+                        &input.deployment,
+                    )
+                    .await;
+                    take_ticket(p, &input, now).await?;
+                    return Err(StepError::Queued {
+                        app: input.app,
+                        environment: input.environment,
+                        owner: older,
+                    });
+                }
+            }
+        }
         LockOutcome::Held { lock } => {
             return Err(match env.concurrency {
                 Concurrency::Reject => StepError::LockHeld {
@@ -88,11 +108,14 @@ where
                     owner: lock.owner,
                     until: lock.expires_at,
                 },
-                Concurrency::Queue => StepError::Queued {
-                    app: input.app,
-                    environment: input.environment,
-                    owner: lock.owner,
-                },
+                Concurrency::Queue => {
+                    take_ticket(p, &input, now).await?;
+                    StepError::Queued {
+                        app: input.app,
+                        environment: input.environment,
+                        owner: lock.owner,
+                    }
+                }
                 Concurrency::Supersede => {
                     request_stop(p, &lock.owner, &input.deployment, StopKind::Supersede).await?;
                     StepError::Queued {
@@ -114,6 +137,66 @@ where
             Err(e)
         }
     }
+}
+
+/// How long a deployment waits in the queue before it gives up (the state machine's retries
+/// of `Greenlight.Queued`: every 10 s, 720 times).
+pub const QUEUE_GIVE_UP: crate::Duration = crate::Duration::from_secs(2 * 3600);
+
+/// Records this deployment's place in the queue (once): a `queued` record whose
+/// `started_at` is when it first asked.
+async fn take_ticket<P: StateStore>(
+    p: &P,
+    input: &StartInput,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StepError> {
+    let ticket = crate::ports::DeploymentRecord {
+        id: input.deployment.clone(),
+        app: input.app.clone(),
+        environment: input.environment.clone(),
+        image: input.image.clone(),
+        tag: input.tag.clone(),
+        trigger: input.trigger.clone(),
+        phase: Phase::Queued,
+        colour: None,
+        task_definition: None,
+        weight: 0,
+        started_at: now,
+        ended_at: None,
+        outcome: None,
+        reason: None,
+        rollback_until: None,
+        stop_requested: None,
+        version: 0,
+    };
+    super::record::update(p, &input.deployment, || Some(ticket.clone()), |_| false).await?;
+    Ok(())
+}
+
+/// The oldest deployment still waiting in the queue ahead of this one, if any (tickets
+/// older than the give-up time belong to deployments that gave up or died).
+async fn older_waiter<P: StateStore>(
+    p: &P,
+    input: &StartInput,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, StepError> {
+    let history = p.history(&input.app, &input.environment, 200).await?;
+    let mine = history
+        .iter()
+        .find(|r| r.id == input.deployment)
+        .map_or(now, |r| r.started_at);
+    let cutoff = now - chrono::TimeDelta::seconds(QUEUE_GIVE_UP.as_secs() as i64 + 60);
+    Ok(history
+        .iter()
+        .filter(|r| {
+            r.phase == Phase::Queued
+                && r.outcome.is_none()
+                && r.id != input.deployment
+                && r.started_at > cutoff
+                && (r.started_at, &r.id) < (mine, &input.deployment)
+        })
+        .min_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)))
+        .map(|r| r.id.clone()))
 }
 
 /// Re-proves, from the state store and ECR, that this digest may enter this environment:

@@ -141,18 +141,42 @@ where
         started_at: now,
         ended_at: Some(now),
         outcome: Some(Outcome::Rejected),
-        reason: Some(error.reason()),
+        reason: Some(match error.code() {
+            Some(ErrorCode::Queued) => format!(
+                "gave up after waiting {} in the queue: {}",
+                super::prepare::QUEUE_GIVE_UP,
+                error.reason()
+            ),
+            _ => error.reason(),
+        }),
         rollback_until: None,
         stop_requested: None,
         version: 0,
     };
-    // A record that exists already (a retried refusal) is left as it is.
-    let _ = update(p, &input.deployment, || Some(rec.clone()), |_| false).await;
+    // A record that exists already is ended here if it is still open (a queue ticket of a
+    // deployment that gave up waiting); a finished one is left as it is.
+    let reason = rec.reason.clone();
+    let _ = update(
+        p,
+        &input.deployment,
+        || Some(rec.clone()),
+        |r| {
+            if r.outcome.is_some() {
+                return false;
+            }
+            r.phase = Phase::Done;
+            r.ended_at = Some(now);
+            r.outcome = Some(Outcome::Rejected);
+            r.reason = reason.clone();
+            true
+        },
+    )
+    .await;
     let mut n = Notification::new(EventKind::Rejected, &input.app, &input.environment, now);
     n.deployment = Some(input.deployment.clone());
     n.image = Some(input.image.to_string());
     n.tag = input.tag.clone();
-    n.reason = Some(error.reason());
+    n.reason = rec.reason.clone();
     n.severity = match error.code() {
         Some(ErrorCode::LockHeld | ErrorCode::Queued) => Severity::Warn,
         _ => Severity::Error,
