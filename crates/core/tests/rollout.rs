@@ -647,6 +647,53 @@ async fn a_refused_start_is_recorded_and_announced() {
 }
 
 #[tokio::test]
+async fn a_deployment_that_gives_up_queueing_says_so_and_frees_its_place() {
+    let mut config = example();
+    config
+        .apps
+        .get_mut("web")
+        .unwrap()
+        .environments
+        .get_mut("staging")
+        .unwrap()
+        .concurrency = Concurrency::Queue;
+    let sim = world_with(config);
+    let first = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
+        .await
+        .unwrap();
+    let waiting = push(&sim, 3, Behaviour::healthy());
+    let err = prepare::prepare(&sim, waiting.clone(), TOPIC)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.Queued");
+    assert_eq!(
+        sim.world().store.deployments[&waiting.deployment].phase,
+        Phase::Queued,
+        "a ticket holds its place"
+    );
+    // The state machine's retries run out: the refusal ends the ticket and says why.
+    let n = rollback::refused(
+        &sim,
+        &waiting,
+        &caught("Greenlight.Queued", &err.to_string()),
+        &greenlight_core::Arn::parse(TOPIC).unwrap(),
+    )
+    .await;
+    assert!(
+        n.message.contains("gave up after waiting 2h in the queue"),
+        "{}",
+        n.message
+    );
+    let ticket = sim.world().store.deployments[&waiting.deployment].clone();
+    assert_eq!(ticket.outcome, Some(Outcome::Rejected));
+    assert!(!ticket.took_environment());
+    assert_eq!(
+        first.deployment,
+        sim.world().store.locks[&("web".into(), "staging".into())].owner
+    );
+}
+
+#[tokio::test]
 async fn finalize_refuses_when_traffic_is_not_all_on_the_new_colour() {
     let sim = world();
     let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
