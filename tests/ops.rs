@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 use greenlight_aws::testing::{self, moto, query, unique, xml};
 use greenlight_aws::AwsCloud;
 use greenlight_core::notify::{EventKind, Notification};
-use greenlight_core::ports::{DeploymentRecord, Notifier, Outcome, Phase, StateStore, TriggerInfo};
+use greenlight_core::ports::{
+    DeadLetters, DeploymentRecord, Notifier, Outcome, Phase, StateStore, TriggerInfo,
+};
 use greenlight_core::{Arn, Digest, ImageRef};
 use serde_json::Value;
 
@@ -577,4 +579,61 @@ async fn promote_and_status_read_what_runs_in_aws() {
     );
     assert!(out(&o).contains("exists already"), "{}", out(&o));
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_listed_and_what_cannot_be_replayed_stays() {
+    let (env, cloud) = setup().await;
+    let queue = cloud
+        .sqs
+        .create_queue()
+        .queue_name(unique("dead-letters"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let alarm = serde_json::json!({"source": "aws.cloudwatch", "detail": {"alarmName": "web-prod-5xx", "state": {"value": "ALARM"}}});
+    for body in [alarm.to_string(), "not an event".to_string()] {
+        cloud
+            .sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let with_queue = |args: &[&str]| {
+        let mut all = vec!["dead-letters", "--dead-letters", queue.as_str()];
+        all.extend_from_slice(args);
+        greenlight(&env, &all)
+    };
+    let o = with_queue(&["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = listed["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["alarm_change", "unknown"]);
+    // Listing leaves them in the queue; a replay drops the alarm change, keeps the rest,
+    // and exits 1 because something is left.
+    let o = with_queue(&[]);
+    assert!(out(&o).contains("2 dead letter(s)"), "{}", out(&o));
+    let o = with_queue(&["--replay"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("1 dead letter(s) handled, 1 left in the queue"),
+        "{}",
+        out(&o)
+    );
+    let left = cloud
+        .dead_letters(&queue, 10, greenlight_core::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body, "not an event");
 }

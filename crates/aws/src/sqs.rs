@@ -74,17 +74,22 @@ impl DeadLetters for AwsCloud {
         }
         if peek {
             for m in &out {
-                self.sqs
-                    .change_message_visibility()
-                    .queue_url(queue)
-                    .receipt_handle(&m.receipt)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .map_err(|e| classify("sqs:ChangeMessageVisibility", e))?;
+                self.show_dead_letter(queue, &m.receipt).await?;
             }
         }
         Ok(out)
+    }
+
+    async fn show_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        self.sqs
+            .change_message_visibility()
+            .queue_url(queue)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| classify("sqs:ChangeMessageVisibility", e))?;
+        Ok(())
     }
 
     async fn delete_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {

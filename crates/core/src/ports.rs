@@ -776,6 +776,13 @@ pub trait DeadLetters: Send + Sync {
         queue: &str,
         receipt: &str,
     ) -> impl Future<Output = PortResult<()>> + Send;
+
+    /// Shows a message that a reader hid to other readers again at once.
+    fn show_dead_letter(
+        &self,
+        queue: &str,
+        receipt: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------

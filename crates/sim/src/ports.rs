@@ -727,6 +727,20 @@ impl DeadLetters for Sim {
         Ok(out)
     }
 
+    async fn show_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        let mut w = self.world();
+        w.call("sqs:ChangeMessageVisibility")?;
+        let now = w.now;
+        if let Some(messages) = w.queues.get_mut(queue) {
+            for (m, hidden_until) in messages.iter_mut() {
+                if m.receipt == receipt {
+                    *hidden_until = now;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn delete_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {
         let mut w = self.world();
         w.call("sqs:DeleteMessage")?;

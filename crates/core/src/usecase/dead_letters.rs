@@ -182,6 +182,10 @@ where
             ),
         };
         let removed = remove && p.delete_dead_letter(queue, &letter.receipt).await.is_ok();
+        if !removed {
+            // What stays is shown again at once, so the next listing sees it.
+            let _ = p.show_dead_letter(queue, &letter.receipt).await;
+        }
         out.push(Replayed {
             letter,
             removed,
