@@ -87,6 +87,16 @@ impl Stack {
     pub fn topic(&self) -> Result<Arn, Stop> {
         Self::arn(&self.topic, "--topic", "GREENLIGHT_TOPIC", "TopicArn")
     }
+
+    /// The dead-letter queue's URL (a URL, not an ARN: SQS addresses queues by URL).
+    pub fn dead_letter_queue(&self) -> Result<String, Stop> {
+        self.dead_letters.clone().ok_or_else(|| {
+            Stop(
+                "pass --dead-letters or set GREENLIGHT_DEAD_LETTERS (the stack's DeadLetterQueueUrl output)".into(),
+                exit::INVALID,
+            )
+        })
+    }
 }
 
 /// Who is asking, for the records: `--by`, or the login name.
@@ -557,13 +567,7 @@ pub async fn subscriptions_cmd(stack: &Stack, json_out: bool) -> Outcome {
 /// `greenlight dead-letters [--replay]`.
 pub async fn dead_letters_cmd(stack: &Stack, replay: bool, json_out: bool) -> Outcome {
     use greenlight_core::usecase::dead_letters;
-    let queue = stack.dead_letters.clone().ok_or_else(|| {
-        Stop(
-            "pass --dead-letters or set GREENLIGHT_DEAD_LETTERS (the stack's DeadLetterQueueUrl output)"
-                .into(),
-            exit::INVALID,
-        )
-    })?;
+    let queue = stack.dead_letter_queue()?;
     let cloud = stack.cloud().await?;
     if !replay {
         let letters = dead_letters::list(&cloud, &queue).await.map_err(port)?;

@@ -150,25 +150,7 @@ async fn take_ticket<P: StateStore>(
     input: &StartInput,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StepError> {
-    let ticket = crate::ports::DeploymentRecord {
-        id: input.deployment.clone(),
-        app: input.app.clone(),
-        environment: input.environment.clone(),
-        image: input.image.clone(),
-        tag: input.tag.clone(),
-        trigger: input.trigger.clone(),
-        phase: Phase::Queued,
-        colour: None,
-        task_definition: None,
-        weight: 0,
-        started_at: now,
-        ended_at: None,
-        outcome: None,
-        reason: None,
-        rollback_until: None,
-        stop_requested: None,
-        version: 0,
-    };
+    let ticket = super::record::for_input(input, Phase::Queued, now);
     super::record::update(p, &input.deployment, || Some(ticket.clone()), |_| false).await?;
     Ok(())
 }
@@ -213,15 +195,6 @@ where
 {
     let (app, environment) = (&input.app, &input.environment);
     let refuse = |why: String| Err(StepError::ProvenanceRefused(why));
-    let succeeded_in = |env: &str| {
-        let env = env.to_string();
-        async move {
-            Ok::<bool, StepError>(p.history(app, &env, 1000).await?.iter().any(|r| {
-                r.image.digest == input.image.digest
-                    && r.outcome == Some(crate::ports::Outcome::Succeeded)
-            }))
-        }
-    };
     match (&input.trigger, trigger) {
         (TriggerInfo::Push { tag, .. }, Trigger::OnPush(on_push)) => {
             let Some(tag) = tag.as_deref().filter(|t| Some(*t) == input.tag.as_deref()) else {
@@ -261,7 +234,7 @@ where
                     "{app}/{environment} takes promotions from `{source}`, not `{from}`"
                 ));
             }
-            if !succeeded_in(from).await? {
+            if !super::record::succeeded_in(p, app, from, &input.image.digest).await? {
                 return refuse(format!(
                     "{} never succeeded in {app}/{from}",
                     input.image.digest
@@ -273,7 +246,7 @@ where
             "{app}/{environment} deploys on push; it takes no promotion from `{from}`"
         )),
         (TriggerInfo::Manual { .. }, _) => {
-            if succeeded_in(environment).await? {
+            if super::record::succeeded_in(p, app, environment, &input.image.digest).await? {
                 Ok(())
             } else {
                 refuse(format!(

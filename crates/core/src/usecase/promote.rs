@@ -108,19 +108,17 @@ async fn promotable<P: StateStore>(
     from: &str,
     digest: Option<&Digest>,
 ) -> Result<Digest, PromoteError> {
+    if let Some(d) = digest {
+        return if super::record::succeeded_in(p, app, from, d).await? {
+            Ok(d.clone())
+        } else {
+            Err(PromoteError::Refused(format!(
+                "{d} never succeeded in {app}/{from}; only a digest greenlight rolled out there successfully can be promoted"
+            )))
+        };
+    }
     let history = p.history(app, from, 1000).await?;
     let succeeded = |d: &crate::ports::DeploymentRecord| d.outcome == Some(Outcome::Succeeded);
-    if let Some(d) = digest {
-        return history
-            .iter()
-            .any(|r| r.image.digest == *d && succeeded(r))
-            .then(|| d.clone())
-            .ok_or_else(|| {
-                PromoteError::Refused(format!(
-                    "{d} never succeeded in {app}/{from}; only a digest greenlight rolled out there successfully can be promoted"
-                ))
-            });
-    }
     let took: Vec<_> = history.iter().filter(|r| r.took_environment()).collect();
     if let Some(running) = took.first().filter(|r| r.outcome.is_none()) {
         return Err(PromoteError::Refused(format!(

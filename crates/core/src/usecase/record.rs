@@ -80,6 +80,49 @@ fn fresh_record(r: &Rollout, phase: Phase) -> DeploymentRecord {
     }
 }
 
+/// The record of a deployment that has not taken its environment (yet): a queue ticket, or
+/// a refusal. No colour, so it never counts as the environment's latest deployment.
+pub fn for_input(
+    input: &crate::rollout::StartInput,
+    phase: Phase,
+    now: DateTime<Utc>,
+) -> DeploymentRecord {
+    DeploymentRecord {
+        id: input.deployment.clone(),
+        app: input.app.clone(),
+        environment: input.environment.clone(),
+        image: input.image.clone(),
+        tag: input.tag.clone(),
+        trigger: input.trigger.clone(),
+        phase,
+        colour: None,
+        task_definition: None,
+        weight: 0,
+        started_at: now,
+        ended_at: None,
+        outcome: None,
+        reason: None,
+        rollback_until: None,
+        stop_requested: None,
+        version: 0,
+    }
+}
+
+/// Whether `digest` has a `succeeded` deployment in (app, environment): what promotion and
+/// provenance both require.
+pub async fn succeeded_in<S: StateStore>(
+    store: &S,
+    app: &str,
+    environment: &str,
+    digest: &crate::image::Digest,
+) -> Result<bool, PortError> {
+    Ok(store
+        .history(app, environment, 1000)
+        .await?
+        .iter()
+        .any(|r| r.image.digest == *digest && r.outcome == Some(crate::ports::Outcome::Succeeded)))
+}
+
 /// Updates the deployment record of a rollout (creating it if missing) with its phase,
 /// weight, colour and revision, then applies `more`.
 pub async fn record_with<S: StateStore>(

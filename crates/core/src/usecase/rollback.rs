@@ -128,17 +128,6 @@ where
     .and_then(|t| Arn::parse(&t).ok())
     .unwrap_or_else(|| default_topic.clone());
     let rec = DeploymentRecord {
-        id: input.deployment.clone(),
-        app: input.app.clone(),
-        environment: input.environment.clone(),
-        image: input.image.clone(),
-        tag: input.tag.clone(),
-        trigger: input.trigger.clone(),
-        phase: Phase::Done,
-        colour: None,
-        task_definition: None,
-        weight: 0,
-        started_at: now,
         ended_at: Some(now),
         outcome: Some(Outcome::Rejected),
         reason: Some(match error.code() {
@@ -149,9 +138,7 @@ where
             ),
             _ => error.reason(),
         }),
-        rollback_until: None,
-        stop_requested: None,
-        version: 0,
+        ..super::record::for_input(input, Phase::Done, now)
     };
     // A record that exists already is ended here if it is still open (a queue ticket of a
     // deployment that gave up waiting); a finished one is left as it is.
