@@ -67,7 +67,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start the rollout of what is live and healthy in one environment to the next.
+    /// Start the rollout, in the next environment, of the newest digest that succeeded in one environment (or `--digest`).
     Promote {
         app: String,
         #[arg(long)]

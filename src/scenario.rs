@@ -216,7 +216,13 @@ impl Report {
 }
 
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    let node = greenlight_core::yaml::load(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let node = greenlight_core::yaml::load_all(text).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("not valid YAML: {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
     let problems = crate::scenario_check::structure(&node);
     if !problems.is_empty() {
         return Err(problems.join("\n"));

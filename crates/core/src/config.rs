@@ -893,18 +893,21 @@ impl Report {
 
 /// Reads and validates a configuration from YAML text.
 pub fn load(text: &str) -> Report {
-    let root = match crate::yaml::load(text) {
+    let root = match crate::yaml::load_all(text) {
         Ok(root) => root,
-        Err(e) => {
+        Err(errors) => {
             return Report {
                 config: None,
-                problems: vec![Problem {
-                    level: crate::decode::Level::Error,
-                    path: String::new(),
-                    line: Some(e.span.line),
-                    column: Some(e.span.column),
-                    message: format!("not valid YAML: {}", e.message),
-                }],
+                problems: errors
+                    .into_iter()
+                    .map(|e| Problem {
+                        level: crate::decode::Level::Error,
+                        path: String::new(),
+                        line: Some(e.span.line),
+                        column: Some(e.span.column),
+                        message: format!("not valid YAML: {}", e.message),
+                    })
+                    .collect(),
             }
         }
     };

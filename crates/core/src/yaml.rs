@@ -137,21 +137,71 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Loads one YAML document. An empty document is an empty mapping.
+/// Loads one YAML document. An empty document is an empty mapping. The first problem
+/// found, in file order; [`load_all`] reports every one.
 pub fn load(text: &str) -> Result<Node, YamlError> {
+    load_all(text).map_err(|mut errors| errors.remove(0))
+}
+
+/// Loads one YAML document, reporting every duplicate key, merge key and non-string key
+/// in one pass (a syntax error stops the reading: what follows it cannot be trusted).
+/// The error list is never empty and is in file order.
+pub fn load_all(text: &str) -> Result<Node, Vec<YamlError>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| YamlError {
-        span: span_of(*e.marker()),
-        message: e.info().to_string(),
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+    if let Err(e) = parser.load(&mut builder, false) {
+        builder
+            .errors
+            .push(syntax_error(text, *e.marker(), e.info()));
+    }
+    if !builder.errors.is_empty() {
+        let mut errors = builder.errors;
+        errors.sort_by_key(|e| (e.span.line, e.span.column));
+        return Err(errors);
     }
     Ok(builder.root.unwrap_or(Node {
         kind: NodeKind::Mapping(Vec::new()),
         span: Span { line: 1, column: 1 },
     }))
+}
+
+/// The scanner marks where the token it was reading began, which for a stray tab is
+/// often the line before (or the character after). A tab is reported where it is written.
+fn syntax_error(text: &str, marker: Marker, info: &str) -> YamlError {
+    if info.contains("tab") {
+        // A tab in a line's indentation first (that is what YAML refuses); any tab after
+        // the marker's line otherwise.
+        let (mut line, mut column, mut indenting) = (1, 1, true);
+        let mut any = None;
+        for ch in text.chars() {
+            if ch == '\t' && line >= marker.line() {
+                if indenting {
+                    return YamlError {
+                        span: Span { line, column },
+                        message: "a tab in the indentation: YAML indents with spaces only"
+                            .to_string(),
+                    };
+                }
+                any.get_or_insert(Span { line, column });
+            }
+            if ch == '\n' {
+                (line, column, indenting) = (line + 1, 1, true);
+            } else {
+                column += 1;
+                indenting &= ch == ' ' || ch == '\t';
+            }
+        }
+        if let Some(span) = any {
+            return YamlError {
+                span,
+                message: format!("{info} (a tab character here)"),
+            };
+        }
+    }
+    YamlError {
+        span: span_of(marker),
+        message: info.to_string(),
+    }
 }
 
 fn span_of(m: Marker) -> Span {
@@ -163,11 +213,13 @@ fn span_of(m: Marker) -> Span {
 
 enum Frame {
     Seq(Vec<Node>, Span, usize),
+    /// Entries so far, where the mapping starts, its anchor, and the key waiting for its
+    /// value (`None` as the key's text: a refused key whose value is read and dropped).
     Map(
         Vec<(String, Span, Node)>,
         Span,
         usize,
-        Option<(String, Span)>,
+        Option<(Option<String>, Span)>,
     ),
 }
 
@@ -176,17 +228,15 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
-    error: Option<YamlError>,
+    errors: Vec<YamlError>,
 }
 
 impl Builder {
     fn fail(&mut self, span: Span, message: impl Into<String>) {
-        if self.error.is_none() {
-            self.error = Some(YamlError {
-                span,
-                message: message.into(),
-            });
-        }
+        self.errors.push(YamlError {
+            span,
+            message: message.into(),
+        });
     }
 
     fn push_value(&mut self, node: Node, anchor: usize) {
@@ -198,24 +248,29 @@ impl Builder {
             Some(Frame::Seq(items, _, _)) => items.push(node),
             Some(Frame::Map(entries, _, _, pending)) => match pending.take() {
                 None => {
-                    // This node is a key.
-                    match node.kind {
+                    // This node is a key. A refused key still waits for its value, so
+                    // that the rest of the document is read and every problem reported.
+                    let span = node.span;
+                    let (key, problem) = match node.kind {
+                        NodeKind::Scalar { text, .. } if text == "<<" => (None, Some("merge keys (`<<`) are not supported; repeat the values or use an alias for a whole value".to_string())),
                         NodeKind::Scalar { text, .. } => {
-                            if text == "<<" {
-                                self.fail(node.span, "merge keys (`<<`) are not supported; repeat the values or use an alias for a whole value");
-                                return;
+                            match entries.iter().find(|(k, _, _)| *k == text) {
+                                Some((_, first, _)) => {
+                                    let first = first.line;
+                                    (None, Some(format!("duplicate key `{text}` (first written on line {first})")))
+                                }
+                                None => (Some(text), None),
                             }
-                            if entries.iter().any(|(k, _, _)| *k == text) {
-                                let span = node.span;
-                                self.fail(span, format!("duplicate key `{text}`"));
-                                return;
-                            }
-                            *pending = Some((text, node.span));
                         }
-                        _ => self.fail(node.span, "mapping keys must be plain strings"),
+                        _ => (None, Some("mapping keys must be plain strings".to_string())),
+                    };
+                    *pending = Some((key, span));
+                    if let Some(message) = problem {
+                        self.fail(span, message);
                     }
                 }
-                Some((key, key_span)) => entries.push((key, key_span, node)),
+                Some((Some(key), key_span)) => entries.push((key, key_span, node)),
+                Some((None, _)) => {}
             },
         }
     }
@@ -223,9 +278,6 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
         let span = span_of(mark);
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
@@ -307,6 +359,39 @@ mod tests {
         let err = load("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.span.line, 3);
         assert!(err.message.contains("duplicate key `a`"), "{err}");
+    }
+
+    #[test]
+    fn every_duplicate_key_is_reported_in_one_pass() {
+        let errors = load_all("a: 1\nb: 2\na: 3\nc:\n  x: 1\n  x: 2\nb: 4\n<<: {}\n").unwrap_err();
+        let found: Vec<(usize, &str)> = errors
+            .iter()
+            .map(|e| (e.span.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (3, "duplicate key `a` (first written on line 1)"),
+                (6, "duplicate key `x` (first written on line 5)"),
+                (7, "duplicate key `b` (first written on line 2)"),
+                (8, "merge keys (`<<`) are not supported; repeat the values or use an alias for a whole value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tab_is_reported_where_it_is_written() {
+        // The scanner marks the start of the scalar before the tab (6:15) or the
+        // character after it; the tab itself is at 7:1 and 3:1.
+        let doc = "environments:\n  staging:\n    app: web\n    cluster: staging\n    service: web-staging\n    listener: arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/x/1/2\n\tstrategy: canary\n";
+        let err = load(doc).unwrap_err();
+        assert_eq!((err.span.line, err.span.column), (7, 1), "{err}");
+        assert!(err.message.contains("tab"), "{err}");
+        let err = load("apps:\n  web:\n\trepository: web\n").unwrap_err();
+        assert_eq!((err.span.line, err.span.column), (3, 1), "{err}");
+        // A legal tab after a value on line 4 is not blamed for the one indenting line 5.
+        let err = load("a: 1\nb:\n  - x\n  - \"y\"\t\n\t- z\n").unwrap_err();
+        assert_eq!((err.span.line, err.span.column), (5, 1), "{err}");
     }
 
     #[test]

@@ -241,6 +241,27 @@ fn invalid_yaml_is_one_problem_with_a_line() {
 }
 
 #[test]
+fn every_duplicate_key_is_reported_at_once() {
+    // Two environments each with a key written twice, far apart in the file.
+    let text = one_env("        concurrency: queue\n        concurrency: reject\n")
+        .replace("version: 1\n", "version: 1\nversion: 1\n");
+    let report = load(&text);
+    let lines: Vec<(Option<usize>, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].0, Some(2));
+    assert!(lines[0].1.contains("duplicate key `version`"), "{lines:?}");
+    assert!(
+        lines[1].1.contains("duplicate key `concurrency`"),
+        "{lines:?}"
+    );
+    assert!(lines[1].0 > Some(10), "{lines:?}");
+}
+
+#[test]
 fn wrong_version_is_refused() {
     assert_error(
         &one_env("").replace("version: 1", "version: 2"),
