@@ -31,6 +31,9 @@ pub struct Moment {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// Causal order within an instant (not printed).
+    #[serde(skip)]
+    pub seq: u64,
 }
 
 /// Where the logs stood when an act began.
@@ -39,6 +42,7 @@ pub struct Marks {
     published: usize,
     traffic: usize,
     finished: usize,
+    alarms: usize,
 }
 
 pub fn marks(s: &Simulation) -> Marks {
@@ -47,6 +51,7 @@ pub fn marks(s: &Simulation) -> Marks {
         published: w.published.len(),
         traffic: w.traffic.len(),
         finished: s.finished().len(),
+        alarms: w.alarm_changes.len(),
     }
 }
 
@@ -71,9 +76,45 @@ pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
             }
             out.push(Moment {
                 at: p.at,
-                environment: format!("{}/{}", n.app, n.environment),
+                // A notice about the whole app (an ignored push) names no environment.
+                environment: if n.environment.is_empty()
+                    || n.environment == greenlight_core::notify::UNKNOWN
+                {
+                    n.app.clone()
+                } else {
+                    format!("{}/{}", n.app, n.environment)
+                },
                 text,
                 severity: Some(n.severity),
+                seq: p.seq,
+            });
+        }
+        for change in &w.alarm_changes[since.alarms..] {
+            let watchers: Vec<String> = s
+                .config
+                .apps
+                .iter()
+                .flat_map(|(app, a)| {
+                    a.environments
+                        .iter()
+                        .filter(|(_, e)| e.checks.alarms.contains(&change.name))
+                        .map(move |(env, _)| format!("{app}/{env}"))
+                })
+                .collect();
+            let text = match change.value {
+                Some(value) => format!("⚑ alarm {} → {value} ({})", change.name, change.reason),
+                None => format!("⚑ alarm {} follows the traffic again", change.name),
+            };
+            out.push(Moment {
+                at: change.at,
+                environment: if watchers.is_empty() {
+                    "-".to_string()
+                } else {
+                    watchers.join(",")
+                },
+                text,
+                severity: None,
+                seq: change.seq,
             });
         }
         for change in &w.traffic[since.traffic..] {
@@ -97,6 +138,7 @@ pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
                             render::bar(green, 10)
                         ),
                         severity: None,
+                        seq: change.seq,
                     });
                 }
             }
@@ -105,20 +147,10 @@ pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
     for e in &s.finished()[since.finished..] {
         out.extend(phases(e));
     }
-    // Within one instant: what the execution did, then the traffic it moved, then what it
-    // announced.
-    out.sort_by_key(|m| {
-        (
-            m.at,
-            if m.text.starts_with('·') {
-                0
-            } else if m.text.starts_with("traffic") {
-                1
-            } else {
-                2
-            },
-        )
-    });
+    // Within one instant, in the order things happened: a traffic change before the
+    // checks at the new weight and the notice that announces it, a rollback's line after
+    // the traffic it restored, a request for approval before the approval.
+    out.sort_by_key(|m| (m.at, m.seq));
     out
 }
 
@@ -135,12 +167,13 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
         input["environment"].as_str().unwrap_or("?")
     );
     let mut out = Vec::new();
-    let mut say = |at, text: String| {
+    let mut say = |h: &greenlight_asl::HistoryEvent, text: String| {
         out.push(Moment {
-            at,
+            at: h.timestamp,
             environment: environment.clone(),
             text,
             severity: None,
+            seq: h.seq,
         })
     };
     // A task whose error was caught exits too, with the Catch's output: that is a
@@ -157,7 +190,7 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
         }
         match (h.kind.as_str(), state) {
             ("TaskStateExited", "Prepare") => say(
-                h.timestamp,
+                h,
                 format!(
                     "· prepared: {} live, deploying to {} ({} tasks, new task definition {})",
                     output["live"].as_str().unwrap_or("?"),
@@ -166,28 +199,28 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                     output["task_definition"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")
                 ),
             ),
-            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h.timestamp, "· stable: new tasks running, all targets healthy".into()),
+            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h, "· stable: new tasks running, all targets healthy".into()),
             ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => {
                 let probes = output["env"]["checks"]["probes"]
                     .as_array()
                     .map_or(0, |p| p.iter().filter(|p| p["via"] == "test" && p["path"].is_string()).count());
-                say(h.timestamp, if probes == 0 {
+                say(h, if probes == 0 {
                     "· no pre-traffic probes configured".into()
                 } else {
                     format!("· pre-traffic probes passed ({probes} through the test listener)")
                 })
             }
-            ("TaskStateEntered", "AwaitApproval") => say(h.timestamp, "· waiting for approval".into()),
-            ("TaskStateExited", "AwaitApproval") => say(h.timestamp, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
+            ("TaskStateEntered", "AwaitApproval") => say(h, "· waiting for approval".into()),
+            ("TaskStateExited", "AwaitApproval") => say(h, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
-                say(h.timestamp, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]))
+                say(h, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]))
             }
             // A bake wait that times out is the normal path, not news.
             ("StateCaught", "Bake") if h.details["error"] == "States.Timeout" => {}
-            ("StateCaught", _) => say(h.timestamp, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
-            ("TaskStateExited", "Rollback") => say(h.timestamp, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),
-            ("TaskStateExited", "Retire") => say(h.timestamp, format!("· {}", output["retired"]["reason"].as_str().unwrap_or("retire"))),
-            ("TaskRetry", _) => say(h.timestamp, format!("· {state}: {} — retrying", h.details["error"].as_str().unwrap_or("?"))),
+            ("StateCaught", _) => say(h, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
+            ("TaskStateExited", "Rollback") => say(h, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),
+            ("TaskStateExited", "Retire") => say(h, format!("· {}", output["retired"]["reason"].as_str().unwrap_or("retire"))),
+            ("TaskRetry", _) => say(h, format!("· {state}: {} — retrying", h.details["error"].as_str().unwrap_or("?"))),
             _ => {}
         }
     }

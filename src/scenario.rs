@@ -75,10 +75,12 @@ pub struct Step {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// An image pushed to ECR (the push event reaches greenlight `times` times).
+    /// An image pushed to ECR (the push event reaches greenlight `times` times). Without a
+    /// tag, a push by digest.
     Push {
         repository: String,
-        tag: String,
+        #[serde(default)]
+        tag: Option<String>,
         /// A name for the image; the same name is the same digest.
         image: String,
         #[serde(default)]
@@ -86,10 +88,13 @@ pub enum Action {
         #[serde(default = "one")]
         times: u32,
     },
+    /// `greenlight promote`; with `image`, `--digest` of that image.
     Promote {
         app: String,
         from: String,
         to: String,
+        #[serde(default)]
+        image: Option<String>,
         #[serde(default = "someone")]
         by: String,
     },
@@ -120,14 +125,17 @@ pub enum Action {
         state: String,
         #[serde(default, rename = "for")]
         duration: Option<Duration>,
+        /// The reason CloudWatch gives (default: "forced by the scenario").
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// The next `times` calls of `operation` fail (e.g. `elbv2:ModifyListener`,
-    /// `ecs:UpdateService`, `lambda:Invoke/greenlight-shift`).
+    /// `ecs:UpdateService`, `lambda:Invoke/greenlight-shift`); `times: always` for good.
     Fault {
         operation: String,
         error: String,
-        #[serde(default = "one")]
-        times: u32,
+        #[serde(default)]
+        times: Times,
     },
     /// A lock held by a deployment that died, expiring after `for`.
     StaleLock {
@@ -140,6 +148,30 @@ pub enum Action {
 
 fn one() -> u32 {
     1
+}
+
+/// How many calls a fault hits: a number, or `always`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Times {
+    Count(u32),
+    Word(String),
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times::Count(1)
+    }
+}
+
+impl Times {
+    pub fn count(&self) -> Result<u32, String> {
+        match self {
+            Times::Count(n) => Ok(*n),
+            Times::Word(w) if w == "always" => Ok(u32::MAX),
+            Times::Word(w) => Err(format!("`{w}` is not a number of calls or `always`")),
+        }
+    }
 }
 fn someone() -> String {
     "scenario".into()
@@ -202,6 +234,9 @@ pub struct Report {
     pub name: String,
     pub timeline: Vec<crate::demo::Moment>,
     pub deployments: Vec<greenlight_core::ports::DeploymentRecord>,
+    /// Every notification published, whole, as subscribers receive it (the body of each
+    /// SNS message: event, severity, reason, traffic, next steps).
+    pub notifications: Vec<greenlight_core::notify::Notification>,
     /// Steps that could not be carried out, with why.
     pub step_errors: Vec<String>,
     pub unmet: Vec<String>,
@@ -214,6 +249,9 @@ impl Report {
         self.step_errors.is_empty() && self.unmet.is_empty() && self.invariant.is_empty()
     }
 }
+
+/// The outcome an expectation names when nothing may be deployed.
+pub const NO_DEPLOYMENT: &str = "none";
 
 pub fn parse(text: &str) -> Result<Scenario, String> {
     let node = greenlight_core::yaml::load_all(text).map_err(|errors| {
@@ -242,8 +280,11 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
                 .behaviour()
                 .map_err(|e| format!("steps[{i}].push.behaviour: {e}"))?;
         }
-        if let Action::Fault { error, .. } = &s.action {
+        if let Action::Fault { error, times, .. } = &s.action {
             fault_kind(error).map_err(|e| format!("steps[{i}].fault.error: {e}"))?;
+            times
+                .count()
+                .map_err(|e| format!("steps[{i}].fault.times: {e}"))?;
         }
         if let Action::Alarm { state, .. } = &s.action {
             if state != "ALARM" && state != "OK" {
@@ -261,10 +302,11 @@ fn fault_kind(name: &str) -> Result<FaultKind, String> {
         "throttle" => FaultKind::Throttle,
         "server_error" => FaultKind::ServerError,
         "timeout" => FaultKind::Timeout,
+        "timeout_landed" => FaultKind::TimeoutLanded,
         "access_denied" => FaultKind::AccessDenied,
         other => {
             return Err(format!(
-                "`{other}` is not throttle, server_error, timeout or access_denied"
+                "`{other}` is not throttle, server_error, timeout, timeout_landed or access_denied"
             ))
         }
     })
@@ -309,7 +351,11 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
                     && d.environment == e.environment
                     && (d.tag.as_deref() == Some(&e.tag) || d.image.digest == digest_for(&e.tag))
             });
-            let outcome = found.and_then(|d| d.outcome).map(|o| o.to_string());
+            // `none`: nothing was deployed for that tag or image.
+            let outcome = match found {
+                None => Some(NO_DEPLOYMENT.to_string()),
+                Some(d) => d.outcome.map(|o| o.to_string()),
+            };
             (outcome.as_deref() != Some(e.outcome.as_str())).then(|| {
                 format!(
                     "{}/{} {}: expected {}, got {}",
@@ -317,15 +363,27 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
                     e.environment,
                     e.tag,
                     e.outcome,
-                    outcome.unwrap_or_else(|| "no deployment".into())
+                    match outcome.as_deref() {
+                        Some(NO_DEPLOYMENT) => "no deployment".to_string(),
+                        Some(o) => o.to_string(),
+                        None => "a deployment that never ended".to_string(),
+                    }
                 )
             })
         })
+        .collect();
+    let notifications = s
+        .sim
+        .world()
+        .published
+        .iter()
+        .map(|p| p.notification.clone())
         .collect();
     let report = Report {
         name: scenario.name.clone(),
         timeline: crate::demo::timeline(&s, since),
         deployments,
+        notifications,
         step_errors,
         unmet,
         invariant: s.invariant(),
@@ -372,15 +430,22 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             let digest = digest_for(image);
             s.sim
                 .world()
-                .push_image(repository, Some(tag), &digest, behaviour);
-            let event = crate::simulation::push_event(repository, tag, &digest, s.now());
+                .push_image(repository, tag.as_deref(), &digest, behaviour);
+            let event =
+                crate::simulation::push_event_of(repository, tag.as_deref(), &digest, s.now());
             for _ in 0..*times {
                 s.deliver(event.clone()).await.map_err(|f| f.to_string())?;
             }
             Ok(())
         }
-        Action::Promote { app, from, to, by } => s
-            .promote(app, from, to, by)
+        Action::Promote {
+            app,
+            from,
+            to,
+            image,
+            by,
+        } => s
+            .promote_digest(app, from, to, image.as_deref().map(digest_for).as_ref(), by)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
@@ -420,20 +485,15 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             name,
             state,
             duration,
+            reason,
         } => {
             let value = if state == "ALARM" {
                 AlarmValue::Alarm
             } else {
                 AlarmValue::Ok
             };
-            {
-                let mut w = s.sim.world();
-                let alarm = w
-                    .alarms
-                    .get_mut(name)
-                    .ok_or_else(|| format!("no alarm {name}"))?;
-                alarm.forced = Some(value);
-            }
+            let reason = reason.as_deref().unwrap_or("forced by the scenario");
+            s.sim.world().force_alarm(name, Some(value), reason)?;
             if value == AlarmValue::Alarm {
                 // EventBridge delivers the state change to the alarm relay.
                 let event = greenlight_lambda::handlers::AlarmEvent {
@@ -441,7 +501,7 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
                         alarm_name: name.clone(),
                         state: approval::AlarmStateValue {
                             value: "ALARM".into(),
-                            reason: Some("forced by the scenario".into()),
+                            reason: Some(reason.to_string()),
                         },
                     },
                 };
@@ -453,9 +513,10 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
                 let (sim, name, secs) = (s.sim.clone(), name.clone(), d.as_secs());
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                    if let Some(a) = sim.world().alarms.get_mut(&name) {
-                        a.forced = None;
-                    }
+                    // The alarm exists: forcing it succeeded above.
+                    let _ = sim
+                        .world()
+                        .force_alarm(&name, None, "the forced state ended");
                 });
             }
             Ok(())
@@ -465,7 +526,9 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             error,
             times,
         } => {
-            s.sim.world().inject(operation, fault_kind(error)?, *times);
+            s.sim
+                .world()
+                .inject(operation, fault_kind(error)?, times.count()?);
             Ok(())
         }
         Action::StaleLock {

@@ -48,11 +48,11 @@ const ACTIONS: &[(&str, &[&str])] = &[
         "push",
         &["repository", "tag", "image", "behaviour", "times"],
     ),
-    ("promote", &["app", "from", "to", "by"]),
+    ("promote", &["app", "from", "to", "image", "by"]),
     ("approve", &["app", "environment", "by"]),
     ("reject", &["app", "environment", "by", "reason"]),
     ("rollback", &["app", "environment", "by"]),
-    ("alarm", &["name", "state", "for"]),
+    ("alarm", &["name", "state", "for", "reason"]),
     ("fault", &["operation", "error", "times"]),
     ("stale_lock", &["app", "environment", "for"]),
 ];

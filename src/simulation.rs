@@ -153,6 +153,10 @@ async fn modify_listener(sim: &Sim, input: &Value) -> Result<Value, TaskError> {
 }
 
 impl Dispatcher for SimDispatcher {
+    fn sequence(&self) -> u64 {
+        self.sim.world().next_seq()
+    }
+
     fn call<'a>(
         &'a self,
         resource: &'a str,
@@ -171,11 +175,16 @@ impl Dispatcher for SimDispatcher {
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    sim.world()
-                        .call(&format!("lambda:Invoke/{function}"))
-                        .map_err(lambda_error)?;
+                    // A timeout whose invocation landed: the function runs, its answer
+                    // is lost, and Step Functions sees the invocation fail.
+                    let lost = {
+                        let mut w = sim.world();
+                        w.call(&format!("lambda:Invoke/{function}"))
+                            .map_err(lambda_error)?;
+                        w.lost_reply.take()
+                    };
                     let payload = input["Payload"].clone();
-                    match function.as_str() {
+                    let result = match function.as_str() {
                         "greenlight-prepare" => invoke(payload, handlers::prepare, sim, s).await,
                         "greenlight-deploy" => invoke(payload, handlers::deploy, sim, s).await,
                         "greenlight-check" => invoke(payload, handlers::check, sim, s).await,
@@ -189,6 +198,10 @@ impl Dispatcher for SimDispatcher {
                             "Lambda.ResourceNotFoundException",
                             format!("no function {other}"),
                         )),
+                    };
+                    match lost {
+                        Some(e) if result.is_ok() => Err(lambda_error(e)),
+                        _ => result,
                     }
                 }
                 "arn:aws:states:::sns:publish" => publish(&sim, &input).await,
@@ -339,6 +352,19 @@ impl Simulation {
         to: &str,
         by: &str,
     ) -> Result<Promotion, greenlight_core::usecase::promote::PromoteError> {
+        self.promote_digest(app, from, to, None, by).await
+    }
+
+    /// `greenlight promote --digest`: promotes `digest` (which must have succeeded in
+    /// `from`), or the newest digest that succeeded there when `None`.
+    pub async fn promote_digest(
+        &self,
+        app: &str,
+        from: &str,
+        to: &str,
+        digest: Option<&Digest>,
+        by: &str,
+    ) -> Result<Promotion, greenlight_core::usecase::promote::PromoteError> {
         let sm = Arn::parse(STATE_MACHINE).expect("an ARN");
         greenlight_core::usecase::promote::promote(
             &self.sim,
@@ -347,7 +373,7 @@ impl Simulation {
             app,
             from,
             to,
-            None,
+            digest,
             by,
         )
         .await
@@ -468,11 +494,25 @@ impl Simulation {
 
 /// An ECR push event as EventBridge delivers it.
 pub fn push_event(repository: &str, tag: &str, digest: &Digest, at: DateTime<Utc>) -> Value {
+    push_event_of(repository, Some(tag), digest, at)
+}
+
+/// An ECR push event; without a tag, a push by digest (ECR omits `image-tag`).
+pub fn push_event_of(
+    repository: &str,
+    tag: Option<&str>,
+    digest: &Digest,
+    at: DateTime<Utc>,
+) -> Value {
+    let mut detail = json!({"result": "SUCCESS", "repository-name": repository, "image-digest": digest.to_string(), "action-type": "PUSH"});
+    if let Some(tag) = tag {
+        detail["image-tag"] = json!(tag);
+    }
     json!({
-        "version": "0", "id": format!("push-{}-{tag}", &digest.hex()[..8]),
+        "version": "0", "id": format!("push-{}-{}", &digest.hex()[..8], tag.unwrap_or("untagged")),
         "detail-type": "ECR Image Action", "source": "aws.ecr",
         "account": "123456789012", "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "region": "eu-west-1", "resources": [],
-        "detail": {"result": "SUCCESS", "repository-name": repository, "image-digest": digest.to_string(), "action-type": "PUSH", "image-tag": tag}
+        "detail": detail
     })
 }
 

@@ -277,6 +277,74 @@ fn every_example_scenario_passes() {
 }
 
 #[test]
+fn a_fault_for_good_is_rehearsed_and_the_critical_notice_carries_its_next_steps() {
+    let dir = std::env::temp_dir().join(format!("greenlight-always-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("always.yaml");
+    // The listener stops accepting changes for good once the canary takes traffic: the
+    // rollback cannot restore it, and the rehearsal says so.
+    let scenario = |times: &str| {
+        format!("name: listener down\nsteps:\n  - at: 0s\n    push: {{ repository: web, tag: v2.0.0, image: v2, behaviour: 5xx }}\n  - at: 1m30s\n    fault: {{ operation: elbv2:ModifyListener, error: server_error{times} }}\n")
+    };
+    std::fs::write(&file, scenario(", times: always")).unwrap();
+    let o = greenlight(&[
+        "simulate",
+        "-c",
+        CONFIG,
+        "-s",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(
+        v[0]["invariant"],
+        serde_json::json!([]),
+        "traffic stays split"
+    );
+    let critical: Vec<&Value> = v[0]["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["severity"] == "critical")
+        .collect();
+    assert!(!critical.is_empty(), "{}", v[0]["notifications"]);
+    assert!(
+        critical[0]["next_steps"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "{}",
+        critical[0]
+    );
+    // The default is one failed call: the same release rolls back cleanly.
+    std::fs::write(&file, scenario("")).unwrap();
+    let o = greenlight(&[
+        "simulate",
+        "-c",
+        CONFIG,
+        "-s",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", v[0]["invariant"]);
+    assert_eq!(v[0]["deployments"][0]["outcome"], "rolled_back");
+    std::fs::write(
+        &file,
+        "name: x\nsteps:\n  - at: 0s\n    fault: { operation: sns:Publish, error: throttle, times: forever }\n",
+    )
+    .unwrap();
+    let o = greenlight(&["simulate", "-c", CONFIG, "-s", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("steps[0].fault.times: `forever` is not a number of calls or `always`"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_scenario_whose_expectation_fails_exits_1() {
     let o = greenlight(&["simulate", "-c", CONFIG, "-s", "tests/fixtures/unmet.yaml"]);
     assert_eq!(o.status.code(), Some(1));

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use greenlight::scenario::{self, Action, BehaviourSpec, Initial, Scenario, Step};
+use greenlight::scenario::{self, Action, BehaviourSpec, Initial, Scenario, Step, Times};
 use greenlight::simulation::digest_for;
 use greenlight_core::Duration;
 use proptest::prelude::*;
@@ -48,7 +48,7 @@ fn action() -> impl Strategy<Value = Action> {
         // tag may be pushed again with another image.
         4 => (1u32..=5, behaviour(), 1u32..=2).prop_map(|(v, behaviour, times)| Action::Push {
             repository: "web".into(),
-            tag: format!("v{v}.0.0"),
+            tag: Some(format!("v{v}.0.0")),
             image: format!("v{v}-{behaviour}"),
             behaviour: BehaviourSpec::Named(behaviour.into()),
             times,
@@ -57,6 +57,7 @@ fn action() -> impl Strategy<Value = Action> {
             app: "web".into(),
             from: "staging".into(),
             to: "prod".into(),
+            image: None,
             by: "alice".into(),
         }),
         2 => Just(Action::Approve {
@@ -79,18 +80,19 @@ fn action() -> impl Strategy<Value = Action> {
             name: name.into(),
             state: "ALARM".into(),
             duration: Some(Duration::from_secs(mins * 60)),
+            reason: None,
         }),
         3 => (
             prop::sample::select(OPERATIONS),
             prop_oneof![
-                3 => (prop_oneof![Just("throttle"), Just("server_error"), Just("timeout")], 1u32..=3),
+                3 => (prop_oneof![Just("throttle"), Just("server_error"), Just("timeout"), Just("timeout_landed")], 1u32..=3),
                 1 => Just("access_denied").prop_map(|e| (e, 1u32)),
             ],
         )
             .prop_map(|(operation, (error, times))| Action::Fault {
                 operation: operation.into(),
                 error: error.into(),
-                times,
+                times: Times::Count(times),
             }),
     ]
 }

@@ -232,10 +232,12 @@ async fn an_alarm_during_the_bake_of_each_step_rolls_back_from_that_step() {
         s.sleep(at).await;
         s.sim
             .world()
-            .alarms
-            .get_mut("web-staging-5xx")
-            .unwrap()
-            .forced = Some(greenlight_core::ports::AlarmValue::Alarm);
+            .force_alarm(
+                "web-staging-5xx",
+                Some(greenlight_core::ports::AlarmValue::Alarm),
+                "forced by the test",
+            )
+            .unwrap();
         let event = greenlight_lambda::handlers::AlarmEvent {
             detail: approval::AlarmChange {
                 alarm_name: "web-staging-5xx".into(),
@@ -253,10 +255,8 @@ async fn an_alarm_during_the_bake_of_each_step_rolls_back_from_that_step() {
         let cut_at = s.now();
         s.sim
             .world()
-            .alarms
-            .get_mut("web-staging-5xx")
-            .unwrap()
-            .forced = None;
+            .force_alarm("web-staging-5xx", None, "the test ended it")
+            .unwrap();
         s.settle().await;
         let r = record(&s, "v1", "staging");
         assert_eq!(r.outcome, Some(Outcome::RolledBack), "step {step}");
@@ -676,4 +676,130 @@ async fn queued_deployments_start_in_push_order() {
     assert_eq!(order, ["v1", "v2", "v3", "v4", "v5", "v6"]);
     assert_eq!(s.live("web", "staging"), record(&s, "v6", "staging").colour);
     assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_pushed_again_after_a_rollback_is_a_new_attempt_and_a_retag_of_what_runs_is_not() {
+    let s = world(&example());
+    let digest = digest_for("v2");
+    let deliver = |tag: &'static str, id: &'static str| {
+        let mut event = push_event("web", tag, &digest, s.now());
+        event["id"] = serde_json::json!(id);
+        event
+    };
+    // v2 fails in staging (its dependency, not the image, was broken)…
+    s.sim
+        .world()
+        .push_image("web", Some("v2.0.0"), &digest, Behaviour::erroring(0.5));
+    s.deliver(deliver("v2.0.0", "event-1")).await.unwrap();
+    s.settle().await;
+    // …the dependency is fixed and the same digest is pushed again under a new tag: a new
+    // attempt, delivered twice, starts once.
+    s.sim
+        .world()
+        .push_image("web", Some("v2.0.1"), &digest, Behaviour::healthy());
+    let first = s.deliver(deliver("v2.0.1", "event-2")).await.unwrap();
+    let again = s.deliver(deliver("v2.0.1", "event-2")).await.unwrap();
+    assert_eq!(first.started.len(), 1, "{first:?}");
+    assert!(first.started[0].0.ends_with("-r2"), "{first:?}");
+    assert!(again.started.is_empty(), "{again:?}");
+    s.settle().await;
+    // A late duplicate of the first event, and a re-tag of the digest that now runs,
+    // start nothing.
+    let late = s.deliver(deliver("v2.0.0", "event-1")).await.unwrap();
+    s.sim
+        .world()
+        .push_image("web", Some("v2"), &digest, Behaviour::healthy());
+    let retag = s.deliver(deliver("v2", "event-3")).await.unwrap();
+    assert!(
+        late.started.is_empty() && retag.started.is_empty(),
+        "{late:?} {retag:?}"
+    );
+    s.settle().await;
+    let outcomes: Vec<(String, Option<Outcome>)> = {
+        let w = s.sim.world();
+        let mut d: Vec<_> = w.store.deployments.values().cloned().collect();
+        d.sort_by_key(|r| r.started_at);
+        d.into_iter().map(|r| (r.id, r.outcome)).collect()
+    };
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes[0].1, Some(Outcome::RolledBack));
+    assert_eq!(outcomes[1].1, Some(Outcome::Succeeded));
+    assert_invariant(&s);
+}
+
+/// What a release did, to compare runs: task-definition revisions of staging's family,
+/// staging's traffic changes (repeats of the same weights folded), and the notifications.
+fn effects(s: &Simulation) -> (usize, Vec<u8>, Vec<String>) {
+    let revisions = s
+        .sim
+        .world()
+        .task_defs
+        .values()
+        .filter(|t| t.family == "web-staging")
+        .count();
+    let mut weights = staging_green_weights(s);
+    weights.dedup();
+    let notices = s
+        .sim
+        .world()
+        .published
+        .iter()
+        .map(|p| format!("{} {:?}", p.notification.event, p.notification.traffic))
+        .collect();
+    (revisions, weights, notices)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_took_effect_but_lost_its_answer_is_not_done_twice() {
+    let baseline = {
+        let s = world(&example());
+        push(&s, "v1", Behaviour::healthy()).await;
+        s.settle().await;
+        effects(&s)
+    };
+    assert_eq!(baseline.0, 2, "the initial revision and the release's");
+    for op in [
+        "ecs:RegisterTaskDefinition",
+        "ecs:UpdateService",
+        "elbv2:ModifyListener",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "states:StartExecution",
+        "lambda:Invoke/greenlight-prepare",
+        "lambda:Invoke/greenlight-deploy",
+        "lambda:Invoke/greenlight-shift",
+        "lambda:Invoke/greenlight-finalize",
+        "lambda:Invoke/greenlight-retire",
+        "sns:Publish",
+    ] {
+        let s = world(&example());
+        s.sim.world().inject(op, FaultKind::TimeoutLanded, 1);
+        s.sim
+            .world()
+            .push_image("web", Some("v1"), &digest_for("v1"), Behaviour::healthy());
+        let event = push_event("web", "v1", &digest_for("v1"), s.now());
+        // Lambda retries a failed asynchronous invocation with the same event.
+        if s.deliver(event.clone()).await.is_err() {
+            s.deliver(event).await.unwrap();
+        }
+        s.settle().await;
+        let r = record(&s, "v1", "staging");
+        assert_eq!(r.outcome, Some(Outcome::Succeeded), "{op}: {r:?}");
+        let (revisions, weights, notices) = effects(&s);
+        assert_eq!(revisions, baseline.0, "{op}: one new revision");
+        assert_eq!(weights, baseline.1, "{op}: traffic moved once per step");
+        if op == "sns:Publish" {
+            // SNS has no way to take back a message that was sent: the notice whose
+            // answer was lost goes out twice, the same both times.
+            let mut folded = notices.clone();
+            folded.dedup();
+            assert_eq!(folded, baseline.2, "{op}");
+            assert_eq!(notices.len(), baseline.2.len() + 1, "{op}");
+        } else {
+            assert_eq!(notices, baseline.2, "{op}: each notice once");
+        }
+        assert_invariant(&s);
+    }
 }

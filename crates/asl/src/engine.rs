@@ -50,6 +50,13 @@ pub trait Dispatcher: Send + Sync {
         input: Value,
         token: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Value, TaskError>>;
+
+    /// A number that grows with every event the embedder records, so that history events
+    /// can be put in causal order with what the tasks did at the same instant. The default
+    /// says nothing (0).
+    fn sequence(&self) -> u64 {
+        0
+    }
 }
 
 /// One entry of an execution's history, shaped like Step Functions' (`TaskStateEntered`,
@@ -64,6 +71,10 @@ pub struct HistoryEvent {
     pub state: Option<String>,
     #[serde(skip_serializing_if = "Value::is_null")]
     pub details: Value,
+    /// Causal order among events of the same instant, from [`Dispatcher::sequence`];
+    /// not part of Step Functions' history.
+    #[serde(skip)]
+    pub seq: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +298,7 @@ impl Engine {
             kind: kind.to_string(),
             state: state.map(str::to_string),
             details,
+            seq: self.dispatcher.sequence(),
         });
     }
 

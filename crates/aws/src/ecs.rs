@@ -107,7 +107,28 @@ impl ContainerService for AwsCloud {
                     c.clone()
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // An earlier attempt may have registered this very revision and lost the answer:
+        // the family's newest revision, when it is what we would register, is reused.
+        if let Some(family) = td.family() {
+            let (newest, _) = self.task_definition(family).await?;
+            if newest.revision() != td.revision()
+                && newest.container_definitions() == containers.as_slice()
+                && newest.task_role_arn() == td.task_role_arn()
+                && newest.execution_role_arn() == td.execution_role_arn()
+                && newest.cpu() == td.cpu()
+                && newest.memory() == td.memory()
+                && newest.network_mode() == td.network_mode()
+                && newest.volumes() == td.volumes()
+                && newest.requires_compatibilities() == td.requires_compatibilities()
+                && newest.runtime_platform() == td.runtime_platform()
+                && newest.ephemeral_storage() == td.ephemeral_storage()
+            {
+                if let Some(arn) = newest.task_definition_arn() {
+                    return Ok(arn.to_string());
+                }
+            }
+        }
         // Everything else is carried over as it was, so the revision differs only in the image.
         let out = self
             .ecs

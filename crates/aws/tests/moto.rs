@@ -138,6 +138,16 @@ async fn ecs_register_a_revision_that_differs_only_in_the_image() {
         "nothing but the image changed"
     );
 
+    // Registering the same image again (an attempt whose answer was lost, retried) reuses
+    // the revision; another image makes a new one.
+    let again = c.register_with_image(&td, "app", &image).await.unwrap();
+    assert_eq!(again, new, "no second revision for the same image");
+    let other = c
+        .register_with_image(&td, "app", "web:other")
+        .await
+        .unwrap();
+    assert!(other.ends_with(":3"), "{other}");
+
     let missing = c
         .register_with_image(&td, "nginx", &image)
         .await

@@ -125,7 +125,9 @@ pub trait ContainerService: Send + Sync {
     ) -> impl Future<Output = PortResult<String>> + Send;
 
     /// Registers a new revision of `task_definition`'s family that differs from it only in
-    /// `container`'s image. Returns the new revision's ARN.
+    /// `container`'s image. Returns the new revision's ARN. Idempotent: when the family's
+    /// newest revision is already exactly that (an earlier attempt registered it and its
+    /// answer was lost), that revision is returned and nothing is registered.
     fn register_with_image(
         &self,
         task_definition: &str,
@@ -268,6 +270,16 @@ pub enum AlarmValue {
     Ok,
     Alarm,
     InsufficientData,
+}
+
+impl std::fmt::Display for AlarmValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AlarmValue::Ok => "ok",
+            AlarmValue::Alarm => "alarm",
+            AlarmValue::InsufficientData => "insufficient_data",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -866,6 +878,11 @@ mod tests {
             Phase::Finalizing,
             Phase::RollingBack,
             Phase::Done,
+        ]);
+        same(&[
+            AlarmValue::Ok,
+            AlarmValue::Alarm,
+            AlarmValue::InsufficientData,
         ]);
         same(&[
             HealthState::Initial,

@@ -157,8 +157,9 @@ async fn throttling_is_retryable_and_access_denied_is_not() {
     // The state machine retries: the same input succeeds.
     prepare::prepare(&sim, input.clone(), TOPIC).await.unwrap();
     sim.world().store.locks.clear();
+    // (The revision the first attempt registered is reused: no RegisterTaskDefinition.)
     sim.world()
-        .inject("ecs:RegisterTaskDefinition", FaultKind::AccessDenied, 1);
+        .inject("ecs:DescribeServices", FaultKind::AccessDenied, 1);
     let err = prepare::prepare(&sim, input, TOPIC).await.unwrap_err();
     assert_eq!(err.error_name(), "Greenlight.AwsError");
 }

@@ -25,34 +25,37 @@ impl Clock for Sim {
 
 impl ContainerService for Sim {
     async fn describe_service(&self, cluster: &str, service: &str) -> PortResult<ServiceState> {
-        let mut w = self.world();
-        w.call("ecs:DescribeServices")?;
-        let s = w
-            .services
-            .get(&(cluster.to_string(), service.to_string()))
-            .cloned()
-            .ok_or_else(|| {
-                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
-            })?;
-        Ok(w.service_state(&s))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecs:DescribeServices")?;
+            let s = w
+                .services
+                .get(&(cluster.to_string(), service.to_string()))
+                .cloned()
+                .ok_or_else(|| {
+                    PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+                })?;
+            Ok(w.service_state(&s))
+        })
     }
 
     async fn container_image(&self, task_definition: &str, container: &str) -> PortResult<String> {
-        let mut w = self.world();
-        w.call("ecs:DescribeTaskDefinition")?;
-        let td = w
-            .task_defs
-            .get(task_definition)
-            .ok_or_else(|| PortError::not_found(format!("task definition {task_definition}")))?;
-        td.containers
-            .iter()
-            .find(|(name, _)| name == container)
-            .map(|(_, image)| image.clone())
-            .ok_or_else(|| {
-                PortError::not_found(format!(
-                    "container `{container}` in task definition {task_definition}"
-                ))
-            })
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecs:DescribeTaskDefinition")?;
+            let td = w.task_defs.get(task_definition).ok_or_else(|| {
+                PortError::not_found(format!("task definition {task_definition}"))
+            })?;
+            td.containers
+                .iter()
+                .find(|(name, _)| name == container)
+                .map(|(_, image)| image.clone())
+                .ok_or_else(|| {
+                    PortError::not_found(format!(
+                        "container `{container}` in task definition {task_definition}"
+                    ))
+                })
+        })
     }
 
     async fn register_with_image(
@@ -61,33 +64,47 @@ impl ContainerService for Sim {
         container: &str,
         image: &str,
     ) -> PortResult<String> {
-        let mut w = self.world();
-        w.call("ecs:DescribeTaskDefinition")?;
-        let td =
-            w.task_defs.get(task_definition).cloned().ok_or_else(|| {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecs:DescribeTaskDefinition")?;
+            let td = w.task_defs.get(task_definition).cloned().ok_or_else(|| {
                 PortError::not_found(format!("task definition {task_definition}"))
             })?;
-        if !td.containers.iter().any(|(n, _)| n == container) {
-            return Err(PortError::not_found(format!(
-                "container `{container}` in task definition {task_definition}"
-            )));
-        }
-        w.call("ecs:RegisterTaskDefinition")?;
-        let containers = td
-            .containers
-            .iter()
-            .map(|(n, i)| {
-                (
-                    n.clone(),
-                    if n == container {
-                        image.to_string()
-                    } else {
-                        i.clone()
-                    },
-                )
-            })
-            .collect();
-        Ok(w.register_task_def(&td.family, containers))
+            if !td.containers.iter().any(|(n, _)| n == container) {
+                return Err(PortError::not_found(format!(
+                    "container `{container}` in task definition {task_definition}"
+                )));
+            }
+            let containers: Vec<(String, String)> = td
+                .containers
+                .iter()
+                .map(|(n, i)| {
+                    (
+                        n.clone(),
+                        if n == container {
+                            image.to_string()
+                        } else {
+                            i.clone()
+                        },
+                    )
+                })
+                .collect();
+            // The family's newest revision is reused when it is what would be registered.
+            w.call("ecs:DescribeTaskDefinition")?;
+            let newest = w
+                .task_defs
+                .values()
+                .filter(|t| t.family == td.family)
+                .max_by_key(|t| t.revision)
+                .cloned();
+            if let Some(newest) = newest {
+                if newest.revision != td.revision && newest.containers == containers {
+                    return Ok(newest.arn);
+                }
+            }
+            w.call("ecs:RegisterTaskDefinition")?;
+            Ok(w.register_task_def(&td.family, containers))
+        })
     }
 
     async fn update_service(
@@ -97,46 +114,50 @@ impl ContainerService for Sim {
         task_definition: Option<&str>,
         desired: Option<u32>,
     ) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("ecs:UpdateService")?;
-        if let Some(td) = task_definition {
-            if !w.task_defs.contains_key(td) {
-                return Err(PortError::Invalid {
-                    operation: "ecs:UpdateService".into(),
-                    message: format!("task definition {td} does not exist"),
-                });
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecs:UpdateService")?;
+            if let Some(td) = task_definition {
+                if !w.task_defs.contains_key(td) {
+                    return Err(PortError::Invalid {
+                        operation: "ecs:UpdateService".into(),
+                        message: format!("task definition {td} does not exist"),
+                    });
+                }
             }
-        }
-        let now = w.now;
-        let s = w
-            .services
-            .get_mut(&(cluster.to_string(), service.to_string()))
-            .ok_or_else(|| {
-                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
-            })?;
-        let changed = task_definition.is_some_and(|td| td != s.task_definition)
-            || desired.is_some_and(|d| d > s.desired);
-        if let Some(td) = task_definition {
-            s.task_definition = td.to_string();
-        }
-        if let Some(d) = desired {
-            s.desired = d;
-        }
-        if changed {
-            s.updated_at = now;
-        }
-        Ok(())
+            let now = w.now;
+            let s = w
+                .services
+                .get_mut(&(cluster.to_string(), service.to_string()))
+                .ok_or_else(|| {
+                    PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+                })?;
+            let changed = task_definition.is_some_and(|td| td != s.task_definition)
+                || desired.is_some_and(|d| d > s.desired);
+            if let Some(td) = task_definition {
+                s.task_definition = td.to_string();
+            }
+            if let Some(d) = desired {
+                s.desired = d;
+            }
+            if changed {
+                s.updated_at = now;
+            }
+            Ok(())
+        })
     }
 }
 
 impl LoadBalancer for Sim {
     async fn listener_weights(&self, listener: &Arn) -> PortResult<Vec<TargetWeight>> {
-        let mut w = self.world();
-        w.call("elbv2:DescribeListeners")?;
-        w.listeners
-            .get(listener)
-            .map(|l| l.weights.clone())
-            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("elbv2:DescribeListeners")?;
+            w.listeners
+                .get(listener)
+                .map(|l| l.weights.clone())
+                .ok_or_else(|| PortError::not_found(format!("listener {listener}")))
+        })
     }
 
     async fn set_listener_weights(
@@ -144,150 +165,173 @@ impl LoadBalancer for Sim {
         listener: &Arn,
         weights: &[TargetWeight],
     ) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("elbv2:ModifyListener")?;
-        for tw in weights {
-            if !w.target_groups.contains_key(&tw.target_group) {
-                return Err(PortError::not_found(format!(
-                    "target group {}",
-                    tw.target_group
-                )));
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("elbv2:ModifyListener")?;
+            for tw in weights {
+                if !w.target_groups.contains_key(&tw.target_group) {
+                    return Err(PortError::not_found(format!(
+                        "target group {}",
+                        tw.target_group
+                    )));
+                }
             }
-        }
-        let sticky = w.sticky_listeners.contains(listener);
-        let at = w.now;
-        let l = w
-            .listeners
-            .get_mut(listener)
-            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
-        if !sticky {
-            l.weights = weights.to_vec();
-            w.traffic.push(crate::world::TrafficChange {
-                at,
-                listener: listener.clone(),
-                weights: weights.to_vec(),
-            });
-        }
-        Ok(())
+            let sticky = w.sticky_listeners.contains(listener);
+            let at = w.now;
+            let l = w
+                .listeners
+                .get_mut(listener)
+                .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
+            if !sticky {
+                l.weights = weights.to_vec();
+                let seq = w.next_seq();
+                w.traffic.push(crate::world::TrafficChange {
+                    at,
+                    seq,
+                    listener: listener.clone(),
+                    weights: weights.to_vec(),
+                });
+            }
+            Ok(())
+        })
     }
 
     async fn target_health(&self, target_group: &Arn) -> PortResult<Vec<TargetHealth>> {
-        let mut w = self.world();
-        w.call("elbv2:DescribeTargetHealth")?;
-        if !w.target_groups.contains_key(target_group) {
-            return Err(PortError::not_found(format!("target group {target_group}")));
-        }
-        Ok(w.target_health(target_group))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("elbv2:DescribeTargetHealth")?;
+            if !w.target_groups.contains_key(target_group) {
+                return Err(PortError::not_found(format!("target group {target_group}")));
+            }
+            Ok(w.target_health(target_group))
+        })
     }
 
     async fn listener_endpoint(&self, listener: &Arn) -> PortResult<ListenerEndpoint> {
-        let mut w = self.world();
-        w.call("elbv2:DescribeListeners")?;
-        let l = w
-            .listeners
-            .get(listener)
-            .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
-        Ok(ListenerEndpoint {
-            dns_name: l.dns_name.clone(),
-            port: l.port,
-            scheme: l.scheme.clone(),
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("elbv2:DescribeListeners")?;
+            let l = w
+                .listeners
+                .get(listener)
+                .ok_or_else(|| PortError::not_found(format!("listener {listener}")))?;
+            Ok(ListenerEndpoint {
+                dns_name: l.dns_name.clone(),
+                port: l.port,
+                scheme: l.scheme.clone(),
+            })
         })
     }
 }
 
 impl ImageRegistry for Sim {
     async fn image_by_digest(&self, repository: &str, digest: &Digest) -> PortResult<ImageInfo> {
-        let mut w = self.world();
-        w.call("ecr:DescribeImages")?;
-        let repo = w
-            .repos
-            .get(repository)
-            .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
-        repo.images
-            .iter()
-            .find(|i| i.image.digest == *digest)
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("image {repository}@{digest}")))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:DescribeImages")?;
+            let repo = w
+                .repos
+                .get(repository)
+                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+            repo.images
+                .iter()
+                .find(|i| i.image.digest == *digest)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("image {repository}@{digest}")))
+        })
     }
 
     async fn image_by_tag(&self, repository: &str, tag: &str) -> PortResult<ImageInfo> {
-        let mut w = self.world();
-        w.call("ecr:DescribeImages")?;
-        let repo = w
-            .repos
-            .get(repository)
-            .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
-        repo.images
-            .iter()
-            .find(|i| i.tags.iter().any(|t| t == tag))
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("image {repository}:{tag}")))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:DescribeImages")?;
+            let repo = w
+                .repos
+                .get(repository)
+                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+            repo.images
+                .iter()
+                .find(|i| i.tags.iter().any(|t| t == tag))
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("image {repository}:{tag}")))
+        })
     }
 
     async fn repository_uri(&self, repository: &str) -> PortResult<String> {
-        let mut w = self.world();
-        w.call("ecr:DescribeRepositories")?;
-        w.repos
-            .get(repository)
-            .map(|r| r.uri.clone())
-            .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:DescribeRepositories")?;
+            w.repos
+                .get(repository)
+                .map(|r| r.uri.clone())
+                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
+        })
     }
 }
 
 impl Alarms for Sim {
     async fn alarm_states(&self, names: &[String]) -> PortResult<Vec<AlarmState>> {
-        let mut w = self.world();
-        w.call("cloudwatch:DescribeAlarms")?;
-        Ok(names
-            .iter()
-            .filter_map(|n| {
-                let value = w.alarm_value(n)?;
-                let reason = (value == AlarmValue::Alarm).then(|| {
-                    let a = &w.alarms[n];
-                    format!(
-                        "5xx rate {:.1}% over the {:.0}% threshold",
-                        w.listener_error_rate(&a.listener) * 100.0,
-                        a.threshold * 100.0
-                    )
-                });
-                Some(AlarmState {
-                    name: n.clone(),
-                    value,
-                    reason,
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("cloudwatch:DescribeAlarms")?;
+            Ok(names
+                .iter()
+                .filter_map(|n| {
+                    let value = w.alarm_value(n)?;
+                    let reason = (value == AlarmValue::Alarm).then(|| {
+                        let a = &w.alarms[n];
+                        match &a.forced {
+                            Some((_, reason)) => reason.clone(),
+                            None => format!(
+                                "5xx rate {:.1}% over the {:.0}% threshold",
+                                w.listener_error_rate(&a.listener) * 100.0,
+                                a.threshold * 100.0
+                            ),
+                        }
+                    });
+                    Some(AlarmState {
+                        name: n.clone(),
+                        value,
+                        reason,
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 }
 
 impl Notifier for Sim {
     async fn publish(&self, topic: &Arn, notification: &Notification) -> PortResult<String> {
-        let mut w = self.world();
-        w.call("sns:Publish")?;
-        let at = w.now;
-        w.published.push(Published {
-            topic: topic.clone(),
-            at,
-            notification: notification.clone(),
-        });
-        let deliveries: Vec<String> = w
-            .subscriptions
-            .iter()
-            .filter(|(t, s)| {
-                t == topic
-                    && s.filter
-                        .as_ref()
-                        .is_none_or(|f| crate::world::filter_matches(f, notification))
-            })
-            .map(|(_, s)| s.endpoint.clone())
-            .collect();
-        for endpoint in deliveries {
-            w.inboxes
-                .entry(endpoint)
-                .or_default()
-                .push(notification.clone());
-        }
-        Ok(format!("msg-{}", w.published.len()))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sns:Publish")?;
+            let at = w.now;
+            let seq = w.next_seq();
+            w.published.push(Published {
+                topic: topic.clone(),
+                at,
+                seq,
+                notification: notification.clone(),
+            });
+            let deliveries: Vec<String> = w
+                .subscriptions
+                .iter()
+                .filter(|(t, s)| {
+                    t == topic
+                        && s.filter
+                            .as_ref()
+                            .is_none_or(|f| crate::world::filter_matches(f, notification))
+                })
+                .map(|(_, s)| s.endpoint.clone())
+                .collect();
+            for endpoint in deliveries {
+                w.inboxes
+                    .entry(endpoint)
+                    .or_default()
+                    .push(notification.clone());
+            }
+            Ok(format!("msg-{}", w.published.len()))
+        })
     }
 }
 
@@ -298,52 +342,56 @@ impl Executions for Sim {
         name: &str,
         input: &serde_json::Value,
     ) -> PortResult<StartOutcome> {
-        let mut w = self.world();
-        w.call("states:StartExecution")?;
-        if w.executions.contains_key(name) {
-            return Ok(StartOutcome::AlreadyExists {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("states:StartExecution")?;
+            if w.executions.contains_key(name) {
+                return Ok(StartOutcome::AlreadyExists {
+                    name: name.to_string(),
+                });
+            }
+            let arn = format!(
+                "arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}",
+                state_machine.short_name()
+            );
+            let started_at = w.now;
+            let execution = crate::world::Execution {
+                arn: arn.clone(),
                 name: name.to_string(),
-            });
-        }
-        let arn = format!(
-            "arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}",
-            state_machine.short_name()
-        );
-        let started_at = w.now;
-        let execution = crate::world::Execution {
-            arn: arn.clone(),
-            name: name.to_string(),
-            state_machine: state_machine.to_string(),
-            input: input.clone(),
-            started_at,
-            status: ExecutionStatus::Running,
-            stop: None,
-        };
-        w.executions.insert(name.to_string(), execution.clone());
-        let sink = w.start_sink.clone();
-        drop(w);
-        if let Some(sink) = sink {
-            sink(execution);
-        }
-        Ok(StartOutcome::Started { arn })
+                state_machine: state_machine.to_string(),
+                input: input.clone(),
+                started_at,
+                status: ExecutionStatus::Running,
+                stop: None,
+            };
+            w.executions.insert(name.to_string(), execution.clone());
+            let sink = w.start_sink.clone();
+            drop(w);
+            if let Some(sink) = sink {
+                sink(execution);
+            }
+            Ok(StartOutcome::Started { arn })
+        })
     }
 
     async fn describe(&self, execution: &str) -> PortResult<ExecutionInfo> {
-        let mut w = self.world();
-        w.call("states:DescribeExecution")?;
-        w.executions
-            .values()
-            .find(|e| e.arn == execution)
-            .map(|e| ExecutionInfo {
-                arn: e.arn.clone(),
-                name: e.name.clone(),
-                status: e.status,
-                started_at: e.started_at,
-                stopped_at: None,
-                input: Some(e.input.clone()),
-                output: None,
-            })
-            .ok_or_else(|| PortError::not_found(format!("execution {execution}")))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("states:DescribeExecution")?;
+            w.executions
+                .values()
+                .find(|e| e.arn == execution)
+                .map(|e| ExecutionInfo {
+                    arn: e.arn.clone(),
+                    name: e.name.clone(),
+                    status: e.status,
+                    started_at: e.started_at,
+                    stopped_at: None,
+                    input: Some(e.input.clone()),
+                    output: None,
+                })
+                .ok_or_else(|| PortError::not_found(format!("execution {execution}")))
+        })
     }
 
     async fn list(
@@ -351,59 +399,80 @@ impl Executions for Sim {
         state_machine: &Arn,
         status: Option<ExecutionStatus>,
     ) -> PortResult<Vec<ExecutionInfo>> {
-        let mut w = self.world();
-        w.call("states:ListExecutions")?;
-        let mut out: Vec<ExecutionInfo> = w
-            .executions
-            .values()
-            .filter(|e| {
-                e.state_machine == state_machine.as_str() && status.is_none_or(|s| s == e.status)
-            })
-            .map(|e| ExecutionInfo {
-                arn: e.arn.clone(),
-                name: e.name.clone(),
-                status: e.status,
-                started_at: e.started_at,
-                stopped_at: None,
-                input: Some(e.input.clone()),
-                output: None,
-            })
-            .collect();
-        out.sort_by_key(|e| std::cmp::Reverse(e.started_at));
-        Ok(out)
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("states:ListExecutions")?;
+            let mut out: Vec<ExecutionInfo> = w
+                .executions
+                .values()
+                .filter(|e| {
+                    e.state_machine == state_machine.as_str()
+                        && status.is_none_or(|s| s == e.status)
+                })
+                .map(|e| ExecutionInfo {
+                    arn: e.arn.clone(),
+                    name: e.name.clone(),
+                    status: e.status,
+                    started_at: e.started_at,
+                    stopped_at: None,
+                    input: Some(e.input.clone()),
+                    output: None,
+                })
+                .collect();
+            out.sort_by_key(|e| std::cmp::Reverse(e.started_at));
+            Ok(out)
+        })
     }
 
     async fn stop(&self, execution: &str, error: &str, cause: &str) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("states:StopExecution")?;
-        let e = w
-            .executions
-            .values_mut()
-            .find(|e| e.arn == execution)
-            .ok_or_else(|| PortError::not_found(format!("execution {execution}")))?;
-        e.status = ExecutionStatus::Aborted;
-        e.stop = Some((error.to_string(), cause.to_string()));
-        Ok(())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("states:StopExecution")?;
+            let e = w
+                .executions
+                .values_mut()
+                .find(|e| e.arn == execution)
+                .ok_or_else(|| PortError::not_found(format!("execution {execution}")))?;
+            e.status = ExecutionStatus::Aborted;
+            e.stop = Some((error.to_string(), cause.to_string()));
+            Ok(())
+        })
     }
 
     async fn send_task_success(&self, token: &str, output: &serde_json::Value) -> PortResult<()> {
-        self.answer_token(
-            "states:SendTaskSuccess",
-            token,
-            TokenAnswer::Success(output.clone()),
-        )
+        self.answered(|| {
+            self.answer_token(
+                "states:SendTaskSuccess",
+                token,
+                TokenAnswer::Success(output.clone()),
+            )
+        })
     }
 
     async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
-        let answer = TokenAnswer::Failure {
-            error: error.to_string(),
-            cause: cause.to_string(),
-        };
-        self.answer_token("states:SendTaskFailure", token, answer)
+        self.answered(|| {
+            let answer = TokenAnswer::Failure {
+                error: error.to_string(),
+                cause: cause.to_string(),
+            };
+            self.answer_token("states:SendTaskFailure", token, answer)
+        })
     }
 }
 
 impl Sim {
+    /// Runs the body of a port call. When the call's fault was a timeout whose request
+    /// landed ([`crate::FaultKind::TimeoutLanded`]), the body's effect stands and the caller
+    /// gets the timeout.
+    fn answered<T>(&self, body: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
+        let result = body();
+        let lost = self.world().lost_reply.take();
+        match (result, lost) {
+            (Ok(_), Some(e)) => Err(e),
+            (result, _) => result,
+        }
+    }
+
     /// Answers a task token: through the state machine runner when one owns the waiting
     /// tasks, else against the tokens the test registered. Either way a token nobody waits
     /// on is `NotFound`, as Step Functions says `TaskDoesNotExist`.
@@ -436,23 +505,25 @@ impl StateStore for Sim {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> PortResult<LockOutcome> {
-        let mut w = self.world();
-        w.call("dynamodb:PutItem")?;
-        let key = (app.to_string(), environment.to_string());
-        if let Some(lock) = w.store.locks.get(&key) {
-            if lock.owner != owner && lock.expires_at > now {
-                return Ok(LockOutcome::Held { lock: lock.clone() });
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:PutItem")?;
+            let key = (app.to_string(), environment.to_string());
+            if let Some(lock) = w.store.locks.get(&key) {
+                if lock.owner != owner && lock.expires_at > now {
+                    return Ok(LockOutcome::Held { lock: lock.clone() });
+                }
             }
-        }
-        let lock = Lock {
-            app: app.to_string(),
-            environment: environment.to_string(),
-            owner: owner.to_string(),
-            acquired_at: now,
-            expires_at: lease.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC),
-        };
-        w.store.locks.insert(key, lock.clone());
-        Ok(LockOutcome::Acquired { lock })
+            let lock = Lock {
+                app: app.to_string(),
+                environment: environment.to_string(),
+                owner: owner.to_string(),
+                acquired_at: now,
+                expires_at: lease.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            };
+            w.store.locks.insert(key, lock.clone());
+            Ok(LockOutcome::Acquired { lock })
+        })
     }
 
     async fn renew_lock(
@@ -463,72 +534,82 @@ impl StateStore for Sim {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> PortResult<Lock> {
-        let mut w = self.world();
-        w.call("dynamodb:UpdateItem")?;
-        match w
-            .store
-            .locks
-            .get_mut(&(app.to_string(), environment.to_string()))
-        {
-            Some(lock) if lock.owner == owner => {
-                lock.expires_at = lease.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
-                Ok(lock.clone())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:UpdateItem")?;
+            match w
+                .store
+                .locks
+                .get_mut(&(app.to_string(), environment.to_string()))
+            {
+                Some(lock) if lock.owner == owner => {
+                    lock.expires_at = lease.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    Ok(lock.clone())
+                }
+                _ => Err(conflict(
+                    "dynamodb:UpdateItem",
+                    format!("the lock of {app}/{environment} is not {owner}'s"),
+                )),
             }
-            _ => Err(conflict(
-                "dynamodb:UpdateItem",
-                format!("the lock of {app}/{environment} is not {owner}'s"),
-            )),
-        }
+        })
     }
 
     async fn release_lock(&self, app: &str, environment: &str, owner: &str) -> PortResult<bool> {
-        let mut w = self.world();
-        w.call("dynamodb:DeleteItem")?;
-        let key = (app.to_string(), environment.to_string());
-        if w.store.locks.get(&key).is_some_and(|l| l.owner == owner) {
-            w.store.locks.remove(&key);
-            return Ok(true);
-        }
-        Ok(false)
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:DeleteItem")?;
+            let key = (app.to_string(), environment.to_string());
+            if w.store.locks.get(&key).is_some_and(|l| l.owner == owner) {
+                w.store.locks.remove(&key);
+                return Ok(true);
+            }
+            Ok(false)
+        })
     }
 
     async fn get_lock(&self, app: &str, environment: &str) -> PortResult<Option<Lock>> {
-        let mut w = self.world();
-        w.call("dynamodb:GetItem")?;
-        Ok(w.store
-            .locks
-            .get(&(app.to_string(), environment.to_string()))
-            .cloned())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:GetItem")?;
+            Ok(w.store
+                .locks
+                .get(&(app.to_string(), environment.to_string()))
+                .cloned())
+        })
     }
 
     async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<u64> {
-        let mut w = self.world();
-        w.call("dynamodb:PutItem")?;
-        let stored = w.store.deployments.get(&record.id).map_or(0, |r| r.version);
-        if stored != record.version {
-            return Err(conflict(
-                "dynamodb:PutItem",
-                format!(
-                    "deployment {} is at version {stored}, not {}",
-                    record.id, record.version
-                ),
-            ));
-        }
-        let version = stored + 1;
-        w.store.deployments.insert(
-            record.id.clone(),
-            DeploymentRecord {
-                version,
-                ..record.clone()
-            },
-        );
-        Ok(version)
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:PutItem")?;
+            let stored = w.store.deployments.get(&record.id).map_or(0, |r| r.version);
+            if stored != record.version {
+                return Err(conflict(
+                    "dynamodb:PutItem",
+                    format!(
+                        "deployment {} is at version {stored}, not {}",
+                        record.id, record.version
+                    ),
+                ));
+            }
+            let version = stored + 1;
+            w.store.deployments.insert(
+                record.id.clone(),
+                DeploymentRecord {
+                    version,
+                    ..record.clone()
+                },
+            );
+            Ok(version)
+        })
     }
 
     async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {
-        let mut w = self.world();
-        w.call("dynamodb:GetItem")?;
-        Ok(w.store.deployments.get(id).cloned())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:GetItem")?;
+            Ok(w.store.deployments.get(id).cloned())
+        })
     }
 
     async fn history(
@@ -537,22 +618,24 @@ impl StateStore for Sim {
         environment: &str,
         limit: usize,
     ) -> PortResult<Vec<DeploymentRecord>> {
-        let mut w = self.world();
-        w.call("dynamodb:Query")?;
-        let mut out: Vec<DeploymentRecord> = w
-            .store
-            .deployments
-            .values()
-            .filter(|d| d.app == app && d.environment == environment)
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| {
-            b.started_at
-                .cmp(&a.started_at)
-                .then_with(|| b.id.cmp(&a.id))
-        });
-        out.truncate(limit);
-        Ok(out)
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:Query")?;
+            let mut out: Vec<DeploymentRecord> = w
+                .store
+                .deployments
+                .values()
+                .filter(|d| d.app == app && d.environment == environment)
+                .cloned()
+                .collect();
+            out.sort_by(|a, b| {
+                b.started_at
+                    .cmp(&a.started_at)
+                    .then_with(|| b.id.cmp(&a.id))
+            });
+            out.truncate(limit);
+            Ok(out)
+        })
     }
 
     async fn put_task_token(
@@ -562,24 +645,28 @@ impl StateStore for Sim {
         token: &str,
         alarms: &[String],
     ) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("dynamodb:PutItem")?;
-        w.store.tokens.insert(
-            (deployment.to_string(), purpose),
-            (token.to_string(), alarms.to_vec()),
-        );
-        Ok(())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:PutItem")?;
+            w.store.tokens.insert(
+                (deployment.to_string(), purpose),
+                (token.to_string(), alarms.to_vec()),
+            );
+            Ok(())
+        })
     }
 
     async fn tokens_watching(&self, alarm: &str) -> PortResult<Vec<(String, String)>> {
-        let mut w = self.world();
-        w.call("dynamodb:Query")?;
-        Ok(w.store
-            .tokens
-            .iter()
-            .filter(|(_, (_, alarms))| alarms.iter().any(|a| a == alarm))
-            .map(|((d, _), (t, _))| (d.clone(), t.clone()))
-            .collect())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:Query")?;
+            Ok(w.store
+                .tokens
+                .iter()
+                .filter(|(_, (_, alarms))| alarms.iter().any(|a| a == alarm))
+                .map(|((d, _), (t, _))| (d.clone(), t.clone()))
+                .collect())
+        })
     }
 
     async fn get_task_token(
@@ -587,25 +674,31 @@ impl StateStore for Sim {
         deployment: &str,
         purpose: TokenPurpose,
     ) -> PortResult<Option<String>> {
-        let mut w = self.world();
-        w.call("dynamodb:GetItem")?;
-        Ok(w.store
-            .tokens
-            .get(&(deployment.to_string(), purpose))
-            .map(|(t, _)| t.clone()))
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:GetItem")?;
+            Ok(w.store
+                .tokens
+                .get(&(deployment.to_string(), purpose))
+                .map(|(t, _)| t.clone()))
+        })
     }
 
     async fn delete_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("dynamodb:DeleteItem")?;
-        w.store.tokens.remove(&(deployment.to_string(), purpose));
-        Ok(())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:DeleteItem")?;
+            w.store.tokens.remove(&(deployment.to_string(), purpose));
+            Ok(())
+        })
     }
 
     async fn get_config(&self) -> PortResult<Option<StoredConfig>> {
-        let mut w = self.world();
-        w.call("dynamodb:GetItem")?;
-        Ok(w.store.config.clone())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:GetItem")?;
+            Ok(w.store.config.clone())
+        })
     }
 
     async fn put_config(
@@ -615,22 +708,24 @@ impl StateStore for Sim {
         by: &str,
         now: DateTime<Utc>,
     ) -> PortResult<u64> {
-        let mut w = self.world();
-        w.call("dynamodb:PutItem")?;
-        let current = w.store.config.as_ref().map_or(0, |c| c.version);
-        if current != expected_version {
-            return Err(conflict(
-                "dynamodb:PutItem",
-                format!("configuration is at version {current}, not {expected_version}"),
-            ));
-        }
-        w.store.config = Some(StoredConfig {
-            config: config.clone(),
-            version: current + 1,
-            updated_at: now,
-            updated_by: by.to_string(),
-        });
-        Ok(current + 1)
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("dynamodb:PutItem")?;
+            let current = w.store.config.as_ref().map_or(0, |c| c.version);
+            if current != expected_version {
+                return Err(conflict(
+                    "dynamodb:PutItem",
+                    format!("configuration is at version {current}, not {expected_version}"),
+                ));
+            }
+            w.store.config = Some(StoredConfig {
+                config: config.clone(),
+                version: current + 1,
+                updated_at: now,
+                updated_by: by.to_string(),
+            });
+            Ok(current + 1)
+        })
     }
 }
 
@@ -662,40 +757,46 @@ impl Subscriptions for Sim {
         endpoint: &str,
         filter: Option<&serde_json::Value>,
     ) -> PortResult<String> {
-        let mut w = self.world();
-        w.call("sns:Subscribe")?;
-        let arn = format!("{topic}:sub-{}", w.subscriptions.len() + 1);
-        w.subscriptions.push((
-            topic.clone(),
-            Subscription {
-                arn: arn.clone(),
-                protocol: protocol.to_string(),
-                endpoint: endpoint.to_string(),
-                filter: filter.cloned(),
-            },
-        ));
-        Ok(arn)
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sns:Subscribe")?;
+            let arn = format!("{topic}:sub-{}", w.subscriptions.len() + 1);
+            w.subscriptions.push((
+                topic.clone(),
+                Subscription {
+                    arn: arn.clone(),
+                    protocol: protocol.to_string(),
+                    endpoint: endpoint.to_string(),
+                    filter: filter.cloned(),
+                },
+            ));
+            Ok(arn)
+        })
     }
 
     async fn unsubscribe(&self, subscription: &str) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("sns:Unsubscribe")?;
-        let before = w.subscriptions.len();
-        w.subscriptions.retain(|(_, s)| s.arn != subscription);
-        if w.subscriptions.len() == before {
-            return Err(PortError::not_found(format!("subscription {subscription}")));
-        }
-        Ok(())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sns:Unsubscribe")?;
+            let before = w.subscriptions.len();
+            w.subscriptions.retain(|(_, s)| s.arn != subscription);
+            if w.subscriptions.len() == before {
+                return Err(PortError::not_found(format!("subscription {subscription}")));
+            }
+            Ok(())
+        })
     }
 
     async fn subscriptions(&self, topic: &Arn) -> PortResult<Vec<Subscription>> {
-        let mut w = self.world();
-        w.call("sns:ListSubscriptionsByTopic")?;
-        Ok(w.subscriptions
-            .iter()
-            .filter(|(t, _)| t == topic)
-            .map(|(_, s)| s.clone())
-            .collect())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sns:ListSubscriptionsByTopic")?;
+            Ok(w.subscriptions
+                .iter()
+                .filter(|(t, _)| t == topic)
+                .map(|(_, s)| s.clone())
+                .collect())
+        })
     }
 }
 
@@ -706,47 +807,53 @@ impl DeadLetters for Sim {
         max: usize,
         hide: Duration,
     ) -> PortResult<Vec<DeadLetter>> {
-        let mut w = self.world();
-        w.call("sqs:ReceiveMessage")?;
-        let now = w.now;
-        let until = hide.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let messages = w
-            .queues
-            .get_mut(queue)
-            .ok_or_else(|| PortError::not_found(format!("SQS queue {queue}")))?;
-        let mut out = Vec::new();
-        for (m, hidden_until) in messages.iter_mut() {
-            if out.len() >= max {
-                break;
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sqs:ReceiveMessage")?;
+            let now = w.now;
+            let until = hide.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let messages = w
+                .queues
+                .get_mut(queue)
+                .ok_or_else(|| PortError::not_found(format!("SQS queue {queue}")))?;
+            let mut out = Vec::new();
+            for (m, hidden_until) in messages.iter_mut() {
+                if out.len() >= max {
+                    break;
+                }
+                if *hidden_until <= now {
+                    *hidden_until = until;
+                    out.push(m.clone());
+                }
             }
-            if *hidden_until <= now {
-                *hidden_until = until;
-                out.push(m.clone());
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     async fn show_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("sqs:ChangeMessageVisibility")?;
-        let now = w.now;
-        if let Some(messages) = w.queues.get_mut(queue) {
-            for (m, hidden_until) in messages.iter_mut() {
-                if m.receipt == receipt {
-                    *hidden_until = now;
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sqs:ChangeMessageVisibility")?;
+            let now = w.now;
+            if let Some(messages) = w.queues.get_mut(queue) {
+                for (m, hidden_until) in messages.iter_mut() {
+                    if m.receipt == receipt {
+                        *hidden_until = now;
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn delete_dead_letter(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        let mut w = self.world();
-        w.call("sqs:DeleteMessage")?;
-        if let Some(messages) = w.queues.get_mut(queue) {
-            messages.retain(|(m, _)| m.receipt != receipt);
-        }
-        Ok(())
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sqs:DeleteMessage")?;
+            if let Some(messages) = w.queues.get_mut(queue) {
+                messages.retain(|(m, _)| m.receipt != receipt);
+            }
+            Ok(())
+        })
     }
 }

@@ -104,8 +104,20 @@ pub struct Repo {
 pub struct Alarm {
     pub listener: Arn,
     pub threshold: f64,
-    /// Set by a scenario to force the state regardless of traffic.
-    pub forced: Option<AlarmValue>,
+    /// Set by a scenario to force the state regardless of traffic, with the reason
+    /// CloudWatch gives for it.
+    pub forced: Option<(AlarmValue, String)>,
+}
+
+/// A forced change of an alarm's state, for timelines.
+#[derive(Clone, Debug)]
+pub struct AlarmChange {
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+    pub name: String,
+    /// `None` when the forcing ended and the alarm follows the traffic again.
+    pub value: Option<AlarmValue>,
+    pub reason: String,
 }
 
 /// One SNS message as published.
@@ -113,6 +125,8 @@ pub struct Alarm {
 pub struct Published {
     pub topic: Arn,
     pub at: DateTime<Utc>,
+    /// Causal order among what happened at the same instant ([`World::next_seq`]).
+    pub seq: u64,
     pub notification: Notification,
 }
 
@@ -158,6 +172,8 @@ pub enum FaultKind {
     Throttle,
     ServerError,
     Timeout,
+    /// A timeout whose request reached AWS and took effect: only the answer was lost.
+    TimeoutLanded,
     AccessDenied,
 }
 
@@ -171,6 +187,8 @@ pub type StartSink = std::sync::Arc<dyn Fn(Execution) + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct TrafficChange {
     pub at: DateTime<Utc>,
+    /// Causal order among what happened at the same instant ([`World::next_seq`]).
+    pub seq: u64,
     pub listener: Arn,
     pub weights: Vec<TargetWeight>,
 }
@@ -211,6 +229,13 @@ pub struct World {
     /// SQS queues (the dead-letter queue): messages with the time until which they are
     /// hidden from readers.
     pub queues: BTreeMap<String, Vec<(greenlight_core::ports::DeadLetter, DateTime<Utc>)>>,
+    /// The last causal sequence number handed out.
+    pub seq: u64,
+    /// Alarm states forced by scenarios, in order.
+    pub alarm_changes: Vec<AlarmChange>,
+    /// The error of a call that took effect but whose answer was lost
+    /// ([`FaultKind::TimeoutLanded`]): the port returns it once the call's effect is done.
+    pub lost_reply: Option<PortError>,
 }
 
 impl World {
@@ -241,7 +266,17 @@ impl World {
             sticky_listeners: BTreeSet::new(),
             calls: Vec::new(),
             queues: BTreeMap::new(),
+            seq: 0,
+            alarm_changes: Vec::new(),
+            lost_reply: None,
         }
+    }
+
+    /// The next number of the causal order: what happens later (in the same instant or
+    /// not) gets a larger one.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
     }
 
     /// A deterministic pseudo-random number in [0, 1) (xorshift64*).
@@ -256,6 +291,11 @@ impl World {
 
     /// Records a call and applies any fault injected for it.
     pub fn call(&mut self, operation: &str) -> Result<(), PortError> {
+        // A call whose answer was lost ends the work of the port call that made it: the
+        // caller never got that far.
+        if let Some(lost) = self.lost_reply.take() {
+            return Err(lost);
+        }
         self.calls.push((self.now, operation.to_string()));
         let now = self.now;
         if let Some(f) = self
@@ -275,6 +315,14 @@ impl World {
                     operation,
                     message: "request timed out (injected)".into(),
                 },
+                FaultKind::TimeoutLanded => {
+                    self.lost_reply = Some(PortError::Unavailable {
+                        operation,
+                        message: "request timed out after it was sent (injected; it took effect)"
+                            .into(),
+                    });
+                    return Ok(());
+                }
                 FaultKind::AccessDenied => PortError::AccessDenied { operation, message },
             });
         }
@@ -419,7 +467,7 @@ impl World {
 
     pub fn alarm_value(&self, name: &str) -> Option<AlarmValue> {
         let a = self.alarms.get(name)?;
-        Some(a.forced.unwrap_or_else(|| {
+        Some(a.forced.as_ref().map(|(v, _)| *v).unwrap_or_else(|| {
             if self.listener_error_rate(&a.listener) >= a.threshold {
                 AlarmValue::Alarm
             } else {
@@ -430,6 +478,30 @@ impl World {
 
     // -----------------------------------------------------------------------------------
     // Set-up
+
+    /// Forces an alarm's state (`None`: it follows the traffic again), as a scenario
+    /// does, and logs the change for the timeline.
+    pub fn force_alarm(
+        &mut self,
+        name: &str,
+        value: Option<AlarmValue>,
+        reason: &str,
+    ) -> Result<(), String> {
+        let alarm = self
+            .alarms
+            .get_mut(name)
+            .ok_or_else(|| format!("no alarm {name}"))?;
+        alarm.forced = value.map(|v| (v, reason.to_string()));
+        let (at, seq) = (self.now, self.next_seq());
+        self.alarm_changes.push(AlarmChange {
+            at,
+            seq,
+            name: name.to_string(),
+            value,
+            reason: reason.to_string(),
+        });
+        Ok(())
+    }
 
     pub fn register_task_def(&mut self, family: &str, containers: Vec<(String, String)>) -> String {
         let revision = self

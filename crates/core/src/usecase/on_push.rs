@@ -1,12 +1,17 @@
 //! on_push: an ECR push event starts the deployments it matches. The execution name is
 //! deterministic, so the same event delivered twice starts one deployment.
+//!
+//! A digest pushed again is a new attempt (`-r2`, `-r3`, …) when its last attempt in the
+//! environment did not leave it live (rolled back, rejected, aborted, or replaced since);
+//! while it is in flight or live, another push of it (a second tag, a re-tag) starts
+//! nothing. A push event already recorded on an attempt is a duplicate delivery.
 
 use serde::{Deserialize, Serialize};
 
 use crate::arn::Arn;
 use crate::errors::{ErrorCode, ErrorName};
 use crate::event::{parse_event, EcrEvent, EventError};
-use crate::matching::match_push;
+use crate::matching::{execution_name, match_push};
 use crate::notify::{EventKind, Notification};
 use crate::ports::{Clock, Executions, Notifier, PortError, StartOutcome, StateStore, TriggerInfo};
 use crate::rollout::StartInput;
@@ -15,7 +20,8 @@ use crate::rollout::StartInput;
 pub struct OnPushOutput {
     /// Executions started: (deployment, execution ARN).
     pub started: Vec<(String, String)>,
-    /// Deployments that exist already (a duplicate event, or a digest deployed before).
+    /// Deployments that exist already: a duplicate delivery of the event, or a digest
+    /// that is in flight or live in that environment.
     pub duplicates: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
@@ -100,7 +106,24 @@ where
         }
         return Ok(out);
     }
-    for d in matched.deployments {
+    for mut d in matched.deployments {
+        match attempt(
+            p,
+            &d.app,
+            &d.environment,
+            &push.image.digest,
+            &push.event_id,
+        )
+        .await?
+        {
+            Attempt::Existing(id) => {
+                out.duplicates.push(id);
+                continue;
+            }
+            Attempt::New(n) => {
+                d.execution_name = execution_name(&d.app, &d.environment, &push.image.digest, n)
+            }
+        }
         let input = StartInput {
             deployment: d.execution_name.clone(),
             app: d.app.clone(),
@@ -119,4 +142,45 @@ where
         }
     }
     Ok(out)
+}
+
+enum Attempt {
+    /// A deployment this push is already part of (its id).
+    Existing(String),
+    /// Start attempt N.
+    New(u32),
+}
+
+/// Which attempt a push of `digest` to (app, environment) is, from the environment's
+/// history (see the module's documentation).
+async fn attempt<S: StateStore>(
+    store: &S,
+    app: &str,
+    environment: &str,
+    digest: &crate::Digest,
+    event_id: &Option<String>,
+) -> Result<Attempt, PortError> {
+    let history = store.history(app, environment, 1000).await?;
+    let tried: Vec<_> = history
+        .iter()
+        .filter(|r| r.image.digest == *digest)
+        .collect();
+    let same_event = tried.iter().find(|r| {
+        event_id.is_some()
+            && matches!(&r.trigger, TriggerInfo::Push { event_id: e, .. } if e == event_id)
+    });
+    if let Some(r) = same_event {
+        return Ok(Attempt::Existing(r.id.clone()));
+    }
+    let Some(last) = tried.first() else {
+        return Ok(Attempt::New(1));
+    };
+    let live = history
+        .iter()
+        .find(|r| r.took_environment())
+        .is_some_and(|r| r.id == last.id && r.outcome == Some(crate::ports::Outcome::Succeeded));
+    if last.outcome.is_none() || live {
+        return Ok(Attempt::Existing(last.id.clone()));
+    }
+    Ok(Attempt::New(tried.len() as u32 + 1))
 }
