@@ -179,8 +179,16 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
     // A task whose error was caught exits too, with the Catch's output: that is a
     // failure (already said by its StateCaught line), never the success line.
     let mut caught: Option<&str> = None;
+    // A Parallel state fails when a task inside it fails: the timeline names that task.
+    let mut last_failed: Option<&str> = None;
     for h in &e.history {
-        let state = h.state.as_deref().unwrap_or_default();
+        let mut state = h.state.as_deref().unwrap_or_default();
+        if matches!(h.kind.as_str(), "TaskFailed" | "TaskTimedOut") {
+            last_failed = Some(state);
+        }
+        if h.kind == "StateCaught" && state == "Watch" {
+            state = last_failed.unwrap_or(state);
+        }
         let output = &h.details["output"];
         if h.kind == "StateCaught" {
             caught = Some(state);

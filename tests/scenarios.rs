@@ -803,3 +803,37 @@ async fn a_call_that_took_effect_but_lost_its_answer_is_not_done_twice() {
         assert_invariant(&s);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_notification_never_delays_the_check_after_a_traffic_change() {
+    let s = world(&example());
+    // SNS fails for good from the first traffic change on: each notice is retried for
+    // about a minute before it is given up.
+    s.sleep(55).await;
+    s.sim
+        .world()
+        .inject("sns:Publish", FaultKind::ServerError, u32::MAX);
+    push(&s, "v1", Behaviour::healthy()).await;
+    s.settle().await;
+    let executions = s.finished();
+    let history = &executions[0].history;
+    let shifted: Vec<_> = history
+        .iter()
+        .filter(|h| h.kind == "TaskStateExited" && h.state.as_deref() == Some("Shift"))
+        .map(|h| h.timestamp)
+        .collect();
+    let checked: Vec<_> = history
+        .iter()
+        .filter(|h| h.kind == "TaskStateEntered" && h.state.as_deref() == Some("CheckHealth"))
+        .map(|h| h.timestamp)
+        .collect();
+    assert!(!shifted.is_empty());
+    for at in &shifted {
+        assert!(
+            checked.contains(at),
+            "the check after the shift at {at} started late: {checked:?}"
+        );
+    }
+    let r = record(&s, "v1", "staging");
+    assert_eq!(r.outcome, Some(Outcome::Succeeded), "{r:?}");
+}

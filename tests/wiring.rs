@@ -47,13 +47,38 @@ fn entries(node: &Node) -> Vec<(String, &Node)> {
     }
 }
 
+/// Every state, those inside Parallel branches too (state names are unique across the
+/// definition, as Step Functions requires).
 fn states(asl: &Value) -> Vec<(String, Value)> {
-    asl["States"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    let mut out = Vec::new();
+    for (k, v) in asl["States"].as_object().unwrap() {
+        out.push((k.clone(), v.clone()));
+        for branch in v["Branches"].as_array().into_iter().flatten() {
+            out.extend(states(branch));
+        }
+    }
+    out
+}
+
+/// The catchers that apply to a state: its own, then those of the Parallel states it is
+/// nested in (an error a branch does not catch fails the Parallel state).
+fn effective_catch(asl: &Value, name: &str) -> Vec<Value> {
+    fn walk(states: &Value, name: &str, outer: &[Value]) -> Option<Vec<Value>> {
+        for (k, v) in states.as_object()? {
+            let own: Vec<Value> = v["Catch"].as_array().cloned().unwrap_or_default();
+            if k == name {
+                return Some(own.into_iter().chain(outer.iter().cloned()).collect());
+            }
+            let enclosing: Vec<Value> = own.iter().chain(outer).cloned().collect();
+            for branch in v["Branches"].as_array().into_iter().flatten() {
+                if let Some(found) = walk(&branch["States"], name, &enclosing) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+    walk(&asl["States"], name, &[]).unwrap_or_default()
 }
 
 /// The `${...}` names the definition uses.
@@ -250,15 +275,16 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
             "${AwaitFunctionArn}",
         ]
         .contains(&function);
+        let catch = effective_catch(&asl, name);
         if changes_aws {
-            let catches_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
+            let catches_all = catch.iter().any(|c| {
                 c["ErrorEquals"] == serde_json::json!(["States.ALL"]) && c["Next"] == "Rollback"
             });
             assert!(catches_all, "{name} does not fall back to Rollback");
         }
         // Every task that may act on traffic stops on a lost lock instead of rolling back.
         if changes_aws || function == "${RollbackFunctionArn}" {
-            let catches_lock_lost = state["Catch"].as_array().into_iter().flatten().any(|c| {
+            let catches_lock_lost = catch.iter().any(|c| {
                 c["ErrorEquals"] == serde_json::json!(["Greenlight.LockLost"])
                     && c["Next"] == "LockLost"
             });
@@ -266,6 +292,41 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
         }
         for c in state["Catch"].as_array().into_iter().flatten() {
             assert!(names.contains(c["Next"].as_str().unwrap()));
+        }
+    }
+    // No notification sits between a traffic change and the checks at the new weight:
+    // the notice runs beside them, and its failures are its own.
+    let watch = &asl["States"]["Watch"];
+    assert_eq!(asl["States"]["Shift"]["Next"], "Watch");
+    assert_eq!(watch["Type"], "Parallel");
+    assert_eq!(watch["Branches"][0]["StartAt"], "CheckHealth");
+    assert_eq!(watch["Branches"][1]["StartAt"], "AnnounceShift");
+    let announce = &watch["Branches"][1]["States"]["AnnounceShift"];
+    assert_eq!(
+        announce["Catch"][0]["ErrorEquals"],
+        serde_json::json!(["States.ALL"])
+    );
+    for (name, state) in &all {
+        if state["Resource"] == "arn:aws:states:::sns:publish" {
+            for target in [&state["Next"]].into_iter().chain(
+                state["Catch"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| &c["Next"]),
+            ) {
+                assert!(
+                    ![
+                        "CheckHealth",
+                        "CheckStable",
+                        "CheckReady",
+                        "Rollback",
+                        "Shift"
+                    ]
+                    .contains(&target.as_str().unwrap_or_default()),
+                    "{name}: a notification delays {target}"
+                );
+            }
         }
     }
     // A rollback that fails for good restores traffic without a Lambda, then escalates.

@@ -477,8 +477,8 @@ impl Engine {
                         let runs = branches
                             .iter()
                             .map(|b| self.run_machine(b, branch_input.clone(), ctx));
-                        let results = join_all(runs.collect()).await;
-                        let out = Value::Array(results.into_iter().collect::<Result<Vec<_>, _>>()?);
+                        // A branch that fails fails the state and stops the others.
+                        let out = Value::Array(join_all(runs.collect()).await?);
                         self.select(result_selector, out, ctx)
                     }
                 };
@@ -520,9 +520,7 @@ impl Engine {
                             let runs = group
                                 .iter()
                                 .map(|i| self.run_machine(processor, i.clone(), ctx));
-                            for r in join_all(runs.collect()).await {
-                                results.push(r?);
-                            }
+                            results.extend(join_all(runs.collect()).await?);
                         }
                         let out = Value::Array(results);
                         self.select(result_selector, out, ctx)
@@ -858,21 +856,21 @@ fn display(p: &Path) -> String {
     s
 }
 
+/// Runs branches (or iterations) together, so their waits overlap in (virtual) time, and
+/// returns their results in order. The first to fail ends the lot: the others are
+/// stopped (dropped), as Step Functions stops the other branches of a failed Parallel or Map.
 async fn join_all<'a>(
     futures: Vec<BoxFuture<'a, Result<Value, TaskError>>>,
-) -> Vec<Result<Value, TaskError>> {
-    // Polled together, so their waits overlap in (virtual) time; results keep their order.
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(f);
-    }
-    let mut results: Vec<Option<Result<Value, TaskError>>> = (0..set.len()).map(|_| None).collect();
+) -> Result<Vec<Value>, TaskError> {
+    let mut set = futures;
+    let mut results: Vec<Option<Value>> = (0..set.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
         for (i, f) in set.iter_mut().enumerate() {
             if results[i].is_none() {
                 match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(r) => results[i] = Some(r),
+                    std::task::Poll::Ready(Ok(v)) => results[i] = Some(v),
+                    std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
                     std::task::Poll::Pending => pending = true,
                 }
             }
@@ -880,14 +878,11 @@ async fn join_all<'a>(
         if pending {
             std::task::Poll::Pending
         } else {
-            std::task::Poll::Ready(())
+            std::task::Poll::Ready(Ok(()))
         }
     })
-    .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every future finished"))
-        .collect()
+    .await?;
+    Ok(results.into_iter().flatten().collect())
 }
 
 fn type_name(k: &Kind) -> &'static str {

@@ -356,6 +356,23 @@ async fn a_failing_branch_fails_the_parallel_state() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failing_branch_stops_the_others_at_once() {
+    // AWS: when a branch fails, the Parallel state fails and its other branches stop.
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "Long", "States": {"Long": {"Type": "Wait", "Seconds": 3600, "Next": "After"}, "After": {"Type": "Pass", "End": true}}},
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "Next": "B"}, "B": {"Type": "Fail", "Error": "Branch.Failed", "Cause": "b"}}}
+    ], "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]}, "Caught": {"Type": "Succeed"}}});
+    let out = run(def, json!({})).await;
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 5);
+    assert!(
+        !out.history
+            .iter()
+            .any(|h| h.state.as_deref() == Some("After")),
+        "the long branch was stopped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn map_items_with_selector_and_concurrency() {
     let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.detail.shipped", "MaxConcurrency": 2,
         "ItemSelector": {"parcel.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index", "courier.$": "$.courier"},
