@@ -429,3 +429,50 @@ fn a_scenario_with_a_typo_is_refused_with_its_line_and_a_suggestion() {
     assert!(stdout(&o).is_empty(), "nothing ran");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_timeline_is_in_causal_order_within_an_instant() {
+    let o = greenlight(&["demo", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = |act: usize, at: &str| -> Vec<String> {
+        v["acts"][act]["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["at"].as_str().unwrap().contains(at))
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let order = |lines: &[String], expected: &[&str]| {
+        let mut at = 0;
+        for e in expected {
+            match lines[at..].iter().position(|l| l.contains(e)) {
+                Some(i) => at += i + 1,
+                None => panic!("`{e}` missing or out of order in {lines:#?}"),
+            }
+        }
+    };
+    // The end of the canary bake: the check at 20%, the move to 100%, its notice, the
+    // check at 100%, the success.
+    order(
+        &lines(0, "T09:03:00"),
+        &[
+            "checks passed at 20%",
+            "traffic",
+            "traffic_shifted",
+            "checks passed at 100%",
+            "succeeded",
+        ],
+    );
+    // The alarm: the failed check, the traffic it restores, the rollback's line, its notice.
+    order(
+        &lines(2, "T10:07:30"),
+        &[
+            "traffic",
+            "CheckHealth failed",
+            "traffic",
+            "rolled back",
+            "rolled_back",
+        ],
+    );
+}
