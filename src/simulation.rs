@@ -418,7 +418,8 @@ impl Simulation {
 
     /// The invariant after every execution has ended: in each environment the production
     /// listener sends all traffic to one colour, that colour runs a healthy revision, the
-    /// lock is free; and every execution published a terminal notification.
+    /// other colour is scaled to zero, the lock is free; and every execution published a
+    /// terminal notification.
     pub fn invariant(&self) -> Vec<String> {
         let w = self.sim.world();
         let mut broken = Vec::new();
@@ -458,6 +459,17 @@ impl Simulation {
                                     state.running,
                                     state.desired,
                                     behaviour.error_rate * 100.0
+                                ));
+                            }
+                        }
+                        // Once every execution has ended, nothing can need the other
+                        // colour: it must be scaled to zero.
+                        let idle = (env.cluster.clone(), env.services.get(live.other()).clone());
+                        if let Some(service) = w.services.get(&idle) {
+                            if service.desired > 0 {
+                                broken.push(format!(
+                                    "{at}: {} does not serve traffic but is left warm ({} tasks)",
+                                    idle.1, service.desired
                                 ));
                             }
                         }

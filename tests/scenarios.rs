@@ -559,10 +559,52 @@ async fn a_manual_rollback_inside_the_window_flips_back() {
     s.settle().await;
     assert_eq!(record(&s, "v1", "staging").outcome, Some(Outcome::Reverted));
     assert_eq!(s.live("web", "staging"), Some(Colour::Blue));
-    // Retire saw blue serving again and left it running.
+    // Retire saw blue serving again and left it running, and scaled down green, which v1
+    // left idle when it was rolled back.
+    let desired = |service: &str| {
+        s.sim.world().services[&("staging".to_string(), service.to_string())].desired
+    };
+    assert_eq!(desired("web-staging-blue"), 2);
+    assert_eq!(desired("web-staging-green"), 0);
+    assert_invariant(&s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_executions_lock_delays_the_retire_but_does_not_keep_the_colour_warm() {
+    let s = world(&example());
+    push(&s, "v1", Behaviour::healthy()).await;
+    // v1 succeeds at about 3m; its 30m window ends at about 33m. A lock left by an
+    // execution that died is in the way then, for another 20 minutes.
+    s.sleep(32 * 60).await;
+    let now = s.now();
+    s.sim
+        .acquire_lock(
+            "web",
+            "staging",
+            "a-dead-execution",
+            greenlight_core::Duration::from_mins(20),
+            now,
+        )
+        .await
+        .unwrap();
+    s.settle().await;
+    let run = &s.finished()[0];
+    let retires: Vec<&serde_json::Value> = run
+        .history
+        .iter()
+        .filter(|h| h.kind == "TaskStateExited" && h.state.as_deref() == Some("Retire"))
+        .map(|h| &h.details["output"]["retired"])
+        .collect();
+    assert_eq!(retires.len(), 2, "{retires:#?}");
+    assert_eq!(retires[0]["retired"], false);
+    assert!(retires[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("a-dead-execution holds the lock"));
+    assert_eq!(retires[1]["retired"], true, "{retires:#?}");
     assert_eq!(
         s.sim.world().services[&("staging".to_string(), "web-staging-blue".to_string())].desired,
-        2
+        0
     );
     assert_invariant(&s);
 }

@@ -58,52 +58,71 @@ where
 pub struct Retired {
     pub retired: bool,
     pub reason: String,
+    /// When another execution's lock kept the idle colour warm: when that lock's lease
+    /// ends, so the state machine can try again then (a dead execution's lock must not keep
+    /// a colour warm for ever). Always present (`null` when there is nothing to retry).
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// After the rollback window, scales the previous colour to zero — unless something newer
-/// has claimed it: a deployment holding the lock, a newer deployment record, or traffic
-/// flipped back onto it.
+/// After the rollback window, scales the colour that no longer serves traffic to zero:
+/// the previous colour after a success, this deployment's own colour after an operator
+/// flipped traffic back to the previous one within the window (`reverted`). Nothing is
+/// scaled down that something newer has claimed: a newer deployment record, a deployment
+/// holding the lock (then `retry_at` is when its lease ends), or traffic on that colour.
 pub async fn retire<P>(p: &P, r: &Rollout) -> Result<Retired, StepError>
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
-    let old = r.live;
     let keep = |reason: String| {
         Ok(Retired {
             retired: false,
             reason,
+            retry_at: None,
         })
     };
-    if let Some(lock) = p.get_lock(&r.app, &r.environment).await? {
-        if lock.owner != r.deployment && lock.expires_at > p.now() {
-            return keep(format!(
-                "deployment {} is running in {}/{}",
-                lock.owner, r.app, r.environment
-            ));
-        }
-    }
-    if let Some(newest) = latest(p, &r.app, &r.environment).await? {
+    let newest = latest(p, &r.app, &r.environment).await?;
+    if let Some(newest) = &newest {
         if newest.id != r.deployment {
             return keep(format!("deployment {} came after this one", newest.id));
         }
-        if newest.outcome != Some(Outcome::Succeeded) {
-            return keep(format!(
-                "this deployment ended {}, not succeeded",
-                newest.outcome.map_or("without an outcome", |o| o.as_str())
-            ));
+    }
+    if let Some(lock) = p.get_lock(&r.app, &r.environment).await? {
+        if lock.owner != r.deployment && lock.expires_at > p.now() {
+            return Ok(Retired {
+                retired: false,
+                reason: format!(
+                    "{} holds the lock of {}/{}; trying again when its lease ends",
+                    lock.owner, r.app, r.environment
+                ),
+                retry_at: Some(lock.expires_at),
+            });
         }
     }
-    if live_colour(p, &r.env).await? == old {
-        return keep(format!("{old} serves traffic again"));
+    // The colour this deployment left idle.
+    let (idle, why) = match newest.and_then(|n| n.outcome) {
+        Some(Outcome::Succeeded) => (
+            r.live,
+            format!("after the {} rollback window", r.env.rollback_window),
+        ),
+        Some(Outcome::Reverted) => (
+            r.target,
+            "after traffic was rolled back to the previous colour".to_string(),
+        ),
+        other => {
+            return keep(format!(
+                "this deployment ended {}, not succeeded",
+                other.map_or("without an outcome", |o| o.as_str())
+            ))
+        }
+    };
+    if live_colour(p, &r.env).await? == idle {
+        return keep(format!("{idle} serves traffic again"));
     }
-    p.update_service(&r.env.cluster, r.env.services.get(old), None, Some(0))
+    p.update_service(&r.env.cluster, r.env.services.get(idle), None, Some(0))
         .await?;
     Ok(Retired {
         retired: true,
-        reason: format!(
-            "{} scaled to 0 after the {} rollback window",
-            r.env.services.get(old),
-            r.env.rollback_window
-        ),
+        reason: format!("{} scaled to 0 {why}", r.env.services.get(idle)),
+        retry_at: None,
     })
 }
