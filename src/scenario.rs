@@ -242,6 +242,10 @@ pub struct Report {
     pub unmet: Vec<String>,
     pub invariant: Vec<String>,
     pub ended_at: DateTime<Utc>,
+    /// Which function made which AWS call (see `greenlight_sim::World::access`); for the
+    /// least-privilege test, not part of the report people read.
+    #[serde(skip)]
+    pub access: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Report {
@@ -388,6 +392,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         unmet,
         invariant: s.invariant(),
         ended_at: s.now(),
+        access: s.sim.world().access.clone(),
     };
     s.close();
     report
@@ -505,9 +510,16 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
                         },
                     },
                 };
-                greenlight_lambda::handlers::alarm_relay(s.sim.clone(), s.settings.clone(), event)
-                    .await
-                    .map_err(|f| f.to_string())?;
+                crate::simulation::as_function(
+                    "alarm-relay",
+                    greenlight_lambda::handlers::alarm_relay(
+                        s.sim.clone(),
+                        s.settings.clone(),
+                        event,
+                    ),
+                )
+                .await
+                .map_err(|f| f.to_string())?;
             }
             if let Some(d) = duration {
                 let (sim, name, secs) = (s.sim.clone(), name.clone(), d.as_secs());

@@ -38,6 +38,15 @@ fn function_arn(name: &str) -> String {
     )
 }
 
+/// Runs `work` as the Lambda function `name` (`prepare`, `on-push`, …) or, for the state
+/// machine's own service integrations, `state-machine`: the world records which of them
+/// made each AWS call (the least-privilege test compares that with template.yaml).
+pub async fn as_function<F: std::future::Future>(name: &str, work: F) -> F::Output {
+    greenlight_sim::CURRENT_FUNCTION
+        .scope(name.to_string(), work)
+        .await
+}
+
 /// Dispatches Task states to the Lambda handlers and SNS publishes to the simulator.
 struct SimDispatcher {
     sim: Sim,
@@ -73,7 +82,15 @@ where
     F: Fn(Sim, Settings, Req) -> Fut,
     Fut: std::future::Future<Output = Result<Resp, Failure>> + Send + 'static,
 {
-    let out = greenlight_lambda::dispatch(handler, sim, settings, payload)
+    // `dispatch` runs the handler on a task of its own, which does not inherit the name of
+    // the function: the handler's future carries it.
+    let function = greenlight_sim::CURRENT_FUNCTION
+        .try_with(Clone::clone)
+        .unwrap_or_default();
+    let named = move |sim, settings, req| {
+        greenlight_sim::CURRENT_FUNCTION.scope(function.clone(), handler(sim, settings, req))
+    };
+    let out = greenlight_lambda::dispatch(named, sim, settings, payload)
         .await
         .map_err(failure)?;
     Ok(json!({"Payload": out, "StatusCode": 200}))
@@ -179,34 +196,51 @@ impl Dispatcher for SimDispatcher {
                     // is lost, and Step Functions sees the invocation fail.
                     let lost = {
                         let mut w = sim.world();
+                        greenlight_sim::CURRENT_FUNCTION.sync_scope("state-machine".into(), || {
+                            w.note_access("lambda:InvokeFunction")
+                        });
                         w.call(&format!("lambda:Invoke/{function}"))
                             .map_err(lambda_error)?;
                         w.lost_reply.take()
                     };
                     let payload = input["Payload"].clone();
-                    let result = match function.as_str() {
-                        "greenlight-prepare" => invoke(payload, handlers::prepare, sim, s).await,
-                        "greenlight-deploy" => invoke(payload, handlers::deploy, sim, s).await,
-                        "greenlight-check" => invoke(payload, handlers::check, sim, s).await,
-                        "greenlight-await" => invoke(payload, handlers::await_token, sim, s).await,
-                        "greenlight-shift" => invoke(payload, handlers::shift, sim, s).await,
-                        "greenlight-finalize" => invoke(payload, handlers::finalize, sim, s).await,
-                        "greenlight-retire" => invoke(payload, handlers::retire, sim, s).await,
-                        "greenlight-rollback" => invoke(payload, handlers::rollback, sim, s).await,
-                        "greenlight-notify" => invoke(payload, handlers::notify, sim, s).await,
-                        other => Err(TaskError::new(
-                            "Lambda.ResourceNotFoundException",
-                            format!("no function {other}"),
-                        )),
-                    };
+                    let name = function.trim_start_matches("greenlight-").to_string();
+                    let result = as_function(&name, async move {
+                        match function.as_str() {
+                            "greenlight-prepare" => {
+                                invoke(payload, handlers::prepare, sim, s).await
+                            }
+                            "greenlight-deploy" => invoke(payload, handlers::deploy, sim, s).await,
+                            "greenlight-check" => invoke(payload, handlers::check, sim, s).await,
+                            "greenlight-await" => {
+                                invoke(payload, handlers::await_token, sim, s).await
+                            }
+                            "greenlight-shift" => invoke(payload, handlers::shift, sim, s).await,
+                            "greenlight-finalize" => {
+                                invoke(payload, handlers::finalize, sim, s).await
+                            }
+                            "greenlight-retire" => invoke(payload, handlers::retire, sim, s).await,
+                            "greenlight-rollback" => {
+                                invoke(payload, handlers::rollback, sim, s).await
+                            }
+                            "greenlight-notify" => invoke(payload, handlers::notify, sim, s).await,
+                            other => Err(TaskError::new(
+                                "Lambda.ResourceNotFoundException",
+                                format!("no function {other}"),
+                            )),
+                        }
+                    })
+                    .await;
                     match lost {
                         Some(e) if result.is_ok() => Err(lambda_error(e)),
                         _ => result,
                     }
                 }
-                "arn:aws:states:::sns:publish" => publish(&sim, &input).await,
+                "arn:aws:states:::sns:publish" => {
+                    as_function("state-machine", publish(&sim, &input)).await
+                }
                 "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener" => {
-                    modify_listener(&sim, &input).await
+                    as_function("state-machine", modify_listener(&sim, &input)).await
                 }
                 other => Err(TaskError::new(
                     "States.TaskFailed",
@@ -337,12 +371,20 @@ impl Simulation {
             .world()
             .push_image(repository, Some(tag), digest, behaviour);
         let event = push_event(repository, tag, digest, self.now());
-        handlers::on_push(self.sim.clone(), self.settings.clone(), event).await
+        as_function(
+            "on-push",
+            handlers::on_push(self.sim.clone(), self.settings.clone(), event),
+        )
+        .await
     }
 
     /// Delivers an event to the on-push function as EventBridge would (possibly again).
     pub async fn deliver(&self, event: Value) -> Result<OnPushOutput, Failure> {
-        handlers::on_push(self.sim.clone(), self.settings.clone(), event).await
+        as_function(
+            "on-push",
+            handlers::on_push(self.sim.clone(), self.settings.clone(), event),
+        )
+        .await
     }
 
     pub async fn promote(

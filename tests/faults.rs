@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use greenlight::scenario::{self, Action, BehaviourSpec, Initial, Scenario, Step, Times};
+
+#[path = "support/template.rs"]
+mod support;
 use greenlight::simulation::digest_for;
 use greenlight_core::Duration;
 use proptest::prelude::*;
@@ -168,6 +171,17 @@ fn broken(s: &Scenario) -> Vec<String> {
             _ => None,
         })
         .collect();
+    // Whatever path a schedule drives the code down, template.yaml grants what it calls.
+    static GRANTS: std::sync::OnceLock<std::collections::BTreeMap<String, support::Grants>> =
+        std::sync::OnceLock::new();
+    let grants = GRANTS.get_or_init(support::grants_by_role);
+    for (role, action) in &report.access {
+        if !grants.get(role).is_some_and(|g| g.granted.contains(action)) {
+            broken.push(format!(
+                "{role} called {action}, which template.yaml does not grant"
+            ));
+        }
+    }
     for d in &report.deployments {
         if !pushed.contains(&d.image.digest) {
             broken.push(format!(
@@ -270,5 +284,14 @@ fn zz_report_figures() {
         RUN.load(Ordering::Relaxed),
         FAULTS.load(Ordering::Relaxed),
         DEPLOYMENTS.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn regression_a_manual_rollback_whose_lock_answer_was_lost_leaves_no_lock() {
+    // Found in a 10,000-schedule run: the lock was taken, the answer lost, and the
+    // operator's rollback gave up holding it.
+    regression(
+        "name: r\nseed: 0\nsteps:\n  - at: 0s\n    fault: { operation: dynamodb:PutItem, error: timeout_landed }\n  - at: 27m50s\n    rollback: { app: web, environment: staging, by: carol }\n",
     );
 }

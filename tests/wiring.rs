@@ -8,8 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use greenlight_core::errors::ErrorCode;
-use greenlight_core::yaml::{self, Node, NodeKind};
+use greenlight_core::yaml::Node;
 use serde_json::Value;
+
+#[path = "support/template.rs"]
+mod support;
+use support::{entries, get, template, text};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,31 +24,6 @@ fn asl() -> Value {
         &std::fs::read_to_string(root().join("statemachines/rollout.asl.json")).unwrap(),
     )
     .unwrap()
-}
-
-fn template() -> Node {
-    yaml::load(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap()
-}
-
-fn get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
-    match &node.kind {
-        NodeKind::Mapping(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v),
-        _ => None,
-    }
-}
-
-fn text(node: &Node) -> String {
-    match &node.kind {
-        NodeKind::Scalar { text, .. } => text.clone(),
-        _ => panic!("expected a scalar, found {node:?}"),
-    }
-}
-
-fn entries(node: &Node) -> Vec<(String, &Node)> {
-    match &node.kind {
-        NodeKind::Mapping(e) => e.iter().map(|(k, _, v)| (k.clone(), v)).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Every state, those inside Parallel branches too (state names are unique across the
@@ -504,4 +483,96 @@ fn the_template_loses_no_event_and_keeps_no_log_forever() {
     // Someone hears of a dead letter.
     let alarm = get(resources, "DeadLetterAlarm").expect("an alarm on the dead-letter queue");
     assert!(get(get(alarm, "Properties").unwrap(), "AlarmActions").is_some());
+}
+
+/// What each function (and the state machine itself) did on AWS across rehearsals that
+/// take every path: the example scenarios, plus an escalation, a refusal, a queue, a
+/// rejection and an alarm relay.
+fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
+    use greenlight::scenario;
+    let config = greenlight_core::config::load(
+        &std::fs::read_to_string(root().join("examples/greenlight.yaml")).unwrap(),
+    )
+    .config
+    .unwrap();
+    let mut texts: Vec<String> = std::fs::read_dir(root().join("examples/scenarios"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    texts.extend(
+        [
+            // The rollback cannot move traffic: restore, escalate, notify.
+            "name: e\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2, behaviour: 5xx }\n  - at: 1m30s\n    fault: { operation: elbv2:ModifyListener, error: server_error, times: always }\n",
+            // Two pushes at once: the second queues (supersede) and is refused when its
+            // image is gone; a stale lock makes a third wait.
+            "name: q\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 10s\n    push: { repository: web, tag: v3.0.0, image: v3 }\n  - at: 1h\n    stale_lock: { app: web, environment: staging, for: 5m }\n  - at: 1h\n    push: { repository: web, tag: v4.0.0, image: v4 }\n  - at: 2h\n    fault: { operation: ecr:DescribeImages, error: access_denied }\n  - at: 2h\n    push: { repository: web, tag: v5.0.0, image: v5 }\n",
+            // A push while the previous one bakes (supersede): prepare stops the bake.
+            "name: s\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 1m30s\n    push: { repository: web, tag: v3.0.0, image: v3 }\n",
+            // Prod: a promotion rejected, one approved and rolled back by an operator.
+            "name: p\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 40m\n    promote: { app: web, from: staging, to: prod }\n  - at: 45m\n    reject: { app: web, environment: prod }\n  - at: 1h\n    promote: { app: web, from: staging, to: prod }\n  - at: 1h5m\n    approve: { app: web, environment: prod }\n  - at: 1h20m\n    rollback: { app: web, environment: prod }\n",
+        ]
+        .map(String::from),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for text in texts {
+        let s = scenario::parse(&text).unwrap();
+        let report = rt.block_on(scenario::run(&config, &s));
+        for (function, action) in report.access {
+            out.entry(function).or_default().insert(action);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_role_is_granted_exactly_what_its_code_calls() {
+    // What the code calls comes from running it: the real handlers and state machine in
+    // the simulator, which records which function made each call (the AWS adapter's IAM
+    // action, DynamoDB calls with the key prefix of the item). What is granted comes from
+    // template.yaml. They must be equal: nothing the code calls is missing, nothing
+    // granted goes unused.
+    let observed = observed_access();
+    let grants = support::grants_by_role();
+    let mut problems: Vec<String> = grants.values().flat_map(|g| g.problems.clone()).collect();
+    for (role, g) in &grants {
+        let called = observed.get(role).cloned().unwrap_or_default();
+        let granted: BTreeSet<String> = g
+            .granted
+            .iter()
+            .filter(|a| !(role == "state-machine" && support::SERVICE_ONLY.contains(&a.as_str())))
+            .cloned()
+            .collect();
+        for missing in called.difference(&granted) {
+            problems.push(format!(
+                "{role} calls {missing}, which template.yaml does not grant"
+            ));
+        }
+        for unused in granted.difference(&called) {
+            problems.push(format!(
+                "{role} is granted {unused}, which its code never calls"
+            ));
+        }
+    }
+    for role in observed.keys().filter(|r| !grants.contains_key(*r)) {
+        problems.push(format!("{role} calls AWS but has no role in template.yaml"));
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // SendTaskSuccess (an approval) is held by no function the state machine runs.
+    for (role, g) in &grants {
+        assert!(
+            !g.granted.contains("states:SendTaskSuccess"),
+            "{role} may approve deployments"
+        );
+        assert!(
+            !g.granted.iter().any(|a| a.starts_with("dynamodb:")
+                && a.ends_with(" CONFIG")
+                && !a.starts_with("dynamodb:GetItem")),
+            "{role} may write the stored configuration"
+        );
+    }
 }

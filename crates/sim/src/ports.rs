@@ -103,6 +103,9 @@ impl ContainerService for Sim {
                 }
             }
             w.call("ecs:RegisterTaskDefinition")?;
+            // Registering a revision with the family's roles and tags passes the roles and tags it.
+            w.note_access("iam:PassRole");
+            w.note_access("ecs:TagResource");
             Ok(w.register_task_def(&td.family, containers))
         })
     }
@@ -211,6 +214,7 @@ impl LoadBalancer for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("elbv2:DescribeListeners")?;
+            w.note_access("elasticloadbalancing:DescribeLoadBalancers");
             let l = w
                 .listeners
                 .get(listener)
@@ -305,6 +309,9 @@ impl Notifier for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("sns:Publish")?;
+            // The topics are encrypted with a customer-managed key.
+            w.note_access("kms:GenerateDataKey");
+            w.note_access("kms:Decrypt");
             let at = w.now;
             let seq = w.next_seq();
             w.published.push(Published {
@@ -345,6 +352,8 @@ impl Executions for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("states:StartExecution")?;
+            // The AWS adapter asks whether the execution exists before it starts it.
+            w.note_access("states:DescribeExecution");
             if w.executions.contains_key(name) {
                 return Ok(StartOutcome::AlreadyExists {
                     name: name.to_string(),
@@ -507,7 +516,8 @@ impl StateStore for Sim {
     ) -> PortResult<LockOutcome> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:PutItem")?;
+            w.call_item("dynamodb:PutItem", "LOCK#")?;
+            w.note_access("dynamodb:GetItem LOCK#");
             let key = (app.to_string(), environment.to_string());
             if let Some(lock) = w.store.locks.get(&key) {
                 if lock.owner != owner && lock.expires_at > now {
@@ -536,7 +546,7 @@ impl StateStore for Sim {
     ) -> PortResult<Lock> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:UpdateItem")?;
+            w.call_item("dynamodb:UpdateItem", "LOCK#")?;
             match w
                 .store
                 .locks
@@ -557,7 +567,7 @@ impl StateStore for Sim {
     async fn release_lock(&self, app: &str, environment: &str, owner: &str) -> PortResult<bool> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:DeleteItem")?;
+            w.call_item("dynamodb:DeleteItem", "LOCK#")?;
             let key = (app.to_string(), environment.to_string());
             if w.store.locks.get(&key).is_some_and(|l| l.owner == owner) {
                 w.store.locks.remove(&key);
@@ -570,7 +580,7 @@ impl StateStore for Sim {
     async fn get_lock(&self, app: &str, environment: &str) -> PortResult<Option<Lock>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:GetItem")?;
+            w.call_item("dynamodb:GetItem", "LOCK#")?;
             Ok(w.store
                 .locks
                 .get(&(app.to_string(), environment.to_string()))
@@ -581,7 +591,7 @@ impl StateStore for Sim {
     async fn put_deployment(&self, record: &DeploymentRecord) -> PortResult<u64> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:PutItem")?;
+            w.call_item("dynamodb:PutItem", "DEPLOYMENT#")?;
             let stored = w.store.deployments.get(&record.id).map_or(0, |r| r.version);
             if stored != record.version {
                 return Err(conflict(
@@ -607,7 +617,7 @@ impl StateStore for Sim {
     async fn get_deployment(&self, id: &str) -> PortResult<Option<DeploymentRecord>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:GetItem")?;
+            w.call_item("dynamodb:GetItem", "DEPLOYMENT#")?;
             Ok(w.store.deployments.get(id).cloned())
         })
     }
@@ -620,7 +630,7 @@ impl StateStore for Sim {
     ) -> PortResult<Vec<DeploymentRecord>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:Query")?;
+            w.call_item("dynamodb:Query", "HISTORY#")?;
             let mut out: Vec<DeploymentRecord> = w
                 .store
                 .deployments
@@ -647,7 +657,10 @@ impl StateStore for Sim {
     ) -> PortResult<()> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:PutItem")?;
+            w.call_item("dynamodb:PutItem", "TOKEN#")?;
+            if !alarms.is_empty() {
+                w.note_access("dynamodb:PutItem ALARM#");
+            }
             w.store.tokens.insert(
                 (deployment.to_string(), purpose),
                 (token.to_string(), alarms.to_vec()),
@@ -659,7 +672,7 @@ impl StateStore for Sim {
     async fn tokens_watching(&self, alarm: &str) -> PortResult<Vec<(String, String)>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:Query")?;
+            w.call_item("dynamodb:Query", "ALARM#")?;
             Ok(w.store
                 .tokens
                 .iter()
@@ -676,7 +689,7 @@ impl StateStore for Sim {
     ) -> PortResult<Option<String>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:GetItem")?;
+            w.call_item("dynamodb:GetItem", "TOKEN#")?;
             Ok(w.store
                 .tokens
                 .get(&(deployment.to_string(), purpose))
@@ -687,7 +700,9 @@ impl StateStore for Sim {
     async fn delete_task_token(&self, deployment: &str, purpose: TokenPurpose) -> PortResult<()> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:DeleteItem")?;
+            w.note_access("dynamodb:GetItem TOKEN#");
+            w.note_access("dynamodb:DeleteItem ALARM#");
+            w.call_item("dynamodb:DeleteItem", "TOKEN#")?;
             w.store.tokens.remove(&(deployment.to_string(), purpose));
             Ok(())
         })
@@ -696,7 +711,7 @@ impl StateStore for Sim {
     async fn get_config(&self) -> PortResult<Option<StoredConfig>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:GetItem")?;
+            w.call_item("dynamodb:GetItem", "CONFIG")?;
             Ok(w.store.config.clone())
         })
     }
@@ -710,7 +725,7 @@ impl StateStore for Sim {
     ) -> PortResult<u64> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("dynamodb:PutItem")?;
+            w.call_item("dynamodb:PutItem", "CONFIG")?;
             let current = w.store.config.as_ref().map_or(0, |c| c.version);
             if current != expected_version {
                 return Err(conflict(

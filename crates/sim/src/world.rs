@@ -233,6 +233,9 @@ pub struct World {
     pub seq: u64,
     /// Alarm states forced by scenarios, in order.
     pub alarm_changes: Vec<AlarmChange>,
+    /// Which function made which AWS call (IAM action names, DynamoDB ones with the key
+    /// prefix of the item: `dynamodb:PutItem LOCK#`), for the least-privilege test.
+    pub access: BTreeSet<(String, String)>,
     /// The error of a call that took effect but whose answer was lost
     /// ([`FaultKind::TimeoutLanded`]): the port returns it once the call's effect is done.
     pub lost_reply: Option<PortError>,
@@ -268,6 +271,7 @@ impl World {
             queues: BTreeMap::new(),
             seq: 0,
             alarm_changes: Vec::new(),
+            access: BTreeSet::new(),
             lost_reply: None,
         }
     }
@@ -289,8 +293,26 @@ impl World {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Records a DynamoDB call on an item whose partition key starts with `key_prefix`
+    /// (`LOCK#`, `DEPLOYMENT#`, …), and applies any fault injected for the operation.
+    pub fn call_item(&mut self, operation: &str, key_prefix: &str) -> Result<(), PortError> {
+        self.note_access(&format!("{operation} {key_prefix}"));
+        self.call(operation)
+    }
+
+    /// Records that the running function (if any) used an IAM action the AWS adapter needs
+    /// beside the calls it makes (`elasticloadbalancing:DescribeLoadBalancers`).
+    pub fn note_access(&mut self, action: &str) {
+        if let Ok(function) = CURRENT_FUNCTION.try_with(Clone::clone) {
+            self.access.insert((function, action.to_string()));
+        }
+    }
+
     /// Records a call and applies any fault injected for it.
     pub fn call(&mut self, operation: &str) -> Result<(), PortError> {
+        if !operation.starts_with("dynamodb:") && !operation.starts_with("lambda:") {
+            self.note_access(&iam_action(operation));
+        }
         // A call whose answer was lost ends the work of the port call that made it: the
         // caller never got that far.
         if let Some(lost) = self.lost_reply.take() {
@@ -743,4 +765,18 @@ pub fn filter_matches(policy: &serde_json::Value, n: &Notification) -> bool {
             })
         })
     })
+}
+
+tokio::task_local! {
+    /// The Lambda function whose handler is running (set by the simulation around each
+    /// invocation), so that the world can tell which function made a call.
+    pub static CURRENT_FUNCTION: String;
+}
+
+/// The IAM action of a simulator operation name (`elbv2:` is `elasticloadbalancing:`).
+pub fn iam_action(operation: &str) -> String {
+    match operation.strip_prefix("elbv2:") {
+        Some(rest) => format!("elasticloadbalancing:{rest}"),
+        None => operation.to_string(),
+    }
 }

@@ -299,10 +299,25 @@ where
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect::<String>()
     );
-    match p
-        .acquire_lock(app, environment, &me, crate::Duration::from_mins(10), now)
-        .await?
-    {
+    // Taking the lock again as the same owner is allowed, so a try whose answer was lost
+    // (it may have taken the lock) is simply made again; a lock that may be ours is
+    // released before an error is reported.
+    let mut tries = 0;
+    let taken = loop {
+        tries += 1;
+        match p
+            .acquire_lock(app, environment, &me, crate::Duration::from_mins(10), now)
+            .await
+        {
+            Err(e) if e.is_retryable() && tries < 4 => continue,
+            Err(e) => {
+                super::record::release_quietly(p, app, environment, &me).await;
+                return Err(e.into());
+            }
+            Ok(taken) => break taken,
+        }
+    };
+    match taken {
         LockOutcome::Held { lock } => {
             request_stop(p, &lock.owner, by, StopKind::Abort).await?;
             return Ok(Reverted::StopRequested {

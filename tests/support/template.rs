@@ -1,0 +1,231 @@
+//! Reading template.yaml in tests: its tree, and what each role's policies grant, in the
+//! terms the simulator records calls in (`greenlight_sim::World::access`): IAM action
+//! names, DynamoDB ones with the partition-key prefix `dynamodb:LeadingKeys` allows
+//! (`dynamodb:PutItem LOCK#`), and `dynamodb:Query HISTORY#` for the history index.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use greenlight_core::yaml::{self, Node, NodeKind};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn template() -> Node {
+    yaml::load(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap()
+}
+
+pub fn get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
+    match &node.kind {
+        NodeKind::Mapping(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v),
+        _ => None,
+    }
+}
+
+pub fn text(node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } => text.clone(),
+        _ => panic!("expected a scalar, found {node:?}"),
+    }
+}
+
+pub fn entries(node: &Node) -> Vec<(String, &Node)> {
+    match &node.kind {
+        NodeKind::Mapping(e) => e.iter().map(|(k, _, v)| (k.clone(), v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A scalar or a list of scalars, as a list.
+pub fn texts(node: &Node) -> Vec<String> {
+    match &node.kind {
+        NodeKind::Sequence(items) => items.iter().map(text).collect(),
+        _ => vec![text(node)],
+    }
+}
+
+/// Actions AWS does not let a policy scope to a resource, so `Resource: "*"` is the only
+/// way to grant them; each with why the code needs it.
+pub const UNSCOPABLE: &[(&str, &str)] = &[
+    (
+        "elasticloadbalancing:DescribeListeners",
+        "reads the listener weights (Describe* of ELBv2 take no resource)",
+    ),
+    (
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "finds the DNS name of the listener a `url` probe goes through",
+    ),
+    (
+        "elasticloadbalancing:DescribeTargetHealth",
+        "reads the target health of the new colour",
+    ),
+    (
+        "ecs:DescribeTaskDefinition",
+        "reads the live revision to copy it (no resource-level permissions)",
+    ),
+    (
+        "ecs:RegisterTaskDefinition",
+        "registers the new revision (no resource-level permissions)",
+    ),
+    (
+        "xray:PutTraceSegments",
+        "the state machine's X-Ray tracing (no resources)",
+    ),
+    (
+        "xray:PutTelemetryRecords",
+        "the state machine's X-Ray tracing (no resources)",
+    ),
+    (
+        "xray:GetSamplingRules",
+        "the state machine's X-Ray tracing (no resources)",
+    ),
+    (
+        "xray:GetSamplingTargets",
+        "the state machine's X-Ray tracing (no resources)",
+    ),
+    (
+        "logs:CreateLogDelivery",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:GetLogDelivery",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:UpdateLogDelivery",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:DeleteLogDelivery",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:ListLogDeliveries",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:PutResourcePolicy",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:DescribeResourcePolicies",
+        "Step Functions' log delivery (no resources)",
+    ),
+    (
+        "logs:DescribeLogGroups",
+        "Step Functions' log delivery (no resources)",
+    ),
+];
+
+/// Actions the state machine's role needs for the service itself (tracing and log
+/// delivery), which no code of greenlight calls.
+pub const SERVICE_ONLY: &[&str] = &[
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+];
+
+/// What one role grants, and what is wrong with how it grants it.
+#[derive(Default, Debug)]
+pub struct Grants {
+    pub granted: BTreeSet<String>,
+    pub problems: Vec<String>,
+}
+
+/// The grants of every role in the template, by who holds them: the function's binary
+/// name without `greenlight-` (`prepare`, `on-push`, …), or `state-machine`.
+pub fn grants_by_role() -> BTreeMap<String, Grants> {
+    let tpl = template();
+    let mut out = BTreeMap::new();
+    for (name, resource) in entries(get(&tpl, "Resources").unwrap()) {
+        let kind = get(resource, "Type").map(text).unwrap_or_default();
+        let holder = match kind.as_str() {
+            "AWS::Serverless::Function" => get(resource, "Metadata")
+                .and_then(|m| get(m, "BuildProperties"))
+                .and_then(|b| get(b, "Binary"))
+                .map(|b| text(b).trim_start_matches("greenlight-").to_string())
+                .unwrap_or_else(|| name.clone()),
+            "AWS::Serverless::StateMachine" => "state-machine".to_string(),
+            _ => continue,
+        };
+        let mut g = Grants::default();
+        let policies = match get(resource, "Properties")
+            .and_then(|p| get(p, "Policies"))
+            .map(|p| &p.kind)
+        {
+            Some(NodeKind::Sequence(items)) => items.clone(),
+            None => Vec::new(),
+            Some(_) => {
+                g.problems.push(format!("{name}: Policies is not a list"));
+                Vec::new()
+            }
+        };
+        for policy in &policies {
+            if get(policy, "LambdaInvokePolicy").is_some() {
+                g.granted.insert("lambda:InvokeFunction".into());
+                continue;
+            }
+            let Some(NodeKind::Sequence(statements)) = get(policy, "Statement").map(|s| &s.kind)
+            else {
+                g.problems.push(format!(
+                    "{name}: a policy that is neither a statement list nor LambdaInvokePolicy"
+                ));
+                continue;
+            };
+            for st in statements {
+                statement(&name, st, &mut g);
+            }
+        }
+        out.insert(holder, g);
+    }
+    out
+}
+
+fn statement(role: &str, st: &Node, g: &mut Grants) {
+    if get(st, "Effect").map(text).as_deref() != Some("Allow") {
+        return;
+    }
+    let actions = get(st, "Action").map(texts).unwrap_or_default();
+    let resources = get(st, "Resource").map(texts).unwrap_or_default();
+    let leading_keys: Option<Vec<String>> = get(st, "Condition")
+        .and_then(|c| get(c, "ForAllValues:StringLike"))
+        .and_then(|c| get(c, "dynamodb:LeadingKeys"))
+        .map(texts);
+    for action in actions {
+        if action.contains('*') {
+            g.problems.push(format!("{role}: wildcard action {action}"));
+        }
+        if resources.iter().any(|r| r == "*") && !UNSCOPABLE.iter().any(|(a, _)| *a == action) {
+            g.problems.push(format!(
+                "{role}: {action} on Resource \"*\", but AWS lets it be scoped"
+            ));
+        }
+        if action.starts_with("dynamodb:") {
+            if resources.iter().all(|r| r.ends_with("/index/history")) {
+                g.granted.insert(format!("{action} HISTORY#"));
+            } else if let Some(keys) = &leading_keys {
+                for k in keys {
+                    g.granted
+                        .insert(format!("{action} {}", k.trim_end_matches('*')));
+                }
+            } else {
+                g.problems.push(format!(
+                    "{role}: {action} on the table without a dynamodb:LeadingKeys condition"
+                ));
+            }
+        } else {
+            g.granted.insert(action);
+        }
+    }
+}
