@@ -113,6 +113,46 @@ where
     })
 }
 
+/// Targets whose own logging is capped at INFO whatever level the function runs at: at
+/// TRACE, the Lambda runtime prints every raw event it receives, and greenlight's events
+/// carry task tokens (the `await` function's input) that must never reach a log.
+pub const CAPPED_TARGETS: &[&str] = &["lambda_runtime", "lambda_runtime_api_client"];
+
+/// The log filter: the level Lambda's logging controls ask for (`AWS_LAMBDA_LOG_LEVEL`,
+/// else `RUST_LOG` read as a level only, else INFO), with [`CAPPED_TARGETS`] at INFO.
+pub fn log_filter(level: Option<&str>) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = level
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let mut filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(level.into())
+        .parse_lossy("");
+    for target in CAPPED_TARGETS {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
+/// JSON logs (or text, per `AWS_LAMBDA_LOG_FORMAT`) through [`log_filter`].
+fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let collector = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(log_filter(level.as_deref()));
+    let _ = if json {
+        collector.json().try_init()
+    } else {
+        collector.try_init()
+    };
+}
+
 /// Runs a handler as a Lambda function: JSON logs, clients built once per cold start.
 pub async fn serve<Req, Resp, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
@@ -121,7 +161,7 @@ where
     F: Fn(AwsCloud, Settings, Req) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Result<Resp, Failure>> + Send + 'static,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
     let settings = Settings::from_env()?;
     let cloud = AwsCloud::from_env(settings.table.clone()).await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
