@@ -264,10 +264,19 @@ async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str)
         {
             // A person reads the request and answers a few minutes later.
             s.sleep(4 * 60).await;
-            let said = crate::ops::approve_cmd(&s.sim, &deployment, by, None)
-                .await
-                .unwrap_or_else(|e| panic!("approve: {}", e.0));
-            return format!("$ greenlight approve {deployment} --by {by}\n  {said}");
+            let caller = crate::simulation::SignedIn {
+                simulation: &s,
+                principal: crate::simulation::principal_of(by),
+            };
+            let said = crate::ops::approve_cmd(
+                &caller,
+                crate::simulation::APPROVAL_URL,
+                &deployment,
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("approve: {}", e.0));
+            return format!("$ greenlight approve {deployment}    # signed in as {by}\n  {said}");
         }
     }
     panic!("{deployment} never asked for approval within 4 hours")

@@ -77,28 +77,20 @@ enum Command {
         /// A digest that is live in --from, or succeeded there before.
         #[arg(long)]
         digest: Option<String>,
-        /// Who asks (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
         /// Follow the deployment until it ends (exit 1 unless it succeeds).
         #[arg(long)]
         wait: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Approve a deployment that waits for approval.
-    Approve {
-        deployment: String,
-        #[arg(long)]
-        by: Option<String>,
-    },
+    /// Approve a deployment that waits for approval, as the AWS identity you are signed in
+    /// as (a signed request to the stack's approval URL).
+    Approve { deployment: String },
     /// Reject a deployment that waits for approval: it rolls back.
     Reject {
         deployment: String,
         #[arg(long)]
         reason: String,
-        #[arg(long)]
-        by: Option<String>,
     },
     /// Stop a running deployment (it rolls back), or flip a finished one back to the
     /// previous colour within its rollback window.
@@ -106,8 +98,6 @@ enum Command {
         app: String,
         #[arg(long = "env")]
         environment: String,
-        #[arg(long)]
-        by: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -269,11 +259,12 @@ fn main() -> ExitCode {
             from,
             to,
             digest,
-            by,
             wait,
             json,
         } => aws(|| async move {
             let cloud = stack.cloud().await?;
+            // The promotion's author is who AWS says the caller is.
+            let by = ops::caller(&cloud).await?;
             let (said, promotion) = ops::promote_cmd(
                 &cloud,
                 &stack.state_machine()?,
@@ -281,7 +272,7 @@ fn main() -> ExitCode {
                 &from,
                 &to,
                 digest.as_deref(),
-                &ops::who(&by),
+                &by,
                 json,
             )
             .await?;
@@ -301,37 +292,29 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Command::Approve { deployment, by } => aws(|| async move {
+        Command::Approve { deployment } => aws(|| async move {
+            let url = stack.approval_url()?;
             println!(
                 "{}",
-                ops::approve_cmd(&stack.cloud().await?, &deployment, &ops::who(&by), None).await?
+                ops::approve_cmd(&stack.cloud().await?, &url, &deployment, None).await?
             );
             Ok(())
         }),
-        Command::Reject {
-            deployment,
-            reason,
-            by,
-        } => aws(|| async move {
+        Command::Reject { deployment, reason } => aws(|| async move {
+            let url = stack.approval_url()?;
             println!(
                 "{}",
-                ops::approve_cmd(
-                    &stack.cloud().await?,
-                    &deployment,
-                    &ops::who(&by),
-                    Some(&reason)
-                )
-                .await?
+                ops::approve_cmd(&stack.cloud().await?, &url, &deployment, Some(&reason)).await?
             );
             Ok(())
         }),
         Command::Rollback {
             app,
             environment,
-            by,
             json,
         } => aws(|| async move {
-            ops::rollback_cmd(&stack, &app, &environment, &ops::who(&by), json).await
+            let by = ops::caller(&stack.cloud().await?).await?;
+            ops::rollback_cmd(&stack, &app, &environment, &by, json).await
         }),
         Command::Status {
             app,

@@ -12,7 +12,7 @@ use greenlight_core::ports::{
     Subscriptions,
 };
 use greenlight_core::rollout::ErrorName;
-use greenlight_core::usecase::{approval, colour_of, describe_weights, promote, subscribe};
+use greenlight_core::usecase::{colour_of, describe_weights, promote, subscribe};
 use greenlight_core::{Arn, Digest};
 use serde_json::{json, Value};
 
@@ -39,6 +39,10 @@ pub struct Stack {
     /// The dead-letter queue's URL (DeadLetterQueueUrl output).
     #[arg(long, env = "GREENLIGHT_DEAD_LETTERS", global = true)]
     pub dead_letters: Option<String>,
+    /// The approval URL (ApprovalUrl output): approvals and rejections are signed requests
+    /// to it, and AWS tells it who you are.
+    #[arg(long, env = "GREENLIGHT_APPROVAL_URL", global = true)]
+    pub approval_url: Option<String>,
 }
 
 /// A command's failure: what to print and the exit code.
@@ -88,6 +92,16 @@ impl Stack {
         Self::arn(&self.topic, "--topic", "GREENLIGHT_TOPIC", "TopicArn")
     }
 
+    /// The approval URL.
+    pub fn approval_url(&self) -> Result<String, Stop> {
+        self.approval_url.clone().ok_or_else(|| {
+            Stop(
+                "pass --approval-url or set GREENLIGHT_APPROVAL_URL (the stack's ApprovalUrl output)".into(),
+                exit::INVALID,
+            )
+        })
+    }
+
     /// The dead-letter queue's URL (a URL, not an ARN: SQS addresses queues by URL).
     pub fn dead_letter_queue(&self) -> Result<String, Stop> {
         self.dead_letters.clone().ok_or_else(|| {
@@ -100,6 +114,16 @@ impl Stack {
 }
 
 /// Who is asking, for the records: `--by`, or the login name.
+/// Who the caller is, as AWS says (STS `GetCallerIdentity`).
+pub async fn caller<P: greenlight_core::ports::CallerIdentity>(p: &P) -> Result<String, Stop> {
+    p.caller().await.map_err(|e| {
+        Stop(
+            format!("who you are could not be established: {e}"),
+            exit::INVALID,
+        )
+    })
+}
+
 pub fn who(by: &Option<String>) -> String {
     by.clone()
         .or_else(|| std::env::var("USER").ok())
@@ -293,25 +317,34 @@ where
 }
 
 /// `greenlight approve` / `greenlight reject`.
+/// `greenlight approve` / `reject`: a decision sent to the approval URL, signed with the
+/// caller's own credentials. The URL decides whether the caller may answer (exit 1 with
+/// its reason when not).
 pub async fn approve_cmd<P>(
-    cloud: &P,
+    p: &P,
+    url: &str,
     deployment: &str,
-    by: &str,
     reject_reason: Option<&str>,
 ) -> Result<String, Stop>
 where
-    P: StateStore + greenlight_core::ports::Executions,
+    P: greenlight_core::ports::ApprovalUrl,
 {
-    Ok(match reject_reason {
-        None => {
-            approval::approve(cloud, deployment, by).await?;
-            format!("approved {deployment}")
-        }
-        Some(reason) => {
-            approval::reject(cloud, deployment, by, reason).await?;
-            format!("rejected {deployment}: it rolls back")
-        }
-    })
+    use greenlight_core::usecase::approval::{Decision, Verdict};
+    let decision = Decision {
+        deployment: deployment.to_string(),
+        decision: if reject_reason.is_some() {
+            Verdict::Reject
+        } else {
+            Verdict::Approve
+        },
+        reason: reject_reason.map(str::to_string),
+    };
+    let (status, message) = p.send_decision(url, &decision).await.map_err(port)?;
+    if status == 200 {
+        Ok(message)
+    } else {
+        Err(Stop(format!("{message} (HTTP {status})"), exit::INVALID))
+    }
 }
 
 pub async fn rollback_cmd(
@@ -735,6 +768,7 @@ mod tests {
             reason: None,
             rollback_until: None,
             stop_requested: None,
+            approved_by: None,
             version: 0,
         }
     }

@@ -450,7 +450,13 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             image,
             by,
         } => s
-            .promote_digest(app, from, to, image.as_deref().map(digest_for).as_ref(), by)
+            .promote_digest(
+                app,
+                from,
+                to,
+                image.as_deref().map(digest_for).as_ref(),
+                &crate::simulation::principal_of(by),
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
@@ -460,9 +466,9 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             by,
         } => {
             let d = waiting_deployment(s, app, environment).await?;
-            approval::approve(&s.sim, &d, by)
+            s.answer_approval(&d, by, approval::Verdict::Approve, None)
                 .await
-                .map_err(|e| e.to_string())
+                .map(|_| ())
         }
         Action::Reject {
             app,
@@ -471,9 +477,9 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             reason,
         } => {
             let d = waiting_deployment(s, app, environment).await?;
-            approval::reject(&s.sim, &d, by, reason)
+            s.answer_approval(&d, by, approval::Verdict::Reject, Some(reason))
                 .await
-                .map_err(|e| e.to_string())
+                .map(|_| ())
         }
         Action::Rollback {
             app,

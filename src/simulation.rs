@@ -251,6 +251,9 @@ impl Dispatcher for SimDispatcher {
     }
 }
 
+/// The approval URL of the simulated stack (only a name: the simulator calls the handler).
+pub const APPROVAL_URL: &str = "https://example.lambda-url.eu-west-1.on.aws/";
+
 /// A simulated AWS account with greenlight deployed in it.
 #[derive(Clone)]
 pub struct Simulation {
@@ -395,6 +398,33 @@ impl Simulation {
         by: &str,
     ) -> Result<Promotion, greenlight_core::usecase::promote::PromoteError> {
         self.promote_digest(app, from, to, None, by).await
+    }
+
+    /// Answers an approval through the approval URL as `by` (see [`principal_of`]), as
+    /// `greenlight approve`/`reject` do: the real handler, given the request Lambda
+    /// hands a function URL's handler. Returns the URL's message, or its error.
+    pub async fn answer_approval(
+        &self,
+        deployment: &str,
+        by: &str,
+        decision: greenlight_core::usecase::approval::Verdict,
+        reason: Option<&str>,
+    ) -> Result<String, String> {
+        let caller = SignedIn {
+            simulation: self,
+            principal: principal_of(by),
+        };
+        let decision = greenlight_core::usecase::approval::Decision {
+            deployment: deployment.to_string(),
+            decision,
+            reason: reason.map(str::to_string),
+        };
+        use greenlight_core::ports::ApprovalUrl;
+        match caller.send_decision(APPROVAL_URL, &decision).await {
+            Ok((200, message)) => Ok(message),
+            Ok((status, message)) => Err(format!("{message} (HTTP {status})")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// `greenlight promote --digest`: promotes `digest` (which must have succeeded in
@@ -544,6 +574,69 @@ impl Simulation {
         let (_, e) = self.config.environment(app, env)?;
         self.sim.world().live_colour(e)
     }
+}
+
+/// The approval URL of a simulated stack, called as `principal` (what AWS would
+/// authenticate): the real approval handler behind it.
+pub struct SignedIn<'a> {
+    pub simulation: &'a Simulation,
+    pub principal: String,
+}
+
+impl greenlight_core::ports::ApprovalUrl for SignedIn<'_> {
+    async fn send_decision(
+        &self,
+        _url: &str,
+        decision: &greenlight_core::usecase::approval::Decision,
+    ) -> greenlight_core::ports::PortResult<(u16, String)> {
+        let request = approval_request(
+            &self.principal,
+            &serde_json::to_string(decision).expect("serializes"),
+        );
+        let answer = as_function(
+            "approve",
+            handlers::approve_url(
+                self.simulation.sim.clone(),
+                self.simulation.settings.clone(),
+                request,
+            ),
+        )
+        .await
+        .map_err(|f| PortError::Invalid {
+            operation: "lambda:InvokeFunctionUrl".into(),
+            message: f.to_string(),
+        })?;
+        let body: Value = serde_json::from_str(&answer.body).unwrap_or_default();
+        Ok((
+            answer.status_code,
+            body["message"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+}
+
+/// The principal a rehearsal's `by` stands for: an ARN as given, else a session (of that
+/// name) of the role of that name in the simulated account.
+pub fn principal_of(by: &str) -> String {
+    if by.starts_with("arn:") {
+        by.to_string()
+    } else {
+        format!("arn:aws:sts::123456789012:assumed-role/{by}/{by}")
+    }
+}
+
+/// What Lambda hands the approval function for a signed POST to its URL.
+pub fn approval_request(principal: &str, body: &str) -> Value {
+    json!({
+        "version": "2.0", "rawPath": "/", "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012", "requestId": "r-1",
+            "authorizer": {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": "123456789012", "callerId": "AROAEXAMPLE:session", "userArn": principal, "userId": "AROAEXAMPLE:session"}},
+            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "greenlight"},
+            "domainName": "example.lambda-url.eu-west-1.on.aws", "time": "20/Nov/2026:09:00:00 +0000", "timeEpoch": 1795165200000u64
+        },
+        "body": body, "isBase64Encoded": false
+    })
 }
 
 /// An ECR push event as EventBridge delivers it.

@@ -226,7 +226,10 @@ fn demo_runs_the_four_acts_and_its_json_parses() {
         out.contains("✉ rolled_back v3.0.0 — alarm fired: web-staging-5xx"),
         "{out}"
     );
-    assert!(out.contains("· approved by ops-lead"), "{out}");
+    assert!(
+        out.contains("· approved by arn:aws:sts::123456789012:assumed-role/ops-lead/ops-lead"),
+        "{out}"
+    );
     assert!(
         out.contains("live: staging blue on v2.0.0, prod green on v2.0.0"),
         "{out}"

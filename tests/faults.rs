@@ -66,12 +66,12 @@ fn action() -> impl Strategy<Value = Action> {
         2 => Just(Action::Approve {
             app: "web".into(),
             environment: "prod".into(),
-            by: "bob".into(),
+            by: "ops-lead".into(),
         }),
         1 => Just(Action::Reject {
             app: "web".into(),
             environment: "prod".into(),
-            by: "bob".into(),
+            by: "ops-lead".into(),
             reason: "not today".into(),
         }),
         1 => env().prop_map(|e| Action::Rollback {

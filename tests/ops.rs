@@ -301,6 +301,7 @@ fn record(id: &str, started: i64, outcome: Option<Outcome>) -> DeploymentRecord 
         reason: outcome.map(|_| "because".to_string()),
         rollback_until: None,
         stop_requested: None,
+        approved_by: None,
         version: 0,
     }
 }
@@ -341,10 +342,36 @@ async fn history_and_approval_refusals() {
     );
     assert!(!text.contains("web-prod-1"), "--limit 2: {text}");
 
-    let o = greenlight(&env, &["approve", "web-prod-9"]);
+    // Approvals are signed requests to the approval URL. Here the URL is a local endpoint
+    // that checks the SigV4 signature the CLI made, stands in for AWS's authentication
+    // (the key `testing` is the session `ops-lead/alice`, the key `intruder` a developer),
+    // and runs the real approval handler against moto.
+    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    cloud
+        .put_config(&config, 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let url = approval_endpoint(cloud.clone()).await;
+    let approve = |args: &[&str], key: &str| {
+        let mut all = vec!["--approval-url", url.as_str()];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .args(&all)
+            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("GREENLIGHT_TABLE", &env.table)
+            .output()
+            .expect("greenlight runs")
+    };
+    let o = approve(&["approve", "web-prod-9"], "testing");
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("no deployment web-prod-9"), "{}", err(&o));
-    let o = greenlight(&env, &["reject", "web-prod-1", "--reason", "no"]);
+    let o = approve(&["reject", "web-prod-1", "--reason", "no"], "testing");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         err(&o).contains("web-prod-1 is not waiting for approval"),
@@ -361,17 +388,182 @@ async fn history_and_approval_refusals() {
         )
         .await
         .unwrap();
-    let o = greenlight(&env, &["approve", "web-prod-3", "--by", "bob"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert!(out(&o).contains("approved web-prod-3"));
-    assert!(
+    let waiting = || async {
         cloud
             .get_task_token("web-prod-3", greenlight_core::ports::TokenPurpose::Approval)
             .await
             .unwrap()
-            .is_none(),
-        "answered once"
+            .is_some()
+    };
+    // Somebody who is not an approver: refused, nothing answered.
+    let o = approve(&["approve", "web-prod-3"], "intruder");
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        err(&o).contains("assumed-role/developer/mallory is not an approver of web/prod"),
+        "{}",
+        err(&o)
     );
+    assert!(waiting().await, "a refused approval answers nothing");
+    // An approver: approved, and the history names the principal AWS authenticated.
+    let o = approve(&["approve", "web-prod-3"], "testing");
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let alice = "arn:aws:sts::123456789012:assumed-role/ops-lead/alice";
+    assert_eq!(out(&o).trim(), format!("approved web-prod-3 as {alice}"));
+    assert!(!waiting().await, "answered once");
+    let recorded = cloud.get_deployment("web-prod-3").await.unwrap().unwrap();
+    assert_eq!(recorded.approved_by.as_deref(), Some(alice));
+    // The endpoint does check signatures: the CLI's request with its body changed after
+    // signing is refused.
+    let o = approve(&["approve", "web-prod-3"], "testing");
+    assert_eq!(o.status.code(), Some(1)); // (answered already: 409 from the handler)
+    let tampered = {
+        use std::io::{Read, Write};
+        let addr = url.trim_start_matches("http://").trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let body = r#"{"deployment":"web-prod-3","decision":"approve"}"#;
+        write!(s, "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nx-amz-date: 20261130T000000Z\r\nauthorization: AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/lambda/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature={}\r\ncontent-length: {}\r\n\r\n{body}", "0".repeat(64), body.len()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(tampered.starts_with("HTTP/1.1 403"), "{tampered}");
+    // Without the URL the command says where to find it.
+    let o = greenlight(&env, &["approve", "web-prod-3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("GREENLIGHT_APPROVAL_URL"), "{}", err(&o));
+}
+
+/// A local stand-in for the approval URL: verifies the request's SigV4 signature (service
+/// `lambda`, secret `testing`), maps the access key to a principal as AWS would, and runs
+/// the real approval handler against `cloud`. Answers 403 to a request whose signature
+/// does not verify. Returns the URL.
+async fn approval_endpoint(cloud: AwsCloud) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let base = url.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as many body bytes as Content-Length says.
+            let (head, body) = loop {
+                let n = socket.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break (head.to_string(), body.to_string());
+                    }
+                }
+            };
+            let headers: Vec<(String, String)> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let (status, answer) = match verify(&base, &header, &body) {
+                Err(why) => (403, serde_json::json!({"Message": why}).to_string()),
+                Ok(key) => {
+                    let principal = match key.as_str() {
+                        "testing" => "arn:aws:sts::123456789012:assumed-role/ops-lead/alice",
+                        _ => "arn:aws:sts::123456789012:assumed-role/developer/mallory",
+                    };
+                    let settings = greenlight_lambda::Settings {
+                        table: cloud.table.clone(),
+                        topic: Arn::parse("arn:aws:sns:us-east-1:123456789012:greenlight").unwrap(),
+                        state_machine: None,
+                    };
+                    let event = greenlight::simulation::approval_request(principal, &body);
+                    let r =
+                        greenlight_lambda::handlers::approve_url(cloud.clone(), settings, event)
+                            .await
+                            .unwrap();
+                    (r.status_code, r.body)
+                }
+            };
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    url
+}
+
+/// Checks a request's SigV4 signature by signing the same request again with the secret
+/// `testing`; returns the access key it was signed with.
+fn verify(url: &str, header: &dyn Fn(&str) -> String, body: &str) -> Result<String, String> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let authorization = header("authorization");
+    let credential = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split(',').next())
+        .ok_or("no SigV4 Authorization header")?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    if scope.len() != 5 || scope[3] != "lambda" || scope[4] != "aws4_request" {
+        return Err(format!("not signed for lambda: {credential}"));
+    }
+    let (key, region) = (scope[0].to_string(), scope[2].to_string());
+    let time = chrono::NaiveDateTime::parse_from_str(&header("x-amz-date"), "%Y%m%dT%H%M%SZ")
+        .map_err(|e| format!("x-amz-date: {e}"))?
+        .and_utc();
+    let identity =
+        aws_credential_types::Credentials::new(&key, "testing", None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("lambda")
+        .time(time.into())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let content_type = header("content-type");
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        [("content-type", content_type.as_str())].into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let expected = instructions
+        .headers()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    if expected == authorization {
+        Ok(key)
+    } else {
+        Err(format!(
+            "the signature does not verify: got {authorization}, expected {expected}"
+        ))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -540,8 +732,6 @@ async fn promote_and_status_read_what_runs_in_aws() {
             "prod",
             "--digest",
             proven.as_str(),
-            "--by",
-            "alice",
             "--json",
         ],
     );
@@ -561,7 +751,8 @@ async fn promote_and_status_read_what_runs_in_aws() {
     assert_eq!(input["tag"], "v9.0.0");
     assert_eq!(
         input["trigger"],
-        serde_json::json!({"kind": "promotion", "from": "staging", "by": "alice"})
+        serde_json::json!({"kind": "promotion", "from": "staging", "by": "arn:aws:sts::123456789012:user/moto"}),
+        "the promotion's author is the caller STS names, not a name typed"
     );
     // Again: nothing new starts.
     let o = greenlight(

@@ -530,6 +530,14 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 #[test]
+fn the_approval_url_takes_only_signed_requests() {
+    let tpl = template();
+    let f = get(get(&tpl, "Resources").unwrap(), "ApproveFunction").unwrap();
+    let url = get(get(f, "Properties").unwrap(), "FunctionUrlConfig").unwrap();
+    assert_eq!(get(url, "AuthType").map(text).as_deref(), Some("AWS_IAM"));
+}
+
+#[test]
 fn every_role_is_granted_exactly_what_its_code_calls() {
     // What the code calls comes from running it: the real handlers and state machine in
     // the simulator, which records which function made each call (the AWS adapter's IAM
@@ -562,10 +570,11 @@ fn every_role_is_granted_exactly_what_its_code_calls() {
         problems.push(format!("{role} calls AWS but has no role in template.yaml"));
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // SendTaskSuccess (an approval) is held by no function the state machine runs.
+    // Only the approval URL's function may approve (SendTaskSuccess), and it is reachable
+    // only with SigV4-signed requests.
     for (role, g) in &grants {
         assert!(
-            !g.granted.contains("states:SendTaskSuccess"),
+            role == "approve" || !g.granted.contains("states:SendTaskSuccess"),
             "{role} may approve deployments"
         );
         assert!(

@@ -4,6 +4,7 @@
 //! configuration chain (environment, profile, instance role; `AWS_ENDPOINT_URL` works, which
 //! is how the contract tests point it at a local moto server).
 
+mod approval_url;
 mod cloudwatch;
 mod ecr;
 mod ecs;
@@ -31,8 +32,11 @@ pub struct AwsCloud {
     pub sqs: aws_sdk_sqs::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sts: aws_sdk_sts::Client,
     pub http: reqwest::Client,
     pub table: String,
+    /// Region and credentials, for the requests signed by hand (the approval URL).
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl AwsCloud {
@@ -46,6 +50,8 @@ impl AwsCloud {
             sqs: aws_sdk_sqs::Client::new(config),
             sfn: aws_sdk_sfn::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            sdk: config.clone(),
             http: reqwest::Client::builder()
                 .user_agent(concat!(
                     "greenlight/",

@@ -634,6 +634,7 @@ fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
         reason: None,
         rollback_until: None,
         stop_requested: None,
+        approved_by: None,
         version: 0,
     }
 }
@@ -915,4 +916,14 @@ async fn prepare_refuses_forged_inputs_and_writes_nothing() {
         assert!(c.get_lock("web", &env).await.unwrap().is_none());
         assert!(c.get_deployment(&id).await.unwrap().is_none());
     }
+}
+
+#[tokio::test]
+async fn sts_names_the_caller_by_its_principal_arn() {
+    use greenlight_core::ports::CallerIdentity;
+    let c = cloud("unused").await;
+    let arn = c.caller().await.unwrap();
+    // moto answers `arn:aws:sts::<account>:user/moto` for its static keys (AWS would say
+    // `arn:aws:iam::…:user/…`); the shape the adapter relies on is the ARN itself.
+    assert_eq!(arn, "arn:aws:sts::123456789012:user/moto");
 }

@@ -164,6 +164,15 @@ pub struct Approval {
     /// What no answer within `timeout` means.
     #[serde(default)]
     pub on_timeout: TimeoutAction,
+    /// Who may approve or reject, as AWS establishes it through the stack's approval URL
+    /// (IAM-authenticated): principal ARNs (`arn:aws:iam::123456789012:role/release`
+    /// also admits that role's sessions), with `*` wildcards, or role and user names
+    /// (`ops-lead`, `release-*`). Required when `required` is true.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// The principal who promoted a deployment may not approve it.
+    #[serde(default)]
+    pub separate_approver: bool,
 }
 
 fn default_approval_timeout() -> Duration {
@@ -176,6 +185,8 @@ impl Default for Approval {
             required: false,
             timeout: default_approval_timeout(),
             on_timeout: TimeoutAction::default(),
+            approvers: Vec::new(),
+            separate_approver: false,
         }
     }
 }
@@ -641,11 +652,15 @@ impl Decode for Approval {
         let required = opt_or(&mut f, "required", d.required, dx);
         let timeout = opt_or(&mut f, "timeout", d.timeout, dx);
         let on_timeout = opt_or(&mut f, "on_timeout", d.on_timeout, dx);
+        let approvers = opt_or(&mut f, "approvers", d.approvers, dx);
+        let separate_approver = opt_or(&mut f, "separate_approver", d.separate_approver, dx);
         f.finish(dx);
         Some(Approval {
             required,
             timeout,
             on_timeout,
+            approvers,
+            separate_approver,
         })
     }
 }
@@ -1219,6 +1234,17 @@ fn check_environment(
                 &p("approval.timeout"),
                 "Step Functions waits at most one year",
             );
+        }
+        if approval.required && approval.approvers.is_empty() {
+            c.error(
+                &p("approval.approvers"),
+                "an approval needs approvers: the principal ARNs or role names allowed to answer it (e.g. `[ops-lead, \"arn:aws:iam::123456789012:role/release-*\"]`)",
+            );
+        }
+        for (i, a) in approval.approvers.iter().enumerate() {
+            if let Err(e) = crate::approvers::check_pattern(a) {
+                c.error(&format!("{}[{i}]", p("approval.approvers")), &e);
+            }
         }
         if approval.required && approval.on_timeout == TimeoutAction::Approve {
             c.warning(

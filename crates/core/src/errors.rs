@@ -45,6 +45,9 @@ pub enum ErrorCode {
     UnknownDeployment,
     NotWaiting,
     Expired,
+    /// The authenticated caller may not answer this approval (not in `approvers`, or the
+    /// promoter of the change under `separate_approver`).
+    NotAnApprover,
     PromotionRefused,
     RevertRefused,
     /// A bug: the handler panicked. The message says where; nothing more was done.
@@ -76,6 +79,7 @@ impl ErrorCode {
         ErrorCode::UnknownDeployment,
         ErrorCode::NotWaiting,
         ErrorCode::Expired,
+        ErrorCode::NotAnApprover,
         ErrorCode::PromotionRefused,
         ErrorCode::RevertRefused,
         ErrorCode::Internal,
@@ -107,6 +111,7 @@ impl ErrorCode {
             ErrorCode::UnknownDeployment => "Greenlight.UnknownDeployment",
             ErrorCode::NotWaiting => "Greenlight.NotWaiting",
             ErrorCode::Expired => "Greenlight.Expired",
+            ErrorCode::NotAnApprover => "Greenlight.NotAnApprover",
             ErrorCode::PromotionRefused => "Greenlight.PromotionRefused",
             ErrorCode::RevertRefused => "Greenlight.RevertRefused",
             ErrorCode::Internal => "Greenlight.Internal",

@@ -618,6 +618,9 @@ pub struct DeploymentRecord {
     /// rolls it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_requested: Option<StopRequest>,
+    /// The principal (as AWS authenticated it) who approved the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
     /// Increases by one with every write; a write names the version it read, so two
     /// writers never overwrite each other's changes (see [`StateStore::put_deployment`]).
     #[serde(default)]
@@ -771,6 +774,26 @@ pub struct DeadLetter {
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Who the caller is, as AWS says (STS `GetCallerIdentity`): what a promotion and a manual
+/// rollback record as their author, so that `separate_approver` compares identities AWS
+/// established, not names people typed.
+pub trait CallerIdentity: Send + Sync {
+    /// The caller's principal ARN.
+    fn caller(&self) -> impl Future<Output = PortResult<String>> + Send;
+}
+
+/// The stack's approval URL: a Lambda function URL with `AWS_IAM` auth, so that AWS, not
+/// the caller, says who answers an approval.
+pub trait ApprovalUrl: Send + Sync {
+    /// Sends a decision signed with the caller's own credentials (SigV4, service
+    /// `lambda`). Returns the URL's HTTP status and its message.
+    fn send_decision(
+        &self,
+        url: &str,
+        decision: &crate::usecase::approval::Decision,
+    ) -> impl Future<Output = PortResult<(u16, String)>> + Send;
 }
 
 /// The dead-letter queue (Amazon SQS).

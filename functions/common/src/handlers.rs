@@ -186,5 +186,107 @@ where
         .map_err(Failure::of)
 }
 
+/// The answer of the approval URL (a Lambda function URL response).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlResponse {
+    pub status_code: u16,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl UrlResponse {
+    fn json(status_code: u16, body: serde_json::Value) -> UrlResponse {
+        UrlResponse {
+            status_code,
+            headers: [("content-type".to_string(), "application/json".to_string())].into(),
+            body: body.to_string(),
+        }
+    }
+
+    fn error(status_code: u16, error: &str, message: impl Into<String>) -> UrlResponse {
+        UrlResponse::json(
+            status_code,
+            serde_json::json!({"error": error, "message": message.into()}),
+        )
+    }
+}
+
+/// `approve`: a request to the stack's approval URL (a Lambda function URL with `AWS_IAM`
+/// auth). Who asks is the principal AWS authenticated (`requestContext.authorizer.iam.
+/// userArn`), never a name in the body; the body is a [`approval::Decision`]. Every
+/// outcome is an HTTP answer (400 unreadable, 403 not an approver or not signed, 404 no
+/// such deployment, 409 not waiting or already answered, 503 AWS unavailable), never a
+/// function error.
+pub async fn approve_url<P>(
+    p: P,
+    _: Settings,
+    request: serde_json::Value,
+) -> Result<UrlResponse, Failure>
+where
+    P: StateStore + Executions,
+{
+    use greenlight_core::errors::{ErrorCode, ErrorName};
+    let Some(principal) = request["requestContext"]["authorizer"]["iam"]["userArn"].as_str() else {
+        return Ok(UrlResponse::error(
+            403,
+            ErrorCode::NotAnApprover.as_str(),
+            "the request carries no IAM identity: the approval URL takes only SigV4-signed requests (AWS_IAM auth)",
+        ));
+    };
+    if request["requestContext"]["http"]["method"]
+        .as_str()
+        .is_some_and(|m| m != "POST")
+    {
+        return Ok(UrlResponse::error(
+            405,
+            ErrorCode::InvalidInput.as_str(),
+            "POST a decision",
+        ));
+    }
+    let raw = request["body"].as_str().unwrap_or_default();
+    let body = if request["isBase64Encoded"] == true {
+        match aws_smithy_types::base64::decode(raw)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        {
+            Some(text) => text,
+            None => {
+                return Ok(UrlResponse::error(
+                    400,
+                    ErrorCode::InvalidInput.as_str(),
+                    "the body is not base64 of UTF-8 text",
+                ))
+            }
+        }
+    } else {
+        raw.to_string()
+    };
+    let decision: approval::Decision = match serde_json::from_str(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(UrlResponse::error(
+                400,
+                ErrorCode::InvalidInput.as_str(),
+                format!("the body is not a decision ({{\"deployment\": \"…\", \"decision\": \"approve\" | \"reject\", \"reason\": \"…\"}}): {e}"),
+            ))
+        }
+    };
+    Ok(match approval::decide(&p, principal, &decision).await {
+        Ok(said) => UrlResponse::json(200, serde_json::json!({"message": said})),
+        Err(e) => {
+            let status = match &e {
+                approval::ApprovalError::NotAnApprover(_) => 403,
+                approval::ApprovalError::UnknownDeployment(_) => 404,
+                approval::ApprovalError::NotWaiting(_) | approval::ApprovalError::Expired(_) => 409,
+                approval::ApprovalError::NotConfigured => 409,
+                approval::ApprovalError::Aws(a) if a.is_retryable() => 503,
+                approval::ApprovalError::Aws(_) => 502,
+            };
+            UrlResponse::error(status, e.error_name(), e.to_string())
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 const FUNCTIONS: &[&str] = &[
     "alarm-relay",
+    "approve",
     "await",
     "check",
     "deploy",
@@ -54,6 +55,7 @@ async fn run(function: &str, sim: Sim, payload: Value) -> Result<Value, Failure>
     let s = settings();
     match function {
         "alarm-relay" => dispatch(handlers::alarm_relay, sim, s, payload).await,
+        "approve" => dispatch(handlers::approve_url, sim, s, payload).await,
         "await" => dispatch(handlers::await_token, sim, s, payload).await,
         "check" => dispatch(handlers::check, sim, s, payload).await,
         "deploy" => dispatch(handlers::deploy, sim, s, payload).await,
@@ -181,6 +183,19 @@ fn payloads_that_do_not_decode_are_named_errors_and_touch_nothing() {
             let sim = world();
             let f = match block_on(run(function, sim.clone(), payload.clone())) {
                 Err(f) => f,
+                // The approval URL answers every request over HTTP: a refusal, here.
+                Ok(v) if *function == "approve" => {
+                    let status = v["statusCode"].as_u64().unwrap_or(0);
+                    assert!(
+                        (400..500).contains(&status),
+                        "approve answered {payload} with {v}"
+                    );
+                    assert!(
+                        sim.world().calls.is_empty(),
+                        "approve called AWS on {payload}"
+                    );
+                    continue;
+                }
                 Ok(v) => panic!("{function} accepted {payload}: {v}"),
             };
             check_failure(function, &payload, &f);

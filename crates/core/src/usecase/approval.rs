@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::ErrorCode;
 use crate::notify::EventKind;
-use crate::ports::{Clock, Executions, Notifier, Phase, PortError, StateStore, TokenPurpose};
+use crate::ports::{
+    Clock, Executions, Notifier, Phase, PortError, StateStore, TokenPurpose, TriggerInfo,
+};
 use crate::rollout::{Rollout, StepError};
 
 use super::{notification, record};
@@ -65,6 +67,10 @@ pub enum ApprovalError {
     #[error("the approval of {0} timed out or was already answered")]
     Expired(String),
     #[error("{0}")]
+    NotAnApprover(String),
+    #[error("no configuration is stored; run `greenlight config apply greenlight.yaml`")]
+    NotConfigured,
+    #[error("{0}")]
     Aws(#[from] PortError),
 }
 
@@ -74,6 +80,8 @@ impl crate::errors::ErrorName for ApprovalError {
             ApprovalError::UnknownDeployment(_) => ErrorCode::UnknownDeployment,
             ApprovalError::NotWaiting(_) => ErrorCode::NotWaiting,
             ApprovalError::Expired(_) => ErrorCode::Expired,
+            ApprovalError::NotAnApprover(_) => ErrorCode::NotAnApprover,
+            ApprovalError::NotConfigured => ErrorCode::NotConfigured,
             ApprovalError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
             ApprovalError::Aws(_) => ErrorCode::AwsError,
         }
@@ -134,6 +142,90 @@ where
         )),
     )
     .await
+}
+
+/// An answer to an approval request, as the approval URL receives it in its body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub deployment: String,
+    pub decision: Verdict,
+    /// Why (a rejection's reason; optional for an approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+/// Answers an approval as `principal`, the caller AWS authenticated (the approval URL's
+/// IAM identity, never a name the caller typed): refused unless the principal is one of
+/// the environment's `approval.approvers` and, under `separate_approver`, not the one who
+/// promoted the deployment. An approval is recorded on the deployment as `approved_by`.
+/// Returns what was done, for the caller.
+pub async fn decide<P>(p: &P, principal: &str, d: &Decision) -> Result<String, ApprovalError>
+where
+    P: StateStore + Executions,
+{
+    let who =
+        crate::approvers::Principal::parse(principal).map_err(ApprovalError::NotAnApprover)?;
+    let record = p
+        .get_deployment(&d.deployment)
+        .await?
+        .ok_or_else(|| ApprovalError::UnknownDeployment(d.deployment.clone()))?;
+    let config = p
+        .get_config()
+        .await?
+        .ok_or(ApprovalError::NotConfigured)?
+        .config;
+    let approval = config
+        .environment(&record.app, &record.environment)
+        .map(|(_, env)| env.approval.clone())
+        .unwrap_or_default();
+    if !crate::approvers::admits(&approval.approvers, &who) {
+        return Err(ApprovalError::NotAnApprover(format!(
+            "{principal} is not an approver of {}/{} (approval.approvers in greenlight.yaml)",
+            record.app, record.environment
+        )));
+    }
+    if approval.separate_approver {
+        if let TriggerInfo::Promotion { by, .. } = &record.trigger {
+            if by == principal {
+                return Err(ApprovalError::NotAnApprover(format!(
+                    "{principal} promoted {} and may not approve it (separate_approver)",
+                    d.deployment
+                )));
+            }
+        }
+    }
+    match d.decision {
+        Verdict::Approve => {
+            approve(p, &d.deployment, principal).await?;
+            record::update(
+                p,
+                &d.deployment,
+                || None,
+                |rec| {
+                    rec.approved_by = Some(principal.to_string());
+                    true
+                },
+            )
+            .await?;
+            Ok(format!("approved {} as {principal}", d.deployment))
+        }
+        Verdict::Reject => {
+            let reason = d.reason.as_deref().unwrap_or("no reason given");
+            reject(p, &d.deployment, principal, reason).await?;
+            Ok(format!(
+                "rejected {} as {principal}: it rolls back",
+                d.deployment
+            ))
+        }
+    }
 }
 
 /// The part of a CloudWatch "Alarm State Change" event the relay reads.

@@ -76,6 +76,7 @@ fn fresh_record(r: &Rollout, phase: Phase) -> DeploymentRecord {
         reason: None,
         rollback_until: None,
         stop_requested: None,
+        approved_by: None,
         version: 0,
     }
 }
@@ -104,6 +105,7 @@ pub fn for_input(
         reason: None,
         rollback_until: None,
         stop_requested: None,
+        approved_by: None,
         version: 0,
     }
 }

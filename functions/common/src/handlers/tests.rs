@@ -258,3 +258,117 @@ fn failures_keep_their_step_functions_name() {
     assert_eq!(d.error_type, "Greenlight.ImageNotFound");
     assert!(d.error_message.contains("not in ECR"));
 }
+
+/// A prod deployment promoted by `promoter`, waiting for approval.
+async fn waiting_for_approval(promoter: &str) -> Sim {
+    use greenlight_core::ports::{DeploymentRecord, Phase, StateStore, TriggerInfo};
+    let sim = world();
+    let id = "web-prod-0202020202020202";
+    let record = DeploymentRecord {
+        id: id.into(),
+        app: "web".into(),
+        environment: "prod".into(),
+        image: greenlight_core::ImageRef {
+            repository: "web".into(),
+            digest: digest(2),
+        },
+        tag: Some("v2.0.0".into()),
+        trigger: TriggerInfo::Promotion {
+            from: "staging".into(),
+            by: promoter.into(),
+        },
+        phase: Phase::AwaitingApproval,
+        colour: Some(config::Colour::Green),
+        task_definition: None,
+        weight: 0,
+        started_at: sim.world().now,
+        ended_at: None,
+        outcome: None,
+        reason: None,
+        rollback_until: None,
+        stop_requested: None,
+        approved_by: None,
+        version: 0,
+    };
+    sim.put_deployment(&record).await.unwrap();
+    sim.put_task_token(id, TokenPurpose::Approval, "prod-approval-token", &[])
+        .await
+        .unwrap();
+    sim.world()
+        .waiting_tokens
+        .insert("prod-approval-token".into());
+    sim
+}
+
+async fn answer_sample(sim: &Sim, name: &str) -> (u16, serde_json::Value) {
+    let request: serde_json::Value = read("approve", name);
+    let out = approve_url(sim.clone(), settings(), request).await.unwrap();
+    (out.status_code, serde_json::from_str(&out.body).unwrap())
+}
+
+#[tokio::test]
+async fn the_approval_url_answers_as_the_principal_aws_authenticated() {
+    use greenlight_core::ports::StateStore;
+    use greenlight_sim::TokenAnswer;
+    let promoter = "arn:aws:sts::123456789012:assumed-role/ops-lead/bob@example.com";
+    let id = "web-prod-0202020202020202";
+
+    // Refused, and nothing answered: not an approver, the promoter under
+    // separate_approver, an unsigned request, a body that is not a decision.
+    for (name, status, error) in [
+        ("approve-not-an-approver", 403, "Greenlight.NotAnApprover"),
+        ("approve-by-the-promoter", 403, "Greenlight.NotAnApprover"),
+        ("unsigned", 403, "Greenlight.NotAnApprover"),
+        ("not-a-decision", 400, "Greenlight.InvalidInput"),
+    ] {
+        let sim = waiting_for_approval(promoter).await;
+        let (got, body) = answer_sample(&sim, name).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{name}: {body}"
+        );
+        assert!(sim.world().answers.is_empty(), "{name}: an answer was sent");
+        assert!(
+            sim.get_task_token(id, TokenPurpose::Approval)
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}: the token is still there"
+        );
+    }
+
+    // An approver: approved as the principal, recorded as such.
+    let sim = waiting_for_approval(promoter).await;
+    let (got, body) = answer_sample(&sim, "approve").await;
+    assert_eq!(got, 200, "{body}");
+    let alice = "arn:aws:sts::123456789012:assumed-role/ops-lead/alice@example.com";
+    assert_eq!(
+        sim.world().answers,
+        vec![(
+            "prod-approval-token".to_string(),
+            TokenAnswer::Success(serde_json::json!({"approved_by": alice}))
+        )]
+    );
+    let record = sim.get_deployment(id).await.unwrap().unwrap();
+    assert_eq!(record.approved_by.as_deref(), Some(alice));
+    // The same request again: the approval was answered already.
+    let (got, body) = answer_sample(&sim, "approve").await;
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (409, Some("Greenlight.NotWaiting")),
+        "{body}"
+    );
+
+    // A rejection by a member of the approvers' role: the deployment rolls back.
+    let sim = waiting_for_approval(promoter).await;
+    let (got, body) = answer_sample(&sim, "reject").await;
+    assert_eq!(got, 200, "{body}");
+    let answers = sim.world().answers.clone();
+    assert!(
+        matches!(&answers[..], [(_, TokenAnswer::Failure { error, cause })]
+            if error == "Greenlight.Rejected" && cause.contains("assumed-role/release-approvers/carol")
+                && cause.contains("release notes")),
+        "{answers:?}"
+    );
+}
