@@ -585,3 +585,30 @@ fn every_role_is_granted_exactly_what_its_code_calls() {
         );
     }
 }
+
+#[test]
+fn every_checkov_finding_skipped_in_the_template_says_why() {
+    // The test command runs checkov over template.yaml and fails on any finding; a skip
+    // must carry its reason.
+    let tpl = template();
+    let mut skips = 0;
+    for (name, resource) in entries(get(&tpl, "Resources").unwrap()) {
+        let Some(list) = get(resource, "Metadata")
+            .and_then(|m| get(m, "checkov"))
+            .and_then(|c| get(c, "skip"))
+        else {
+            continue;
+        };
+        let greenlight_core::yaml::NodeKind::Sequence(items) = &list.kind else {
+            panic!("{name}: checkov.skip is not a list");
+        };
+        for item in items {
+            let id = get(item, "id").map(text).unwrap_or_default();
+            let comment = get(item, "comment").map(text).unwrap_or_default();
+            assert!(id.starts_with("CKV_"), "{name}: a skip without a check id");
+            assert!(comment.len() >= 40, "{name}: {id} is skipped without a reason");
+            skips += 1;
+        }
+    }
+    assert!(skips > 0);
+}
