@@ -289,17 +289,21 @@ fn a_fault_for_good_is_rehearsed_and_the_critical_notice_carries_its_next_steps(
     let scenario = |times: &str| {
         format!("name: listener down\nsteps:\n  - at: 0s\n    push: {{ repository: web, tag: v2.0.0, image: v2, behaviour: 5xx }}\n  - at: 1m30s\n    fault: {{ operation: elbv2:ModifyListener, error: server_error{times} }}\n")
     };
-    std::fs::write(&file, scenario(", times: always")).unwrap();
-    let o = greenlight(&[
-        "simulate",
-        "-c",
-        CONFIG,
-        "-s",
-        file.to_str().unwrap(),
-        "--json",
-    ]);
+    let simulate = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        let o = greenlight(&[
+            "simulate",
+            "-c",
+            CONFIG,
+            "-s",
+            file.to_str().unwrap(),
+            "--json",
+        ]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        (o, v)
+    };
+    let (o, v) = simulate(scenario(", times: always"));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_ne!(
         v[0]["invariant"],
         serde_json::json!([]),
@@ -320,16 +324,7 @@ fn a_fault_for_good_is_rehearsed_and_the_critical_notice_carries_its_next_steps(
         critical[0]
     );
     // The default is one failed call: the same release rolls back cleanly.
-    std::fs::write(&file, scenario("")).unwrap();
-    let o = greenlight(&[
-        "simulate",
-        "-c",
-        CONFIG,
-        "-s",
-        file.to_str().unwrap(),
-        "--json",
-    ]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (o, v) = simulate(scenario(""));
     assert_eq!(o.status.code(), Some(0), "{}", v[0]["invariant"]);
     assert_eq!(v[0]["deployments"][0]["outcome"], "rolled_back");
     std::fs::write(

@@ -56,6 +56,21 @@ fn record(s: &Simulation, tag: &str, env: &str) -> DeploymentRecord {
         })
 }
 
+/// A lock on web/staging left by an execution that died, expiring in `minutes`.
+async fn dead_execution_lock(s: &Simulation, minutes: u64) {
+    let now = s.now();
+    s.sim
+        .acquire_lock(
+            "web",
+            "staging",
+            "a-dead-execution",
+            greenlight_core::Duration::from_mins(minutes),
+            now,
+        )
+        .await
+        .unwrap();
+}
+
 fn assert_invariant(s: &Simulation) {
     let broken = s.invariant();
     assert!(broken.is_empty(), "invariant broken: {broken:#?}");
@@ -413,16 +428,7 @@ async fn two_quick_pushes_under_each_concurrency_policy() {
 async fn a_lock_left_by_a_dead_execution_expires() {
     let s = world(&example());
     let now = s.now();
-    s.sim
-        .acquire_lock(
-            "web",
-            "staging",
-            "a-dead-execution",
-            greenlight_core::Duration::from_mins(20),
-            now,
-        )
-        .await
-        .unwrap();
+    dead_execution_lock(&s, 20).await;
     push(&s, "v1", Behaviour::healthy()).await;
     s.settle().await;
     let r = record(&s, "v1", "staging");
@@ -576,17 +582,7 @@ async fn a_dead_executions_lock_delays_the_retire_but_does_not_keep_the_colour_w
     // v1 succeeds at about 3m; its 30m window ends at about 33m. A lock left by an
     // execution that died is in the way then, for another 20 minutes.
     s.sleep(32 * 60).await;
-    let now = s.now();
-    s.sim
-        .acquire_lock(
-            "web",
-            "staging",
-            "a-dead-execution",
-            greenlight_core::Duration::from_mins(20),
-            now,
-        )
-        .await
-        .unwrap();
+    dead_execution_lock(&s, 20).await;
     s.settle().await;
     let run = &s.finished()[0];
     let retires: Vec<&serde_json::Value> = run

@@ -606,7 +606,10 @@ fn every_checkov_finding_skipped_in_the_template_says_why() {
             let id = get(item, "id").map(text).unwrap_or_default();
             let comment = get(item, "comment").map(text).unwrap_or_default();
             assert!(id.starts_with("CKV_"), "{name}: a skip without a check id");
-            assert!(comment.len() >= 40, "{name}: {id} is skipped without a reason");
+            assert!(
+                comment.len() >= 40,
+                "{name}: {id} is skipped without a reason"
+            );
             skips += 1;
         }
     }

@@ -230,34 +230,14 @@ impl LoadBalancer for Sim {
 
 impl ImageRegistry for Sim {
     async fn image_by_digest(&self, repository: &str, digest: &Digest) -> PortResult<ImageInfo> {
-        self.answered(|| {
-            let mut w = self.world();
-            w.call("ecr:DescribeImages")?;
-            let repo = w
-                .repos
-                .get(repository)
-                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
-            repo.images
-                .iter()
-                .find(|i| i.image.digest == *digest)
-                .cloned()
-                .ok_or_else(|| PortError::not_found(format!("image {repository}@{digest}")))
+        self.describe_image(repository, &format!("@{digest}"), |i| {
+            i.image.digest == *digest
         })
     }
 
     async fn image_by_tag(&self, repository: &str, tag: &str) -> PortResult<ImageInfo> {
-        self.answered(|| {
-            let mut w = self.world();
-            w.call("ecr:DescribeImages")?;
-            let repo = w
-                .repos
-                .get(repository)
-                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
-            repo.images
-                .iter()
-                .find(|i| i.tags.iter().any(|t| t == tag))
-                .cloned()
-                .ok_or_else(|| PortError::not_found(format!("image {repository}:{tag}")))
+        self.describe_image(repository, &format!(":{tag}"), |i| {
+            i.tags.iter().any(|t| t == tag)
         })
     }
 
@@ -470,6 +450,29 @@ impl Executions for Sim {
 }
 
 impl Sim {
+    /// `ecr:DescribeImages` for the image of `repository` that `which` picks (`named` says
+    /// which, for the not-found message: `@sha256:…` or `:tag`).
+    fn describe_image(
+        &self,
+        repository: &str,
+        named: &str,
+        which: impl Fn(&ImageInfo) -> bool,
+    ) -> PortResult<ImageInfo> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:DescribeImages")?;
+            let repo = w
+                .repos
+                .get(repository)
+                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+            repo.images
+                .iter()
+                .find(|i| which(i))
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("image {repository}{named}")))
+        })
+    }
+
     /// Runs the body of a port call. When the call's fault was a timeout whose request
     /// landed ([`crate::FaultKind::TimeoutLanded`]), the body's effect stands and the caller
     /// gets the timeout.
