@@ -356,7 +356,9 @@ pub async fn rollback_cmd(
 ) -> Outcome {
     let cloud = stack.cloud().await?;
     let (config, _) = stored(&cloud).await?;
-    let out = promote::revert(&cloud, &config, &stack.topic()?, app, env, by).await?;
+    // With the state machine known, a lock left by a stopped execution is recognised.
+    let sm = stack.state_machine().ok();
+    let out = promote::revert(&cloud, &config, &stack.topic()?, sm.as_ref(), app, env, by).await?;
     if json_out {
         print_json(&serde_json::to_value(&out).unwrap());
     } else {

@@ -487,7 +487,8 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             by,
         } => {
             let topic = Arn::parse(TOPIC).expect("an ARN");
-            promote::revert(&s.sim, &s.config, &topic, app, environment, by)
+            let sm = Arn::parse(crate::simulation::STATE_MACHINE).expect("an ARN");
+            promote::revert(&s.sim, &s.config, &topic, Some(&sm), app, environment, by)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())

@@ -174,6 +174,23 @@ impl Dispatcher for SimDispatcher {
         self.sim.world().next_seq()
     }
 
+    fn state_entered(&self, execution: &str, state: &str) {
+        let sink = {
+            let w = self.sim.world();
+            match (&w.kill_at, &w.stop_sink) {
+                (Some(at), Some(sink)) if at == state => Some(sink.clone()),
+                _ => None,
+            }
+        };
+        if let Some(sink) = sink {
+            sink(
+                execution,
+                "Simulation.Killed",
+                &format!("stopped as it entered {state}"),
+            );
+        }
+    }
+
     fn call<'a>(
         &'a self,
         resource: &'a str,
@@ -300,6 +317,12 @@ impl Simulation {
         let running = Arc::new(Mutex::new(Vec::new()));
         {
             let engine = engine.clone();
+            sim.world().stop_sink = Some(Arc::new(move |name: &str, error: &str, cause: &str| {
+                engine.stop(name, error, cause)
+            }));
+        }
+        {
+            let engine = engine.clone();
             sim.world().token_sink =
                 Some(Arc::new(
                     move |token: &str, answer: TokenAnswer| match answer {
@@ -337,6 +360,9 @@ impl Simulation {
                             }
                             greenlight_asl::Status::TimedOut => {
                                 greenlight_core::ports::ExecutionStatus::TimedOut
+                            }
+                            greenlight_asl::Status::Aborted => {
+                                greenlight_core::ports::ExecutionStatus::Aborted
                             }
                         };
                     }
@@ -472,6 +498,7 @@ impl Simulation {
     pub fn close(&self) {
         let mut w = self.sim.world();
         w.token_sink = None;
+        w.stop_sink = None;
         w.start_sink = None;
     }
 

@@ -57,6 +57,10 @@ pub trait Dispatcher: Send + Sync {
     fn sequence(&self) -> u64 {
         0
     }
+
+    /// Told as an execution enters a state (for an embedder that stops executions at
+    /// chosen states). Does nothing by default.
+    fn state_entered(&self, _execution: &str, _state: &str) {}
 }
 
 /// One entry of an execution's history, shaped like Step Functions' (`TaskStateEntered`,
@@ -83,6 +87,8 @@ pub enum Status {
     Succeeded,
     Failed,
     TimedOut,
+    /// Stopped from outside (`StopExecution`).
+    Aborted,
 }
 
 impl std::fmt::Display for Status {
@@ -92,6 +98,7 @@ impl std::fmt::Display for Status {
             Status::Succeeded => "SUCCEEDED",
             Status::Failed => "FAILED",
             Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
         })
     }
 }
@@ -110,6 +117,8 @@ pub struct Execution {
 #[derive(Default)]
 struct Shared {
     waiting: HashMap<String, oneshot::Sender<Result<Value, TaskError>>>,
+    /// Running executions, by name: a send stops one.
+    running: HashMap<String, oneshot::Sender<(String, String)>>,
     next_token: u64,
     rng: u64,
 }
@@ -192,6 +201,15 @@ impl Engine {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Stops a running execution (`StopExecution`): it ends `ABORTED` at once, whatever
+    /// state it is in; the task in flight is dropped. Whether it was running.
+    pub fn stop(&self, name: &str, error: &str, cause: &str) -> bool {
+        match self.shared().running.remove(name) {
+            Some(tx) => tx.send((error.to_string(), cause.to_string())).is_ok(),
+            None => false,
+        }
+    }
+
     /// Answers a waiting `.waitForTaskToken` task with success.
     pub fn send_task_success(&self, token: &str, output: Value) -> Result<(), TokenError> {
         let tx = self
@@ -244,14 +262,44 @@ impl Engine {
             retries: std::sync::atomic::AtomicU32::new(0),
         };
         self.record(&ctx, "ExecutionStarted", None, json!({"input": input}));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        self.shared().running.insert(name.to_string(), stop_tx);
         let run = self.run_machine(machine, input, &ctx);
-        let result = match machine.timeout_seconds {
-            Some(t) => tokio::time::timeout(Duration::from_secs(t), run)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(TaskError::new("States.Timeout", "the execution timed out"))
-                }),
-            None => run.await,
+        let limited = async {
+            match machine.timeout_seconds {
+                Some(t) => tokio::time::timeout(Duration::from_secs(t), run)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(TaskError::new("States.Timeout", "the execution timed out"))
+                    }),
+                None => run.await,
+            }
+        };
+        let stopped = tokio::select! {
+            result = limited => Ok(result),
+            Ok(why) = stop_rx => Err(why),
+        };
+        self.shared().running.remove(name);
+        let result = match stopped {
+            Ok(result) => result,
+            Err((error, cause)) => {
+                self.record(
+                    &ctx,
+                    "ExecutionAborted",
+                    None,
+                    json!({"error": error, "cause": cause}),
+                );
+                let history = history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                return Execution {
+                    name: name.to_string(),
+                    status: Status::Aborted,
+                    output: None,
+                    error: Some(TaskError::new(&error, cause)),
+                    started_at,
+                    stopped_at: self.now(),
+                    history,
+                };
+            }
         };
         let (status, output, error) = match result {
             Ok(out) => {
@@ -314,6 +362,10 @@ impl Engine {
             loop {
                 let state = &m.states[&current];
                 let type_name = type_name(&state.kind);
+                self.dispatcher.state_entered(
+                    ctx.execution["Name"].as_str().unwrap_or_default(),
+                    &state.name,
+                );
                 self.record(
                     ctx,
                     &format!("{type_name}StateEntered"),

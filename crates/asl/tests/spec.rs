@@ -620,3 +620,30 @@ async fn the_context_object_names_the_state_and_counts_its_retries() {
         [0, 1, 2].map(|n| json!({"name": "Flaky", "retries": n}))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_execution_ends_aborted_where_it_was() {
+    let e = engine(Arc::new(Tasks::default()));
+    let m = load(json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 3600, "Next": "After"},
+        "After": {"Type": "Pass", "End": true}}}));
+    let run = tokio::spawn({
+        let e = e.clone();
+        async move { e.run(&m, "to-stop", json!({})).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert!(e.stop("to-stop", "Ops.Stopped", "by hand"));
+    let out = run.await.unwrap();
+    assert_eq!(out.status, Status::Aborted);
+    assert_eq!(out.status.to_string(), "ABORTED");
+    assert_eq!((out.stopped_at - out.started_at).num_seconds(), 60);
+    assert!(out.history.iter().any(|h| h.kind == "ExecutionAborted"));
+    assert!(!out
+        .history
+        .iter()
+        .any(|h| h.state.as_deref() == Some("After")));
+    assert!(
+        !e.stop("to-stop", "Ops.Stopped", "again"),
+        "it runs no more"
+    );
+}

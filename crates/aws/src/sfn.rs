@@ -36,10 +36,7 @@ fn json(op: &str, text: Option<&str>) -> PortResult<Option<serde_json::Value>> {
 }
 
 /// The ARN an execution of `state_machine` named `name` has.
-pub fn execution_arn(state_machine: &Arn, name: &str) -> Option<String> {
-    let (head, machine) = state_machine.as_str().rsplit_once(":stateMachine:")?;
-    Some(format!("{head}:execution:{machine}:{name}"))
-}
+pub use greenlight_core::arn::execution_arn;
 
 /// How Step Functions refuses an answer to a task token: a token nobody waits on any more
 /// is not an AWS failure, it is an answer that came late.

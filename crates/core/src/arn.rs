@@ -170,6 +170,12 @@ impl crate::decode::Decode for Arn {
     }
 }
 
+/// The ARN of the execution `name` of a state machine.
+pub fn execution_arn(state_machine: &Arn, name: &str) -> Option<String> {
+    let (head, machine) = state_machine.as_str().rsplit_once(":stateMachine:")?;
+    Some(format!("{head}:execution:{machine}:{name}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

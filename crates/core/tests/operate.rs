@@ -423,7 +423,7 @@ async fn revert_flips_back_inside_the_window_only() {
         .await
         .unwrap();
     sim.advance(10 * 60);
-    let out = promote::revert(&sim, &config, &arn(TOPIC), "web", "staging", "carol")
+    let out = promote::revert(&sim, &config, &arn(TOPIC), None, "web", "staging", "carol")
         .await
         .unwrap();
     assert_eq!(
@@ -447,7 +447,7 @@ async fn revert_flips_back_inside_the_window_only() {
         assert!(w.store.locks.is_empty());
     }
     // A second revert has nothing left to undo.
-    let err = promote::revert(&sim, &config, &arn(TOPIC), "web", "staging", "carol")
+    let err = promote::revert(&sim, &config, &arn(TOPIC), None, "web", "staging", "carol")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("did not succeed"), "{err}");
@@ -457,7 +457,7 @@ async fn revert_flips_back_inside_the_window_only() {
         .await
         .unwrap();
     sim.advance(31 * 60);
-    let err = promote::revert(&sim, &config, &arn(TOPIC), "web", "staging", "carol")
+    let err = promote::revert(&sim, &config, &arn(TOPIC), None, "web", "staging", "carol")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("rollback window"), "{err}");
@@ -470,7 +470,7 @@ async fn revert_during_a_rollout_asks_it_to_stop() {
     let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
         .await
         .unwrap();
-    let out = promote::revert(&sim, &config, &arn(TOPIC), "web", "staging", "carol")
+    let out = promote::revert(&sim, &config, &arn(TOPIC), None, "web", "staging", "carol")
         .await
         .unwrap();
     assert_eq!(

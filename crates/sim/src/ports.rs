@@ -424,6 +424,11 @@ impl Executions for Sim {
                 .ok_or_else(|| PortError::not_found(format!("execution {execution}")))?;
             e.status = ExecutionStatus::Aborted;
             e.stop = Some((error.to_string(), cause.to_string()));
+            let name = e.name.clone();
+            if let Some(sink) = w.stop_sink.clone() {
+                drop(w);
+                sink(&name, error, cause);
+            }
             Ok(())
         })
     }

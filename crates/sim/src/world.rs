@@ -180,6 +180,8 @@ pub enum FaultKind {
 /// Where answers to task tokens go when a state machine runner owns the waiting tasks:
 /// returns whether a task was waiting on the token.
 pub type TokenSink = std::sync::Arc<dyn Fn(&str, TokenAnswer) -> bool + Send + Sync>;
+/// Stops a running execution: (name, error, cause) → whether it was running.
+pub type StopSink = std::sync::Arc<dyn Fn(&str, &str, &str) -> bool + Send + Sync>;
 /// Called with each execution the `Executions` port starts, to run it.
 pub type StartSink = std::sync::Arc<dyn Fn(Execution) + Send + Sync>;
 
@@ -199,6 +201,11 @@ pub struct World {
     pub tokio_origin: Option<(DateTime<Utc>, tokio::time::Instant)>,
     pub token_sink: Option<TokenSink>,
     pub start_sink: Option<StartSink>,
+    /// Stops a running execution by name (`StopExecution`), when a state machine runner
+    /// owns the executions: (name, error, cause) → whether it was running.
+    pub stop_sink: Option<StopSink>,
+    /// Stop every execution as it enters this state (a test's kill switch).
+    pub kill_at: Option<String>,
     pub traffic: Vec<TrafficChange>,
     /// SNS subscriptions: (topic, subscription).
     pub subscriptions: Vec<(Arn, greenlight_core::ports::Subscription)>,
@@ -248,6 +255,8 @@ impl World {
             tokio_origin: None,
             token_sink: None,
             start_sink: None,
+            stop_sink: None,
+            kill_at: None,
             traffic: Vec::new(),
             dns: BTreeMap::new(),
             subscriptions: Vec::new(),

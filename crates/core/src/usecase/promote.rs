@@ -282,6 +282,7 @@ pub async fn revert<P>(
     p: &P,
     config: &Config,
     topic: &Arn,
+    state_machine: Option<&Arn>,
     app: &str,
     environment: &str,
     by: &str,
@@ -317,6 +318,21 @@ where
             Ok(taken) => break taken,
         }
     };
+    // A lock whose execution is no longer running (stopped, failed, timed out) was left
+    // by a dead deployment: it is released, so the environment can be healed now instead
+    // of when its lease ends.
+    let taken = match (taken, state_machine) {
+        (LockOutcome::Held { lock }, Some(sm)) => {
+            if still_running(p, sm, &lock.owner).await? {
+                LockOutcome::Held { lock }
+            } else {
+                p.release_lock(app, environment, &lock.owner).await?;
+                p.acquire_lock(app, environment, &me, crate::Duration::from_mins(10), now)
+                    .await?
+            }
+        }
+        (taken, _) => taken,
+    };
     match taken {
         LockOutcome::Held { lock } => {
             request_stop(p, &lock.owner, by, StopKind::Abort).await?;
@@ -329,6 +345,19 @@ where
     let result = flip_back(p, env, topic, app, environment, by, now).await;
     super::record::release_quietly(p, app, environment, &me).await;
     result
+}
+
+/// Whether the execution named `owner` runs (true when it cannot be found: the owner may
+/// be something else than an execution, such as another operator's rollback).
+async fn still_running<P: Executions>(p: &P, sm: &Arn, owner: &str) -> Result<bool, PortError> {
+    let Some(arn) = crate::arn::execution_arn(sm, owner) else {
+        return Ok(true);
+    };
+    match p.describe(&arn).await {
+        Ok(info) => Ok(info.status == crate::ports::ExecutionStatus::Running),
+        Err(PortError::NotFound { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 async fn flip_back<P>(
@@ -350,30 +379,36 @@ where
                 "{app}/{environment} has no deployment to roll back"
             ))
         })?;
-    if last.outcome != Some(Outcome::Succeeded) {
-        return Err(RevertError::Refused(format!(
-            "the last deployment {} did not succeed ({}); nothing to roll back",
-            last.id,
-            last.outcome.map_or("still running", |o| o.as_str())
-        )));
-    }
-    match last.rollback_until {
-        Some(until) if until > now => {}
-        _ => {
-            return Err(RevertError::Refused(format!(
-                "the rollback window of {} has closed; deploy the previous digest instead",
-                last.id
-            )))
-        }
-    }
     let colour = last
         .colour
         .ok_or_else(|| RevertError::Refused(format!("{} has no colour recorded", last.id)))?;
-    let weights = p.listener_weights(&env.listeners.production).await?;
-    if colour_of(env, &weights)? != colour {
-        return Err(RevertError::Refused(format!(
-            "{colour} does not serve {app}/{environment} any more"
-        )));
+    // A deployment that never ended although we hold its environment's lock was
+    // interrupted: its execution was stopped or timed out, or its lease ran out. It may
+    // have left traffic split; its colour goes back to the one that was live before it.
+    let interrupted = last.outcome.is_none();
+    if !interrupted {
+        if last.outcome != Some(Outcome::Succeeded) {
+            return Err(RevertError::Refused(format!(
+                "the last deployment {} did not succeed ({}); nothing to roll back",
+                last.id,
+                last.outcome.map_or("still running", |o| o.as_str())
+            )));
+        }
+        match last.rollback_until {
+            Some(until) if until > now => {}
+            _ => {
+                return Err(RevertError::Refused(format!(
+                    "the rollback window of {} has closed; deploy the previous digest instead",
+                    last.id
+                )))
+            }
+        }
+        let weights = p.listener_weights(&env.listeners.production).await?;
+        if colour_of(env, &weights)? != colour {
+            return Err(RevertError::Refused(format!(
+                "{colour} does not serve {app}/{environment} any more"
+            )));
+        }
     }
     let previous = colour.other();
     let service = p
@@ -391,13 +426,29 @@ where
         )));
     }
     set_and_verify(p, env, previous, 100).await?;
+    if interrupted {
+        // Nothing will ever need the interrupted deployment's colour.
+        p.update_service(&env.cluster, env.services.get(colour), None, Some(0))
+            .await?;
+    }
+    let reason = if interrupted {
+        format!("interrupted before it ended; rolled back by {by}: traffic is back on {previous}")
+    } else {
+        format!("rolled back by {by}: traffic is back on {previous}")
+    };
     super::record::update(
         p,
         &last.id,
         || None,
         |rec| {
-            rec.outcome = Some(Outcome::Reverted);
-            rec.reason = Some(format!("rolled back by {by}"));
+            if interrupted {
+                rec.outcome = Some(Outcome::Aborted);
+                rec.ended_at = Some(now);
+                rec.phase = crate::ports::Phase::Done;
+            } else {
+                rec.outcome = Some(Outcome::Reverted);
+            }
+            rec.reason = Some(reason.clone());
             rec.rollback_until = None;
             true
         },
@@ -407,9 +458,7 @@ where
     n.deployment = Some(last.id.clone());
     n.image = Some(last.image.to_string());
     n.tag = last.tag.clone();
-    n.reason = Some(format!(
-        "rolled back by {by}: traffic is back on {previous}"
-    ));
+    n.reason = Some(reason);
     let topic = env.notifications.as_ref().map_or(topic, |n| &n.topic);
     p.publish(topic, &n).await?;
     Ok(Reverted::Flipped {
