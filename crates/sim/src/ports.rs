@@ -10,6 +10,19 @@ use greenlight_core::{Arn, Digest, Duration};
 use crate::world::{Published, TokenAnswer, ACCOUNT, REGION};
 use crate::Sim;
 
+/// What `DescribeExecution` and `ListExecutions` say of an execution.
+fn execution_info(e: &crate::world::Execution) -> ExecutionInfo {
+    ExecutionInfo {
+        arn: e.arn.clone(),
+        name: e.name.clone(),
+        status: e.status,
+        started_at: e.started_at,
+        stopped_at: None,
+        input: Some(e.input.clone()),
+        output: None,
+    }
+}
+
 fn conflict(operation: &str, message: impl Into<String>) -> PortError {
     PortError::Conflict {
         operation: operation.to_string(),
@@ -370,15 +383,7 @@ impl Executions for Sim {
             w.executions
                 .values()
                 .find(|e| e.arn == execution)
-                .map(|e| ExecutionInfo {
-                    arn: e.arn.clone(),
-                    name: e.name.clone(),
-                    status: e.status,
-                    started_at: e.started_at,
-                    stopped_at: None,
-                    input: Some(e.input.clone()),
-                    output: None,
-                })
+                .map(execution_info)
                 .ok_or_else(|| PortError::not_found(format!("execution {execution}")))
         })
     }
@@ -398,15 +403,7 @@ impl Executions for Sim {
                     e.state_machine == state_machine.as_str()
                         && status.is_none_or(|s| s == e.status)
                 })
-                .map(|e| ExecutionInfo {
-                    arn: e.arn.clone(),
-                    name: e.name.clone(),
-                    status: e.status,
-                    started_at: e.started_at,
-                    stopped_at: None,
-                    input: Some(e.input.clone()),
-                    output: None,
-                })
+                .map(execution_info)
                 .collect();
             out.sort_by_key(|e| std::cmp::Reverse(e.started_at));
             Ok(out)
