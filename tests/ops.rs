@@ -19,11 +19,17 @@ struct Env {
 }
 
 fn greenlight(env: &Env, args: &[&str]) -> Output {
+    greenlight_as(env, "testing", args)
+}
+
+/// The CLI run with the access key `key` (moto takes any; the approval endpoint below
+/// tells keys apart).
+fn greenlight_as(env: &Env, key: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_ACCESS_KEY_ID", key)
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
@@ -357,16 +363,7 @@ async fn history_and_approval_refusals() {
     let approve = |args: &[&str], key: &str| {
         let mut all = vec!["--approval-url", url.as_str()];
         all.extend_from_slice(args);
-        Command::new(env!("CARGO_BIN_EXE_greenlight"))
-            .args(&all)
-            .env("AWS_ENDPOINT_URL", &moto().endpoint)
-            .env("AWS_ACCESS_KEY_ID", key)
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env("GREENLIGHT_TABLE", &env.table)
-            .output()
-            .expect("greenlight runs")
+        greenlight_as(&env, key, &all)
     };
     let o = approve(&["approve", "web-prod-9"], "testing");
     assert_eq!(o.status.code(), Some(1));

@@ -58,26 +58,22 @@ pub async fn update<S: StateStore>(
     })
 }
 
+/// The record of a rollout that has taken its environment: what [`for_input`] records,
+/// with the colour, revision and weight it deploys.
 fn fresh_record(r: &Rollout, phase: Phase) -> DeploymentRecord {
-    DeploymentRecord {
-        id: r.deployment.clone(),
+    let input = crate::rollout::StartInput {
+        deployment: r.deployment.clone(),
         app: r.app.clone(),
         environment: r.environment.clone(),
         image: r.image.clone(),
         tag: r.tag.clone(),
         trigger: r.trigger.clone(),
-        phase,
+    };
+    DeploymentRecord {
         colour: Some(r.target),
         task_definition: Some(r.task_definition.clone()),
         weight: r.weight,
-        started_at: r.started_at,
-        ended_at: None,
-        outcome: None,
-        reason: None,
-        rollback_until: None,
-        stop_requested: None,
-        approved_by: None,
-        version: 0,
+        ..for_input(&input, phase, r.started_at)
     }
 }
 

@@ -261,11 +261,11 @@ fn failures_keep_their_step_functions_name() {
 
 /// A prod deployment promoted by `promoter`, waiting for approval.
 async fn waiting_for_approval(promoter: &str) -> Sim {
-    use greenlight_core::ports::{DeploymentRecord, Phase, StateStore, TriggerInfo};
+    use greenlight_core::ports::{Phase, StateStore, TriggerInfo};
     let sim = world();
     let id = "web-prod-0202020202020202";
-    let record = DeploymentRecord {
-        id: id.into(),
+    let input = StartInput {
+        deployment: id.into(),
         app: "web".into(),
         environment: "prod".into(),
         image: greenlight_core::ImageRef {
@@ -277,19 +277,11 @@ async fn waiting_for_approval(promoter: &str) -> Sim {
             from: "staging".into(),
             by: promoter.into(),
         },
-        phase: Phase::AwaitingApproval,
-        colour: Some(config::Colour::Green),
-        task_definition: None,
-        weight: 0,
-        started_at: sim.world().now,
-        ended_at: None,
-        outcome: None,
-        reason: None,
-        rollback_until: None,
-        stop_requested: None,
-        approved_by: None,
-        version: 0,
     };
+    let now = sim.world().now;
+    let mut record =
+        greenlight_core::usecase::record::for_input(&input, Phase::AwaitingApproval, now);
+    record.colour = Some(config::Colour::Green);
     sim.put_deployment(&record).await.unwrap();
     sim.put_task_token(id, TokenPurpose::Approval, "prod-approval-token", &[])
         .await
