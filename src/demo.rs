@@ -342,7 +342,7 @@ async fn demo(json_out: bool) -> u8 {
         "staging",
         "prod",
         None,
-        "release-manager",
+        &crate::simulation::principal_of("release-manager"),
         false,
     )
     .await
@@ -356,7 +356,7 @@ async fn demo(json_out: bool) -> u8 {
     let approved = approver.await.expect("the approver finishes");
     if !json_out {
         println!(
-            "$ greenlight promote web --from staging --to prod --by release-manager\n  {}",
+            "$ greenlight promote web --from staging --to prod    # signed in as release-manager\n  {}",
             said.replace('\n', "\n  ")
         );
         println!("{approved}");
