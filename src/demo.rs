@@ -41,6 +41,7 @@ pub struct Moment {
 pub struct Marks {
     published: usize,
     traffic: usize,
+    notes: usize,
     finished: usize,
     alarms: usize,
 }
@@ -50,6 +51,7 @@ pub fn marks(s: &Simulation) -> Marks {
     Marks {
         published: w.published.len(),
         traffic: w.traffic.len(),
+        notes: s.notes().len(),
         finished: s.finished().len(),
         alarms: w.alarm_changes.len(),
     }
@@ -59,7 +61,7 @@ pub fn marks(s: &Simulation) -> Marks {
 /// every change of production traffic, and the phases and checks of the executions that
 /// ended.
 pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
-    let mut out = Vec::new();
+    let mut out: Vec<Moment> = s.notes().into_iter().skip(since.notes).collect();
     {
         let w = s.sim.world();
         for p in &w.published[since.published..] {

@@ -130,6 +130,61 @@ static RUN: AtomicU64 = AtomicU64::new(0);
 static FAULTS: AtomicU64 = AtomicU64::new(0);
 static DEPLOYMENTS: AtomicU64 = AtomicU64::new(0);
 
+static DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
+static RECOVERED: AtomicU64 = AtomicU64::new(0);
+
+/// A push nothing acted on: whatever the faults did to its event (on-push failing three
+/// times, its event in the dead-letter queue), the newest image staging deploys on push
+/// must end acted on in staging — deployed (whatever the outcome), or overtaken by a
+/// deployment that started after it was pushed. Computed from the schedule, not from what
+/// reconcile says it did.
+fn lost_pushes(s: &Scenario, report: &scenario::Report) -> Vec<String> {
+    let mut steps = s.steps.clone();
+    steps.sort_by_key(|st| st.at);
+    // Where each tag points at the end, and when each digest first arrived.
+    let mut tags: std::collections::BTreeMap<String, greenlight_core::Digest> = Default::default();
+    let mut first: Vec<(greenlight_core::Digest, Duration)> = Vec::new();
+    for st in &steps {
+        if let Action::Push {
+            tag: Some(tag),
+            image,
+            ..
+        } = &st.action
+        {
+            let digest = digest_for(image);
+            if !first.iter().any(|(d, _)| *d == digest) {
+                first.push((digest.clone(), st.at));
+            }
+            tags.insert(tag.clone(), digest);
+        }
+    }
+    // Every tag the schedule pushes (`vN.0.0`) matches staging's `v*`.
+    let Some((newest, pushed)) = first
+        .iter()
+        .filter(|(d, _)| tags.values().any(|t| t == d))
+        .max_by_key(|(_, at)| *at)
+    else {
+        return Vec::new();
+    };
+    let origin = scenario::START;
+    let pushed_at = origin + chrono::Duration::seconds(pushed.as_secs() as i64);
+    let staging: Vec<_> = report
+        .deployments
+        .iter()
+        .filter(|d| d.environment == "staging")
+        .collect();
+    let acted = staging
+        .iter()
+        .any(|d| d.image.digest == *newest || d.started_at > pushed_at);
+    if acted {
+        Vec::new()
+    } else {
+        vec![format!(
+            "the push of {newest} at {pushed} was lost: nothing acted on it in staging"
+        )]
+    }
+}
+
 /// Everything that must hold after a schedule, as a list of what broke.
 fn broken(s: &Scenario) -> Vec<String> {
     let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
@@ -193,6 +248,16 @@ fn broken(s: &Scenario) -> Vec<String> {
             broken.push(format!("{} never ended", d.id));
         }
     }
+    broken.extend(lost_pushes(s, &report));
+    let said = |text: &str| {
+        report
+            .timeline
+            .iter()
+            .filter(|m| m.text.contains(text))
+            .count() as u64
+    };
+    DEAD_LETTERED.fetch_add(said("on-push gave up after 3 attempts"), Ordering::Relaxed);
+    RECOVERED.fetch_add(said("⟳ reconcile started"), Ordering::Relaxed);
     RUN.fetch_add(1, Ordering::Relaxed);
     DEPLOYMENTS.fetch_add(report.deployments.len() as u64, Ordering::Relaxed);
     FAULTS.fetch_add(
@@ -280,10 +345,12 @@ fn zz_report_figures() {
     // Printed for docs/RELIABILITY.md when run with --nocapture (after the property test
     // in the same binary; test order is not guaranteed, so this only reports).
     eprintln!(
-        "fault schedules run so far: {}, faults injected: {}, deployments: {}",
+        "fault schedules run so far: {}, faults injected: {}, deployments: {}, pushes dead-lettered after Lambda's retries: {}, deployments reconcile started: {}, lost pushes: 0 (asserted per schedule)",
         RUN.load(Ordering::Relaxed),
         FAULTS.load(Ordering::Relaxed),
-        DEPLOYMENTS.load(Ordering::Relaxed)
+        DEPLOYMENTS.load(Ordering::Relaxed),
+        DEAD_LETTERED.load(Ordering::Relaxed),
+        RECOVERED.load(Ordering::Relaxed)
     );
 }
 

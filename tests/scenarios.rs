@@ -963,3 +963,96 @@ async fn an_execution_stopped_in_any_state_leaves_an_environment_that_heals() {
         }
     }
 }
+
+/// ECR's events are best-effort: pushes whose event never reaches on-push are found by the
+/// scheduled reconcile and deployed within one period — and only what on-push would have
+/// deployed: not a tag no pattern matches, not a re-tag of what is live.
+#[tokio::test(start_paused = true)]
+async fn pushes_whose_events_were_lost_are_deployed_within_one_period() {
+    use greenlight::simulation::RECONCILE_PERIOD;
+    let s = world(&example());
+    s.schedule_reconcile();
+    let mut lost = Vec::new();
+    // Three pushes at odd moments, an hour apart; none of their events is delivered.
+    for (tag, offset) in [("v2.0.0", 100), ("rc-3", 20), ("v4.0.0", 7 * 60 + 13)] {
+        s.sleep(offset).await;
+        let pushed = s.now();
+        s.sim
+            .world()
+            .push_image("web", Some(tag), &digest_for(tag), Behaviour::healthy());
+        lost.push((tag, pushed));
+        s.sleep(3600 - offset).await;
+    }
+    // A tag that no pattern matches, and the live image tagged again: nothing to do.
+    s.sim.world().push_image(
+        "web",
+        Some("nightly"),
+        &digest_for("nightly"),
+        Behaviour::healthy(),
+    );
+    s.sim.world().push_image(
+        "web",
+        Some("v9.9.9"),
+        &digest_for("v4.0.0"),
+        Behaviour::healthy(),
+    );
+    s.sleep(2 * RECONCILE_PERIOD).await;
+    s.settle().await;
+    s.stop_schedule();
+    for (tag, pushed) in &lost {
+        let r = record(&s, tag, "staging");
+        let delay = (r.started_at - *pushed).num_seconds();
+        assert!(
+            (0..=RECONCILE_PERIOD as i64).contains(&delay),
+            "{tag} was deployed {delay} s after its push"
+        );
+        assert_eq!(r.outcome, Some(Outcome::Succeeded), "{tag}");
+        assert_eq!(r.tag.as_deref(), Some(*tag));
+    }
+    let deployments = s.sim.world().store.deployments.len();
+    assert_eq!(deployments, 3, "nothing else was deployed");
+    assert_invariant(&s);
+    s.close();
+}
+
+/// An on-push that fails three times (Lambda's retries used up) leaves its event in the
+/// dead-letter queue — and reconcile deploys the push anyway; the event replayed later
+/// starts nothing twice.
+#[tokio::test(start_paused = true)]
+async fn a_push_whose_on_push_failed_three_times_is_recovered_and_its_replay_is_a_duplicate() {
+    use greenlight::simulation::{Async, DEAD_LETTER_QUEUE};
+    let s = world(&example());
+    s.schedule_reconcile();
+    s.sim
+        .world()
+        .inject("states:StartExecution", FaultKind::ServerError, 3);
+    s.sim.world().push_image(
+        "web",
+        Some("v2.0.0"),
+        &digest_for("v2.0.0"),
+        Behaviour::healthy(),
+    );
+    let event = push_event("web", "v2.0.0", &digest_for("v2.0.0"), s.now());
+    assert!(s.deliver_async(Async::OnPush, event).await.is_err());
+    s.settle().await;
+    let letters = greenlight_core::usecase::dead_letters::list(&s.sim, DEAD_LETTER_QUEUE)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(
+        letters[0].kind,
+        greenlight_core::usecase::dead_letters::LetterKind::Push
+    );
+    s.sleep(greenlight::simulation::RECONCILE_PERIOD).await;
+    s.settle().await;
+    let r = record(&s, "v2.0.0", "staging");
+    assert_eq!(r.outcome, Some(Outcome::Succeeded));
+    // The dead letter replayed now is the same deployment: nothing new starts.
+    let again = s.deliver(letters[0].event.clone().unwrap()).await.unwrap();
+    assert!(again.started.is_empty(), "{again:?}");
+    s.stop_schedule();
+    s.settle().await;
+    assert_eq!(s.sim.world().store.deployments.len(), 1);
+    assert_invariant(&s);
+    s.close();
+}

@@ -432,16 +432,41 @@ fn the_template_loses_no_event_and_keeps_no_log_forever() {
             text(get(get(group, "Properties").unwrap(), "RetentionInDays").unwrap()),
             "LogRetentionDays"
         );
-        // Functions EventBridge invokes hand what failed to the dead-letter queue, and so
-        // do their rules.
-        if let Some(events) = get(props, "Events") {
+        // Functions EventBridge invokes for an event hand what failed to the dead-letter
+        // queue, and so do their rules. A scheduled function is retried by its next run
+        // instead (no Lambda retries to overlap it), and an alarm tells when runs keep
+        // failing.
+        let Some(events) = get(props, "Events") else {
+            continue;
+        };
+        for (event, e) in entries(events) {
+            let p = get(e, "Properties").unwrap();
+            if get(e, "Type").map(text).as_deref() == Some("ScheduleV2") {
+                let retries = get(props, "EventInvokeConfig")
+                    .and_then(|c| get(c, "MaximumRetryAttempts"))
+                    .map(text);
+                assert_eq!(
+                    retries.as_deref(),
+                    Some("0"),
+                    "{name}: Lambda retries overlap the next run"
+                );
+                assert!(
+                    all.iter().any(|(_, a)| kind(a) == "AWS::CloudWatch::Alarm"
+                        && get(a, "Properties").is_some_and(|ap| {
+                            get(ap, "MetricName").map(text).as_deref() == Some("Errors")
+                                && get(ap, "AlarmActions").is_some()
+                                && format!("{ap:?}").contains(name.as_str())
+                        })),
+                    "{name}: no alarm on its errors"
+                );
+                continue;
+            }
             let failure = get(props, "EventInvokeConfig")
                 .and_then(|c| get(c, "DestinationConfig"))
                 .and_then(|c| get(c, "OnFailure"))
                 .unwrap_or_else(|| panic!("{name} has no on-failure destination"));
             assert_eq!(text(get(failure, "Type").unwrap()), "SQS");
-            for (event, e) in entries(events) {
-                let p = get(e, "Properties").unwrap();
+            {
                 assert!(
                     get(p, "DeadLetterConfig").is_some(),
                     "{name}.{event}: no dead-letter queue on the rule"
@@ -505,7 +530,7 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
             "name: e\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2, behaviour: 5xx }\n  - at: 1m30s\n    fault: { operation: elbv2:ModifyListener, error: server_error, times: always }\n",
             // Two pushes at once: the second queues (supersede) and is refused when its
             // image is gone; a stale lock makes a third wait.
-            "name: q\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 10s\n    push: { repository: web, tag: v3.0.0, image: v3 }\n  - at: 1h\n    stale_lock: { app: web, environment: staging, for: 5m }\n  - at: 1h\n    push: { repository: web, tag: v4.0.0, image: v4 }\n  - at: 2h\n    fault: { operation: ecr:DescribeImages, error: access_denied }\n  - at: 2h\n    push: { repository: web, tag: v5.0.0, image: v5 }\n",
+            "name: q\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 10s\n    push: { repository: web, tag: v3.0.0, image: v3 }\n  - at: 1h\n    stale_lock: { app: web, environment: staging, for: 5m }\n  - at: 1h\n    push: { repository: web, tag: v4.0.0, image: v4 }\n  - at: 2h5m\n    fault: { operation: ecr:DescribeImages, error: access_denied }\n  - at: 2h5m\n    push: { repository: web, tag: v5.0.0, image: v5 }\n",
             // A push while the previous one bakes (supersede): prepare stops the bake.
             "name: s\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 1m30s\n    push: { repository: web, tag: v3.0.0, image: v3 }\n",
             // Prod: a promotion rejected, one approved and rolled back by an operator.

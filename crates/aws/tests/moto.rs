@@ -927,3 +927,131 @@ async fn sts_names_the_caller_by_its_principal_arn() {
     // `arn:aws:iam::…:user/…`); the shape the adapter relies on is the ARN itself.
     assert_eq!(arn, "arn:aws:sts::123456789012:user/moto");
 }
+
+/// Pushes a manifest to ECR under `tag` (none: by digest); its digest.
+async fn put_image(c: &greenlight_aws::AwsCloud, repo: &str, n: char, tag: Option<&str>) -> Digest {
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": format!("sha256:{}", n.to_string().repeat(64))}});
+    let put = c
+        .ecr
+        .put_image()
+        .repository_name(repo)
+        .image_manifest(manifest.to_string())
+        .set_image_tag(tag.map(str::to_string))
+        .send()
+        .await
+        .unwrap();
+    Digest::parse(
+        put.image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn reconcile_starts_the_newest_push_nothing_acted_on_once() {
+    use greenlight_core::usecase::reconcile::{reconcile, Finding};
+    let c = store().await;
+    // ECR: the live image (v1), an untagged one, and the push whose event was lost (v2).
+    let repo = unique("web");
+    let uri = c
+        .ecr
+        .create_repository()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap()
+        .repository()
+        .unwrap()
+        .repository_uri()
+        .unwrap()
+        .to_string();
+    let live = put_image(&c, &repo, '5', Some("v1")).await;
+    put_image(&c, &repo, '6', None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let lost = put_image(&c, &repo, '7', Some("v2")).await;
+    let listed = c.tagged_images(&repo).await.unwrap();
+    assert_eq!(
+        listed.len(),
+        2,
+        "untagged images are not listed: {listed:?}"
+    );
+    // ECS and the ALB: blue runs v1 and takes all traffic.
+    let cluster = unique("cluster");
+    c.ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let td = c
+        .ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image(format!("{uri}@{live}"))
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    let (blue, green) = (unique("web-blue"), unique("web-green"));
+    for service in [&blue, &green] {
+        c.ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(service)
+            .task_definition(&td)
+            .desired_count(if service == &blue { 2 } else { 0 })
+            .send()
+            .await
+            .unwrap();
+    }
+    let (listener, tg_blue, tg_green) = blue_green_listener(&c).await;
+    let (test_listener, _, _) = blue_green_listener(&c).await;
+    let yaml = format!(
+        "version: 1\napps:\n  web:\n    repository: {repo}\n    container: app\n    environments:\n      staging:\n        trigger:\n          on_push:\n            tags: [\"v*\"]\n        cluster: {cluster}\n        services: {{ blue: {blue}, green: {green} }}\n        target_groups: {{ blue: {tg_blue}, green: {tg_green} }}\n        listeners: {{ production: {listener}, test: {test_listener} }}\n        strategy: all_at_once\n        checks: {{ stable_timeout: 5m }}\n"
+    );
+    let loaded = greenlight_core::config::load(&yaml);
+    let config = loaded
+        .config
+        .unwrap_or_else(|| panic!("{:?}", loaded.problems));
+    c.put_config(&config, 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let sm = state_machine(&c).await;
+
+    let out = reconcile(&c, &sm).await.unwrap();
+    assert_eq!(out.checked.len(), 1);
+    let found = &out.checked[0];
+    assert_eq!(found.finding, Finding::Started, "{found:?}");
+    let name = greenlight_core::matching::execution_name("web", "staging", &lost, 1);
+    assert_eq!(found.deployment.as_deref(), Some(name.as_str()));
+    let exec = greenlight_aws::sfn_execution_arn(&sm, &name).unwrap();
+    let input = c.describe(&exec).await.unwrap().input.unwrap();
+    assert_eq!(input["image"]["digest"], lost.to_string());
+    assert_eq!(input["trigger"]["tag"], "v2");
+
+    // Run again: the same name, so nothing starts twice.
+    let again = reconcile(&c, &sm).await.unwrap();
+    assert_eq!(again.checked[0].finding, Finding::AlreadyStarted);
+    assert_eq!(c.list(&sm, None).await.unwrap().len(), 1);
+
+    // Once the deployment is recorded, the push is attempted.
+    let mut rec = record(&name, "staging", 0);
+    rec.image.digest = lost.clone();
+    c.put_deployment(&rec).await.unwrap();
+    let attempted = reconcile(&c, &sm).await.unwrap();
+    assert_eq!(attempted.checked[0].finding, Finding::Attempted);
+}

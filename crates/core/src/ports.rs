@@ -257,6 +257,13 @@ pub trait ImageRegistry: Send + Sync {
         tag: &str,
     ) -> impl Future<Output = PortResult<ImageInfo>> + Send;
 
+    /// Every tagged image in the repository (ECR `DescribeImages`, all pages), in no
+    /// particular order; `pushed_at` is when the digest first arrived in the repository.
+    fn tagged_images(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = PortResult<Vec<ImageInfo>>> + Send;
+
     /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`.
     fn repository_uri(&self, repository: &str) -> impl Future<Output = PortResult<String>> + Send;
 }

@@ -254,6 +254,23 @@ impl ImageRegistry for Sim {
         })
     }
 
+    async fn tagged_images(&self, repository: &str) -> PortResult<Vec<ImageInfo>> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:DescribeImages")?;
+            let repo = w
+                .repos
+                .get(repository)
+                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+            Ok(repo
+                .images
+                .iter()
+                .filter(|i| !i.tags.is_empty())
+                .cloned()
+                .collect())
+        })
+    }
+
     async fn repository_uri(&self, repository: &str) -> PortResult<String> {
         self.answered(|| {
             let mut w = self.world();

@@ -10,7 +10,10 @@ use greenlight_core::rollout::{CaughtError, Notice, Rollout, StartInput};
 use greenlight_core::usecase::approval::{AlarmChange, AwaitInput, Relayed};
 use greenlight_core::usecase::finish::Retired;
 use greenlight_core::usecase::on_push::OnPushOutput;
-use greenlight_core::usecase::{approval, check, finish, on_push, prepare, rollback, shift};
+use greenlight_core::usecase::reconcile::ReconcileOutput;
+use greenlight_core::usecase::{
+    approval, check, finish, on_push, prepare, reconcile, rollback, shift,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{Failure, Settings};
@@ -32,6 +35,35 @@ where
     on_push::on_push(&p, &event, &sm, &settings.topic)
         .await
         .map_err(Failure::of)
+}
+
+/// `reconcile`: run by EventBridge Scheduler every period; its event carries nothing the
+/// function needs (any JSON is accepted).
+pub async fn reconcile<P>(
+    p: P,
+    settings: Settings,
+    _event: serde_json::Value,
+) -> Result<ReconcileOutput, Failure>
+where
+    P: StateStore + Executions + ImageRegistry + LoadBalancer + ContainerService + Clock,
+{
+    let sm = settings.state_machine.as_deref().ok_or_else(|| {
+        Failure::invalid_input("environment variable GREENLIGHT_STATE_MACHINE is not set")
+    })?;
+    let sm = Arn::parse(sm)
+        .map_err(|e| Failure::invalid_input(format!("GREENLIGHT_STATE_MACHINE: {e}")))?;
+    let out = reconcile::reconcile(&p, &sm).await.map_err(Failure::of)?;
+    for c in &out.checked {
+        tracing::info!(
+            app = %c.app,
+            environment = %c.environment,
+            finding = %c.finding,
+            image = c.image.as_deref().unwrap_or("-"),
+            deployment = c.deployment.as_deref().unwrap_or("-"),
+            "reconciled"
+        );
+    }
+    Ok(out)
 }
 
 pub async fn prepare<P>(p: P, settings: Settings, input: StartInput) -> Result<Rollout, Failure>

@@ -9,6 +9,7 @@ pub mod finish;
 pub mod on_push;
 pub mod prepare;
 pub mod promote;
+pub mod reconcile;
 pub mod record;
 pub mod rollback;
 pub mod shift;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::arn::Arn;
-use crate::config::{Config, Environment, Trigger};
+use crate::config::{Colour, Config, Environment, Trigger};
 use crate::errors::{ErrorCode, ErrorName};
 use crate::image::{Digest, ImageRef};
 use crate::matching::execution_name;
@@ -55,12 +55,13 @@ pub struct LiveImage {
     pub detail: String,
 }
 
-/// The digest the live colour of `env` runs, and whether it is healthy.
-pub async fn live_image<P>(
+/// The colour serving all production traffic, its service, and the image (pinned to a
+/// digest) that service runs.
+pub async fn live_service<P>(
     p: &P,
     env: &Environment,
     container: &str,
-) -> Result<LiveImage, StepError>
+) -> Result<(Colour, crate::ports::ServiceState, String, Digest), StepError>
 where
     P: LoadBalancer + ContainerService,
 {
@@ -80,6 +81,19 @@ where
                 "the live colour runs `{image}`, which is not pinned to a digest"
             ))
         })?;
+    Ok((live, service, image, digest))
+}
+
+/// The digest the live colour of `env` runs, and whether it is healthy.
+pub async fn live_image<P>(
+    p: &P,
+    env: &Environment,
+    container: &str,
+) -> Result<LiveImage, StepError>
+where
+    P: LoadBalancer + ContainerService,
+{
+    let (live, service, image, digest) = live_service(p, env, container).await?;
     let health = p.target_health(env.target_groups.get(live)).await?;
     let healthy_targets = health
         .iter()
