@@ -604,7 +604,7 @@ impl Simulation {
 
     /// Runs the scheduled `reconcile` function once, as EventBridge Scheduler does.
     pub async fn reconcile(&self) -> Result<Value, Failure> {
-        let event = json!({"source": "greenlight.schedule", "time": self.now().to_rfc3339()});
+        let event = json!({"source": handlers::SCHEDULE_SOURCE});
         self.deliver_async(Async::Reconcile, event).await
     }
 

@@ -555,6 +555,33 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 #[test]
+fn the_reconcile_schedule_sends_the_event_the_function_takes() {
+    let tpl = template();
+    let f = get(get(&tpl, "Resources").unwrap(), "ReconcileFunction").unwrap();
+    let schedule = get(
+        get(
+            get(get(f, "Properties").unwrap(), "Events").unwrap(),
+            "Schedule",
+        )
+        .unwrap(),
+        "Properties",
+    )
+    .unwrap();
+    let input: serde_json::Value =
+        serde_json::from_str(&text(get(schedule, "Input").unwrap())).unwrap();
+    let sample: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/reconcile/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(input, sample);
+    assert_eq!(
+        input["source"],
+        greenlight_lambda::handlers::SCHEDULE_SOURCE
+    );
+    assert!(text(get(schedule, "ScheduleExpression").unwrap()).contains("ReconcileMinutes"));
+}
+
+#[test]
 fn the_approval_url_takes_only_signed_requests() {
     let tpl = template();
     let f = get(get(&tpl, "Resources").unwrap(), "ApproveFunction").unwrap();

@@ -37,23 +37,43 @@ where
         .map_err(Failure::of)
 }
 
-/// `reconcile`: run by EventBridge Scheduler every period; its event carries nothing the
-/// function needs (any JSON is accepted).
+/// What the reconcile schedule sends (template.yaml's `Input`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScheduleEvent {
+    pub source: String,
+}
+
+/// The `source` of [`ScheduleEvent`].
+pub const SCHEDULE_SOURCE: &str = "greenlight.schedule";
+
+/// `reconcile`: run by EventBridge Scheduler every period.
 pub async fn reconcile<P>(
     p: P,
     settings: Settings,
-    _event: serde_json::Value,
+    event: ScheduleEvent,
 ) -> Result<ReconcileOutput, Failure>
 where
     P: StateStore + Executions + ImageRegistry + LoadBalancer + ContainerService + Clock,
 {
+    if event.source != SCHEDULE_SOURCE {
+        return Err(Failure::invalid_input(format!(
+            "reconcile runs on its schedule's event (source `{SCHEDULE_SOURCE}`), not one from `{}`",
+            event.source
+        )));
+    }
     let sm = settings.state_machine.as_deref().ok_or_else(|| {
         Failure::invalid_input("environment variable GREENLIGHT_STATE_MACHINE is not set")
     })?;
     let sm = Arn::parse(sm)
         .map_err(|e| Failure::invalid_input(format!("GREENLIGHT_STATE_MACHINE: {e}")))?;
-    let out = reconcile::reconcile(&p, &sm).await.map_err(Failure::of)?;
-    for c in &out.checked {
+    let result = reconcile::reconcile(&p, &sm).await;
+    // What was done is logged even when some environment could not be checked.
+    let done = match &result {
+        Ok(out) => out,
+        Err(reconcile::ReconcileError::Incomplete { done, .. }) => done,
+        Err(_) => &ReconcileOutput::default(),
+    };
+    for c in &done.checked {
         tracing::info!(
             app = %c.app,
             environment = %c.environment,
@@ -63,7 +83,7 @@ where
             "reconciled"
         );
     }
-    Ok(out)
+    result.map_err(Failure::of)
 }
 
 pub async fn prepare<P>(p: P, settings: Settings, input: StartInput) -> Result<Rollout, Failure>
