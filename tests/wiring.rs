@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use greenlight_core::errors::ErrorCode;
-use greenlight_core::yaml::Node;
+use greenlight_core::yaml::{Node, NodeKind};
 use serde_json::Value;
 
 #[path = "support/template.rs"]
 mod support;
-use support::{entries, get, template, text};
+use support::{entries, get, template, text, texts};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -552,6 +552,97 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     out
+}
+
+#[test]
+fn only_the_stacks_roles_and_the_state_readers_can_decrypt_the_state_table() {
+    let tpl = template();
+    let resources = get(&tpl, "Resources").unwrap();
+    let sse = get(
+        get(get(resources, "StateTable").unwrap(), "Properties").unwrap(),
+        "SSESpecification",
+    )
+    .unwrap();
+    assert_eq!(get(sse, "SSEType").map(text).as_deref(), Some("KMS"));
+    assert_eq!(
+        get(sse, "KMSMasterKeyId").map(text).as_deref(),
+        Some("StateKey")
+    );
+    // Every role lives under the stack's path (scripts/check-transformed.py checks the
+    // roles SAM generates; the check function's own role is declared here).
+    let path = "/${AWS::StackName}/";
+    let globals = get(get(&tpl, "Globals").unwrap(), "Function").unwrap();
+    assert_eq!(get(globals, "RolePath").map(text).as_deref(), Some(path));
+    for (name, r) in entries(resources) {
+        if get(r, "Type").map(text).as_deref() == Some("AWS::IAM::Role") {
+            let p = get(get(r, "Properties").unwrap(), "Path").map(text);
+            assert_eq!(p.as_deref(), Some(path), "{name}");
+        }
+    }
+    let key = get(get(resources, "StateKey").unwrap(), "Properties").unwrap();
+    let statements = get(get(key, "KeyPolicy").unwrap(), "Statement").unwrap();
+    let NodeKind::Sequence(statements) = &statements.kind else {
+        panic!("the key policy's statements are a list")
+    };
+    let mut users = 0;
+    for st in statements {
+        let actions = texts(get(st, "Action").unwrap());
+        let uses = actions
+            .iter()
+            .any(|a| ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"].contains(&a.as_str()));
+        if !uses {
+            continue;
+        }
+        users += 1;
+        // Whoever may use the key does so through DynamoDB, from this account, and is a
+        // role under the stack's path or one of StateReaderArns.
+        let condition = get(st, "Condition").expect("a condition on every use of the key");
+        let equals = get(condition, "StringEquals").unwrap();
+        assert!(text(get(equals, "kms:ViaService").unwrap()).starts_with("dynamodb."));
+        assert!(get(equals, "kms:CallerAccount").is_some());
+        let principals = format!(
+            "{:?}",
+            get(get(condition, "ArnLike").unwrap(), "aws:PrincipalArn").unwrap()
+        );
+        assert!(
+            principals.contains(":role/${AWS::StackName}/*"),
+            "{principals}"
+        );
+        assert!(principals.contains("StateReaderArns"), "{principals}");
+    }
+    assert_eq!(users, 1, "one statement lets principals use the key");
+}
+
+#[test]
+fn the_check_function_runs_in_a_vpc_only_when_given_subnets() {
+    let tpl = template();
+    let resources = get(&tpl, "Resources").unwrap();
+    let props = get(get(resources, "CheckFunction").unwrap(), "Properties").unwrap();
+    let vpc = format!("{:?}", get(props, "VpcConfig").expect("a VpcConfig option"));
+    assert!(
+        vpc.contains("CheckInVpc")
+            && vpc.contains("CheckSubnetIds")
+            && vpc.contains("CheckSecurityGroupIds"),
+        "{vpc}"
+    );
+    assert_eq!(
+        get(props, "Role").map(text).as_deref(),
+        Some("CheckRole.Arn")
+    );
+    let role = get(get(resources, "CheckRole").unwrap(), "Properties").unwrap();
+    let managed = format!("{:?}", get(role, "ManagedPolicyArns").unwrap());
+    assert!(managed.contains("CheckInVpc") && managed.contains("AWSLambdaVPCAccessExecutionRole"));
+    // No other function is in a VPC (SAM would give it network-interface permissions).
+    for (name, r) in entries(resources) {
+        if name != "CheckFunction"
+            && get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function")
+        {
+            assert!(
+                get(get(r, "Properties").unwrap(), "VpcConfig").is_none(),
+                "{name}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -46,6 +46,16 @@ pub fn texts(node: &Node) -> Vec<String> {
     }
 }
 
+/// Every scalar in a node, depth first: a resource list built with `!If`/`!Split`/`!Join`
+/// read as the names it mentions.
+pub fn leaves(node: &Node) -> Vec<String> {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } => vec![text.clone()],
+        NodeKind::Sequence(items) => items.iter().flat_map(leaves).collect(),
+        NodeKind::Mapping(e) => e.iter().flat_map(|(_, _, v)| leaves(v)).collect(),
+    }
+}
+
 /// Actions AWS does not let a policy scope to a resource, so `Resource: "*"` is the only
 /// way to grant them; each with why the code needs it.
 pub const UNSCOPABLE: &[(&str, &str)] = &[
@@ -160,16 +170,41 @@ pub fn grants_by_role() -> BTreeMap<String, Grants> {
             _ => continue,
         };
         let mut g = Grants::default();
-        let policies = match get(resource, "Properties")
-            .and_then(|p| get(p, "Policies"))
-            .map(|p| &p.kind)
-        {
-            Some(NodeKind::Sequence(items)) => items.clone(),
-            None => Vec::new(),
-            Some(_) => {
-                g.problems.push(format!("{name}: Policies is not a list"));
-                Vec::new()
-            }
+        // A function with a role of its own (`Role: !GetAtt XRole.Arn`): that role's
+        // inline policies.
+        let own_role = get(resource, "Properties")
+            .and_then(|p| get(p, "Role"))
+            .map(text)
+            .and_then(|r| {
+                let role = r.split('.').next().unwrap_or_default().to_string();
+                get(get(&tpl, "Resources").unwrap(), &role).cloned()
+            });
+        let policies = match own_role {
+            Some(role) => match get(&role, "Properties")
+                .and_then(|p| get(p, "Policies"))
+                .map(|p| &p.kind)
+            {
+                Some(NodeKind::Sequence(items)) => items
+                    .iter()
+                    .filter_map(|p| get(p, "PolicyDocument").cloned())
+                    .collect(),
+                _ => {
+                    g.problems
+                        .push(format!("{name}: its role has no inline policies"));
+                    Vec::new()
+                }
+            },
+            None => match get(resource, "Properties")
+                .and_then(|p| get(p, "Policies"))
+                .map(|p| &p.kind)
+            {
+                Some(NodeKind::Sequence(items)) => items.clone(),
+                None => Vec::new(),
+                Some(_) => {
+                    g.problems.push(format!("{name}: Policies is not a list"));
+                    Vec::new()
+                }
+            },
         };
         for policy in &policies {
             if get(policy, "LambdaInvokePolicy").is_some() {
@@ -197,7 +232,7 @@ fn statement(role: &str, st: &Node, g: &mut Grants) {
         return;
     }
     let actions = get(st, "Action").map(texts).unwrap_or_default();
-    let resources = get(st, "Resource").map(texts).unwrap_or_default();
+    let resources = get(st, "Resource").map(leaves).unwrap_or_default();
     let leading_keys: Option<Vec<String>> = get(st, "Condition")
         .and_then(|c| get(c, "ForAllValues:StringLike"))
         .and_then(|c| get(c, "dynamodb:LeadingKeys"))
