@@ -80,13 +80,26 @@ fn every_task_resource_maps_to_a_defined_substitution_and_an_existing_function()
     let resources = get(&tpl, "Resources").unwrap();
     let machine = entries(resources)
         .into_iter()
-        .find(|(_, r)| get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::StateMachine"))
+        .find(|(_, r)| {
+            get(r, "Type").map(text).as_deref() == Some("AWS::StepFunctions::StateMachine")
+        })
         .expect("a state machine")
         .1;
     let props = get(machine, "Properties").unwrap();
     assert_eq!(
-        text(get(props, "DefinitionUri").unwrap()),
+        text(get(props, "DefinitionS3Location").unwrap()),
         "statemachines/rollout.asl.json"
+    );
+    // Its history (task tokens in the approval task's parameters) is encrypted with a key
+    // of the stack's, which the state table's readers and roles only may use.
+    let encryption = get(props, "EncryptionConfiguration").expect("an encryption configuration");
+    assert_eq!(
+        get(encryption, "Type").map(text).as_deref(),
+        Some("CUSTOMER_MANAGED_KMS_KEY")
+    );
+    assert_eq!(
+        get(encryption, "KmsKeyId").map(text).as_deref(),
+        Some("ExecutionKey.Arn")
     );
     let subs: BTreeMap<String, String> = entries(get(props, "DefinitionSubstitutions").unwrap())
         .into_iter()
@@ -555,7 +568,7 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 #[test]
-fn only_the_stacks_roles_and_the_state_readers_can_decrypt_the_state_table() {
+fn only_the_stacks_roles_and_the_state_readers_can_decrypt_the_table_and_the_executions() {
     let tpl = template();
     let resources = get(&tpl, "Resources").unwrap();
     let sse = get(
@@ -579,38 +592,47 @@ fn only_the_stacks_roles_and_the_state_readers_can_decrypt_the_state_table() {
             assert_eq!(p.as_deref(), Some(path), "{name}");
         }
     }
-    let key = get(get(resources, "StateKey").unwrap(), "Properties").unwrap();
-    let statements = get(get(key, "KeyPolicy").unwrap(), "Statement").unwrap();
-    let NodeKind::Sequence(statements) = &statements.kind else {
-        panic!("the key policy's statements are a list")
-    };
-    let mut users = 0;
-    for st in statements {
-        let actions = texts(get(st, "Action").unwrap());
-        let uses = actions
-            .iter()
-            .any(|a| ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"].contains(&a.as_str()));
-        if !uses {
-            continue;
+    // The table's key through DynamoDB, the executions' key through Step Functions.
+    for (key, service) in [("StateKey", "dynamodb."), ("ExecutionKey", "states.")] {
+        let props = get(get(resources, key).unwrap(), "Properties").unwrap();
+        let statements = get(get(props, "KeyPolicy").unwrap(), "Statement").unwrap();
+        let NodeKind::Sequence(statements) = &statements.kind else {
+            panic!("{key}: the key policy's statements are a list")
+        };
+        let mut users = 0;
+        for st in statements {
+            let actions = texts(get(st, "Action").unwrap());
+            let uses = actions.iter().any(|a| {
+                ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"].contains(&a.as_str())
+            });
+            if !uses {
+                continue;
+            }
+            users += 1;
+            // Whoever may use the key does so through the service, from this account, and
+            // is a role under the stack's path or one of StateReaderArns.
+            let condition = get(st, "Condition").expect("a condition on every use of the key");
+            let equals = get(condition, "StringEquals").unwrap();
+            assert!(
+                text(get(equals, "kms:ViaService").unwrap()).starts_with(service),
+                "{key}"
+            );
+            assert!(get(equals, "kms:CallerAccount").is_some(), "{key}");
+            let principals = format!(
+                "{:?}",
+                get(get(condition, "ArnLike").unwrap(), "aws:PrincipalArn").unwrap()
+            );
+            assert!(
+                principals.contains(":role/${AWS::StackName}/*"),
+                "{key}: {principals}"
+            );
+            assert!(
+                principals.contains("StateReaderArns"),
+                "{key}: {principals}"
+            );
         }
-        users += 1;
-        // Whoever may use the key does so through DynamoDB, from this account, and is a
-        // role under the stack's path or one of StateReaderArns.
-        let condition = get(st, "Condition").expect("a condition on every use of the key");
-        let equals = get(condition, "StringEquals").unwrap();
-        assert!(text(get(equals, "kms:ViaService").unwrap()).starts_with("dynamodb."));
-        assert!(get(equals, "kms:CallerAccount").is_some());
-        let principals = format!(
-            "{:?}",
-            get(get(condition, "ArnLike").unwrap(), "aws:PrincipalArn").unwrap()
-        );
-        assert!(
-            principals.contains(":role/${AWS::StackName}/*"),
-            "{principals}"
-        );
-        assert!(principals.contains("StateReaderArns"), "{principals}");
+        assert_eq!(users, 1, "{key}: one statement lets principals use the key");
     }
-    assert_eq!(users, 1, "one statement lets principals use the key");
 }
 
 #[test]

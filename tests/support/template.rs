@@ -166,14 +166,14 @@ pub fn grants_by_role() -> BTreeMap<String, Grants> {
                 .and_then(|b| get(b, "Binary"))
                 .map(|b| text(b).trim_start_matches("greenlight-").to_string())
                 .unwrap_or_else(|| name.clone()),
-            "AWS::Serverless::StateMachine" => "state-machine".to_string(),
+            "AWS::StepFunctions::StateMachine" => "state-machine".to_string(),
             _ => continue,
         };
         let mut g = Grants::default();
         // A function with a role of its own (`Role: !GetAtt XRole.Arn`): that role's
         // inline policies.
         let own_role = get(resource, "Properties")
-            .and_then(|p| get(p, "Role"))
+            .and_then(|p| get(p, "Role").or_else(|| get(p, "RoleArn")))
             .map(text)
             .and_then(|r| {
                 let role = r.split('.').next().unwrap_or_default().to_string();
