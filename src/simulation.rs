@@ -295,6 +295,7 @@ pub const APPROVAL_URL: &str = "https://example.lambda-url.eu-west-1.on.aws/";
 pub struct Simulation {
     pub sim: Sim,
     pub engine: Engine,
+    machine: Arc<Machine>,
     pub settings: Settings,
     pub config: Config,
     results: Arc<Mutex<Vec<Execution>>>,
@@ -409,23 +410,7 @@ impl Simulation {
                 );
                 let handle = tokio::spawn(async move {
                     let out = engine.run(&machine, &e.name, e.input.clone()).await;
-                    if let Some(x) = world.world().executions.get_mut(&e.name) {
-                        x.status = match out.status {
-                            greenlight_asl::Status::Succeeded => {
-                                greenlight_core::ports::ExecutionStatus::Succeeded
-                            }
-                            greenlight_asl::Status::Failed => {
-                                greenlight_core::ports::ExecutionStatus::Failed
-                            }
-                            greenlight_asl::Status::TimedOut => {
-                                greenlight_core::ports::ExecutionStatus::TimedOut
-                            }
-                            greenlight_asl::Status::Aborted => {
-                                greenlight_core::ports::ExecutionStatus::Aborted
-                            }
-                        };
-                    }
-                    results.lock().unwrap_or_else(|p| p.into_inner()).push(out);
+                    ended(&world, &results, out);
                 });
                 running
                     .lock()
@@ -436,6 +421,7 @@ impl Simulation {
         Simulation {
             sim,
             engine,
+            machine,
             settings,
             config: config.clone(),
             results,
@@ -716,6 +702,37 @@ impl Simulation {
         .await
     }
 
+    /// Redrives an execution that ended unsuccessfully (`RedriveExecution`): it runs again
+    /// from the state it was in (see `Engine::redrive`). Whether it was redriven (an
+    /// execution that succeeded, or is unknown, is not).
+    pub fn redrive(&self, name: &str) -> bool {
+        let Some(previous) = self.finished().into_iter().rev().find(|e| e.name == name) else {
+            return false;
+        };
+        if previous.status == greenlight_asl::Status::Succeeded || previous.stopped_in.is_none() {
+            return false;
+        }
+        if let Some(x) = self.sim.world().executions.get_mut(name) {
+            x.status = greenlight_core::ports::ExecutionStatus::Running;
+        }
+        let (engine, machine, results, world) = (
+            self.engine.clone(),
+            self.machine.clone(),
+            self.results.clone(),
+            self.sim.clone(),
+        );
+        let handle = tokio::spawn(async move {
+            if let Some(out) = engine.redrive(&machine, &previous).await {
+                ended(&world, &results, out);
+            }
+        });
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+        true
+    }
+
     /// Waits (in virtual time) until every execution started so far, and any they start,
     /// has ended.
     pub async fn settle(&self) {
@@ -841,6 +858,21 @@ impl Simulation {
         let (_, e) = self.config.environment(app, env)?;
         self.sim.world().live_colour(e)
     }
+}
+
+/// Records how an execution ended: its status in the simulated Step Functions, and the
+/// execution among those that ended.
+fn ended(world: &Sim, results: &Mutex<Vec<Execution>>, out: Execution) {
+    use greenlight_core::ports::ExecutionStatus;
+    if let Some(x) = world.world().executions.get_mut(&out.name) {
+        x.status = match out.status {
+            greenlight_asl::Status::Succeeded => ExecutionStatus::Succeeded,
+            greenlight_asl::Status::Failed => ExecutionStatus::Failed,
+            greenlight_asl::Status::TimedOut => ExecutionStatus::TimedOut,
+            greenlight_asl::Status::Aborted => ExecutionStatus::Aborted,
+        };
+    }
+    results.lock().unwrap_or_else(|p| p.into_inner()).push(out);
 }
 
 /// The approval URL of a simulated stack, called as `principal` (what AWS would

@@ -964,6 +964,77 @@ async fn an_execution_stopped_in_any_state_leaves_an_environment_that_heals() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_execution_stopped_in_any_state_and_redriven_ends_in_the_invariant() {
+    // Stop the execution as it enters each state (of a good release and of a bad one), and
+    // redrive it two minutes later (RedriveExecution: it runs again from that state with
+    // that state's input). Every step it runs again must do its work once: the release ends
+    // as it would have without the stop, and the environment in the invariant.
+    let states = states_of_a_release().await;
+    let mut redriven = 0;
+    for (behaviour, expected, status) in [
+        (
+            Behaviour::healthy(),
+            Outcome::Succeeded,
+            greenlight_asl::Status::Succeeded,
+        ),
+        // A rolled-back release ends its execution failed, on purpose.
+        (
+            Behaviour::erroring(0.5),
+            Outcome::RolledBack,
+            greenlight_asl::Status::Failed,
+        ),
+    ] {
+        for state in &states {
+            let s = world(&example());
+            s.sim.world().kill_at = Some(state.clone());
+            push(&s, "v1", behaviour.clone()).await;
+            s.settle().await;
+            s.sim.world().kill_at = None;
+            let v1 = record(&s, "v1", "staging");
+            let stopped = s.finished();
+            let Some(first) = stopped.first() else {
+                panic!("stopped at {state}: nothing ran")
+            };
+            if first.status != greenlight_asl::Status::Aborted {
+                // The bad release never enters some of the good one's states.
+                s.close();
+                continue;
+            }
+            s.sleep(2 * 60).await;
+            assert!(s.redrive(&first.name), "stopped at {state}: not redriven");
+            s.settle().await;
+            let v1 = s.sim.world().store.deployments[&v1.id].clone();
+            assert_eq!(
+                v1.outcome,
+                Some(expected),
+                "stopped at {state} and redriven: {v1:?}"
+            );
+            let last = s.finished().last().cloned().unwrap();
+            assert_eq!(last.redrive_count, 1);
+            assert_eq!(last.status, status, "stopped at {state}: {:?}", last.error);
+            assert_invariant(&s);
+            // One task-definition revision and one weight change per plan step: a step run
+            // again did not act twice.
+            let revisions = s
+                .sim
+                .world()
+                .task_defs
+                .keys()
+                .filter(|k| k.contains("web-staging"))
+                .count();
+            assert_eq!(revisions, 2, "stopped at {state}: {revisions} revisions");
+            redriven += 1;
+            s.close();
+        }
+    }
+    assert!(
+        redriven >= states.len(),
+        "only {redriven} redrives for {} states",
+        states.len()
+    );
+}
+
 /// ECR's events are best-effort: pushes whose event never reaches on-push are found by the
 /// scheduled reconcile and deployed within one period — and only what on-push would have
 /// deployed: not a tag no pattern matches, not a re-tag of what is live.

@@ -112,6 +112,16 @@ pub struct Execution {
     pub started_at: DateTime<Utc>,
     pub stopped_at: DateTime<Utc>,
     pub history: Vec<HistoryEvent>,
+    /// The top-level state the execution was in when it ended unsuccessfully, with that
+    /// state's input: where a redrive starts again ([`Engine::redrive`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_in: Option<(String, Value)>,
+    /// The execution's original input (`$$.Execution.Input` of a redrive).
+    #[serde(default)]
+    pub input: Value,
+    /// How many times it was redriven (`$$.Execution.RedriveCount`).
+    #[serde(default)]
+    pub redrive_count: u32,
 }
 
 #[derive(Default)]
@@ -244,14 +254,61 @@ impl Engine {
 
     /// Runs one execution to its end.
     pub async fn run(&self, machine: &Machine, name: &str, input: Value) -> Execution {
+        self.run_from(machine, name, input, None, Vec::new(), 0)
+            .await
+    }
+
+    /// Redrives an execution that ended unsuccessfully (`RedriveExecution`): it runs again
+    /// from the top-level state it was in, with that state's input (a Parallel or Map
+    /// state runs again whole), under the same name, its history continued. `None` when it
+    /// ended successfully (Step Functions refuses those).
+    pub async fn redrive(&self, machine: &Machine, previous: &Execution) -> Option<Execution> {
+        if previous.status == Status::Succeeded {
+            return None;
+        }
+        let from = previous.stopped_in.clone()?;
+        let mut history = previous.history.clone();
+        history.push(HistoryEvent {
+            id: history.len() + 1,
+            timestamp: self.now(),
+            kind: "ExecutionRedriven".into(),
+            state: None,
+            details: json!({"redriveCount": previous.redrive_count + 1}),
+            seq: self.dispatcher.sequence(),
+        });
+        Some(
+            self.run_from(
+                machine,
+                &previous.name,
+                previous.input.clone(),
+                Some(from),
+                history,
+                previous.redrive_count + 1,
+            )
+            .await,
+        )
+    }
+
+    async fn run_from(
+        &self,
+        machine: &Machine,
+        name: &str,
+        input: Value,
+        from: Option<(String, Value)>,
+        earlier: Vec<HistoryEvent>,
+        redrive_count: u32,
+    ) -> Execution {
         let started_at = self.now();
-        let history = Arc::new(Mutex::new(Vec::new()));
+        let redriven = !earlier.is_empty();
+        let history = Arc::new(Mutex::new(earlier));
+        let position: Arc<Mutex<Option<(String, Value)>>> = Arc::new(Mutex::new(None));
         let ctx = Ctx {
             execution: Arc::new(json!({
                 "Id": format!("{}:{name}", self.state_machine.replace(":stateMachine:", ":execution:")),
                 "Name": name,
                 "StartTime": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "Input": input,
+                "RedriveCount": redrive_count,
             })),
             state_machine: Arc::new(
                 json!({"Id": self.state_machine, "Name": self.state_machine.rsplit(':').next().unwrap_or_default()}),
@@ -261,10 +318,14 @@ impl Engine {
             state: None,
             retries: std::sync::atomic::AtomicU32::new(0),
         };
-        self.record(&ctx, "ExecutionStarted", None, json!({"input": input}));
+        if !redriven {
+            self.record(&ctx, "ExecutionStarted", None, json!({"input": input}));
+        }
         let (stop_tx, stop_rx) = oneshot::channel();
         self.shared().running.insert(name.to_string(), stop_tx);
-        let run = self.run_machine(machine, input, &ctx);
+        let (start_at, start_input) =
+            from.unwrap_or_else(|| (machine.start_at.clone(), input.clone()));
+        let run = self.run_top(machine, start_at, start_input, &ctx, &position);
         let limited = async {
             match machine.timeout_seconds {
                 Some(t) => tokio::time::timeout(Duration::from_secs(t), run)
@@ -290,6 +351,7 @@ impl Engine {
                     json!({"error": error, "cause": cause}),
                 );
                 let history = history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let stopped_in = position.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 return Execution {
                     name: name.to_string(),
                     status: Status::Aborted,
@@ -298,6 +360,9 @@ impl Engine {
                     started_at,
                     stopped_at: self.now(),
                     history,
+                    stopped_in,
+                    input,
+                    redrive_count,
                 };
             }
         };
@@ -326,6 +391,11 @@ impl Engine {
             }
         };
         let history = history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let stopped_in = if status == Status::Succeeded {
+            None
+        } else {
+            position.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        };
         Execution {
             name: name.to_string(),
             status,
@@ -334,6 +404,9 @@ impl Engine {
             started_at,
             stopped_at: self.now(),
             history,
+            stopped_in,
+            input,
+            redrive_count,
         }
     }
 
@@ -356,11 +429,44 @@ impl Engine {
         input: Value,
         ctx: &'a Ctx,
     ) -> BoxFuture<'a, Result<Value, TaskError>> {
+        self.run_states(m, m.start_at.clone(), input, ctx, None)
+    }
+
+    /// The top level of an execution, from `start_at`: keeps `position` on the state being
+    /// run and its input.
+    fn run_top<'a>(
+        &'a self,
+        m: &'a Machine,
+        start_at: String,
+        input: Value,
+        ctx: &'a Ctx,
+        position: &'a Mutex<Option<(String, Value)>>,
+    ) -> BoxFuture<'a, Result<Value, TaskError>> {
+        self.run_states(m, start_at, input, ctx, Some(position))
+    }
+
+    fn run_states<'a>(
+        &'a self,
+        m: &'a Machine,
+        start_at: String,
+        input: Value,
+        ctx: &'a Ctx,
+        position: Option<&'a Mutex<Option<(String, Value)>>>,
+    ) -> BoxFuture<'a, Result<Value, TaskError>> {
         Box::pin(async move {
-            let mut current = m.start_at.clone();
+            let mut current = start_at;
             let mut data = input;
             loop {
-                let state = &m.states[&current];
+                let Some(state) = m.states.get(&current) else {
+                    return Err(TaskError::new(
+                        "States.Runtime",
+                        format!("no state named {current}"),
+                    ));
+                };
+                if let Some(p) = position {
+                    *p.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((current.clone(), data.clone()));
+                }
                 let type_name = type_name(&state.kind);
                 self.dispatcher.state_entered(
                     ctx.execution["Name"].as_str().unwrap_or_default(),

@@ -647,3 +647,51 @@ async fn a_stopped_execution_ends_aborted_where_it_was() {
         "it runs no more"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_redrive_runs_again_from_the_failed_state_with_its_input() {
+    // `fail:1` fails its first call: the execution fails in B; a redrive runs B again with
+    // B's input (not the execution's), continues to C, and counts itself.
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": {"from": "A"}, "Next": "B"},
+        "B": {"Type": "Task", "Resource": "fail:1", "ResultPath": "$.b", "Next": "C"},
+        "C": {"Type": "Pass", "Parameters": {"b.$": "$.b", "from.$": "$.from", "redrives.$": "$$.Execution.RedriveCount", "input.$": "$$.Execution.Input"}, "End": true}
+    }});
+    let machine = load(def);
+    let e = engine(Arc::new(Tasks::default()));
+    let failed = e.run(&machine, "exec-1", json!({"original": true})).await;
+    assert_eq!(failed.status, Status::Failed);
+    assert_eq!(
+        failed.stopped_in,
+        Some(("B".to_string(), json!({"from": "A"})))
+    );
+    let again = e
+        .redrive(&machine, &failed)
+        .await
+        .expect("a failed execution redrives");
+    assert_eq!(again.status, Status::Succeeded, "{:?}", again.error);
+    assert_eq!(
+        again.output.clone().unwrap(),
+        json!({"b": {"attempts": 2}, "from": "A", "redrives": 1, "input": {"original": true}})
+    );
+    assert_eq!(again.redrive_count, 1);
+    // The history goes on: A entered once, B twice, one ExecutionRedriven between.
+    let entered = |name: &str| {
+        again
+            .history
+            .iter()
+            .filter(|h| h.kind.ends_with("StateEntered") && h.state.as_deref() == Some(name))
+            .count()
+    };
+    assert_eq!((entered("A"), entered("B"), entered("C")), (1, 2, 1));
+    assert_eq!(
+        again
+            .history
+            .iter()
+            .filter(|h| h.kind == "ExecutionRedriven")
+            .count(),
+        1
+    );
+    // A succeeded execution is not redriven.
+    assert!(e.redrive(&machine, &again).await.is_none());
+}
