@@ -185,28 +185,10 @@ pub fn eval(
             .ok_or_else(|| format!("{n}: {v} is not a string"))
     };
     match n.as_str() {
-        "States.Format" => {
-            let template = string(args.first().ok_or("States.Format needs a template")?)?;
-            let mut out = String::new();
-            let mut rest = args[1..].iter();
-            let mut chars = template.chars().peekable();
-            while let Some(ch) = chars.next() {
-                if ch == '{' && chars.peek() == Some(&'}') {
-                    chars.next();
-                    let v = rest.next().ok_or("States.Format: more {} than arguments")?;
-                    out.push_str(&match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    });
-                } else {
-                    out.push(ch);
-                }
-            }
-            if rest.next().is_some() {
-                return Err("States.Format: more arguments than {}".into());
-            }
-            Ok(Value::String(out))
-        }
+        "States.Format" => format(
+            &string(args.first().ok_or("States.Format needs a template")?)?,
+            &args[1..],
+        ),
         "States.StringToJson" => {
             want(1)?;
             serde_json::from_str(&string(&args[0])?)
@@ -236,20 +218,7 @@ pub fn eval(
         }
         "States.ArrayRange" => {
             want(3)?;
-            let (start, end, step) = (int(&args[0])?, int(&args[1])?, int(&args[2])?);
-            if step == 0 {
-                return Err("States.ArrayRange: step must not be 0".into());
-            }
-            let mut out = Vec::new();
-            let mut i = start;
-            while (step > 0 && i <= end) || (step < 0 && i >= end) {
-                out.push(json!(i));
-                i += step;
-                if out.len() > 1000 {
-                    return Err("States.ArrayRange: more than 1000 items".into());
-                }
-            }
-            Ok(Value::Array(out))
+            array_range(int(&args[0])?, int(&args[1])?, int(&args[2])?)
         }
         "States.ArrayGetItem" => {
             want(2)?;
@@ -275,7 +244,10 @@ pub fn eval(
         }
         "States.MathAdd" => {
             want(2)?;
-            Ok(json!(int(&args[0])? + int(&args[1])?))
+            int(&args[0])?
+                .checked_add(int(&args[1])?)
+                .map(|sum| json!(sum))
+                .ok_or_else(|| "States.MathAdd: the sum is out of range".to_string())
         }
         "States.StringSplit" => {
             want(2)?;
@@ -289,19 +261,7 @@ pub fn eval(
         }
         "States.JsonMerge" => {
             want(3)?;
-            if args[2] != json!(false) {
-                return Err("States.JsonMerge: only shallow merges (false) are supported".into());
-            }
-            let (mut a, b) = (args[0].clone(), args[1].clone());
-            match (a.as_object_mut(), b.as_object()) {
-                (Some(a), Some(b)) => {
-                    for (k, v) in b {
-                        a.insert(k.clone(), v.clone());
-                    }
-                }
-                _ => return Err("States.JsonMerge: both arguments must be objects".into()),
-            }
-            Ok(a)
+            json_merge(&args[0], &args[1], &args[2])
         }
         "States.UUID" => {
             want(0)?;
@@ -309,6 +269,64 @@ pub fn eval(
         }
         other => Err(format!("intrinsic function `{other}` is not supported")),
     }
+}
+
+/// `States.Format`: each `{}` of the template replaced by the next argument (strings as
+/// they are, anything else as JSON).
+fn format(template: &str, args: &[Value]) -> Result<Value, String> {
+    let mut out = String::new();
+    let mut rest = args.iter();
+    let mut chars = template.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '{' && chars.peek() == Some(&'}') {
+            chars.next();
+            let v = rest.next().ok_or("States.Format: more {} than arguments")?;
+            out.push_str(&match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        } else {
+            out.push(ch);
+        }
+    }
+    if rest.next().is_some() {
+        return Err("States.Format: more arguments than {}".into());
+    }
+    Ok(Value::String(out))
+}
+
+/// `States.ArrayRange`: from `start` to `end` (inclusive) by `step`, at most 1000 items.
+fn array_range(start: i64, end: i64, step: i64) -> Result<Value, String> {
+    if step == 0 {
+        return Err("States.ArrayRange: step must not be 0".into());
+    }
+    let mut out = Vec::new();
+    let mut i = Some(start);
+    while let Some(n) = i.filter(|n| (step > 0 && *n <= end) || (step < 0 && *n >= end)) {
+        out.push(json!(n));
+        if out.len() > 1000 {
+            return Err("States.ArrayRange: more than 1000 items".into());
+        }
+        i = n.checked_add(step);
+    }
+    Ok(Value::Array(out))
+}
+
+/// `States.JsonMerge`: a shallow merge of two objects (the second wins).
+fn json_merge(a: &Value, b: &Value, deep: &Value) -> Result<Value, String> {
+    if *deep != json!(false) {
+        return Err("States.JsonMerge: only shallow merges (false) are supported".into());
+    }
+    let mut a = a.clone();
+    match (a.as_object_mut(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            for (k, v) in b {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+        _ => return Err("States.JsonMerge: both arguments must be objects".into()),
+    }
+    Ok(a)
 }
 
 #[cfg(test)]
@@ -410,5 +428,16 @@ mod tests {
             .contains("not supported"));
         assert!(run("States.MathAdd(1)", json!({})).is_err());
         assert!(run("States.Format('{} {}', 1)", json!({})).is_err());
+    }
+
+    #[test]
+    fn arithmetic_at_the_edges_is_an_error_not_a_panic() {
+        let max = i64::MAX;
+        assert!(run(&format!("States.MathAdd({max}, 1)"), json!({})).is_err());
+        let near = max - 1;
+        assert_eq!(
+            run(&format!("States.ArrayRange({near}, {max}, 5)"), json!({})).unwrap(),
+            json!([near])
+        );
     }
 }
