@@ -1,0 +1,101 @@
+//! The ports, implemented over the simulated world. Operation names follow AWS
+//! (`ecs:UpdateService`, …) so faults can be injected by the name people know.
+
+use chrono::{DateTime, Utc};
+use greenlight_core::config::Config;
+use greenlight_core::notify::Notification;
+use greenlight_core::ports::*;
+use greenlight_core::{Arn, Digest, Duration};
+
+use crate::world::{Published, TokenAnswer, ACCOUNT, REGION};
+use crate::Sim;
+
+/// What `DescribeExecution` and `ListExecutions` say of an execution.
+fn execution_info(e: &crate::world::Execution) -> ExecutionInfo {
+    ExecutionInfo {
+        arn: e.arn.clone(),
+        name: e.name.clone(),
+        status: e.status,
+        started_at: e.started_at,
+        stopped_at: None,
+        input: Some(e.input.clone()),
+        output: None,
+    }
+}
+
+fn conflict(operation: &str, message: impl Into<String>) -> PortError {
+    PortError::Conflict {
+        operation: operation.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Clock for Sim {
+    fn now(&self) -> DateTime<Utc> {
+        self.world().now
+    }
+}
+
+impl Sim {
+    /// `ecr:DescribeImages` for the image of `repository` that `which` picks (`named` says
+    /// which, for the not-found message: `@sha256:…` or `:tag`).
+    fn describe_image(
+        &self,
+        repository: &str,
+        named: &str,
+        which: impl Fn(&ImageInfo) -> bool,
+    ) -> PortResult<ImageInfo> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:DescribeImages")?;
+            let repo = w
+                .repos
+                .get(repository)
+                .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
+            repo.images
+                .iter()
+                .find(|i| which(i))
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("image {repository}{named}")))
+        })
+    }
+
+    /// Runs the body of a port call. When the call's fault was a timeout whose request
+    /// landed ([`crate::FaultKind::TimeoutLanded`]), the body's effect stands and the caller
+    /// gets the timeout.
+    fn answered<T>(&self, body: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
+        let result = body();
+        let lost = self.world().lost_reply.take();
+        match (result, lost) {
+            (Ok(_), Some(e)) => Err(e),
+            (result, _) => result,
+        }
+    }
+
+    /// Answers a task token: through the state machine runner when one owns the waiting
+    /// tasks, else against the tokens the test registered. Either way a token nobody waits
+    /// on is `NotFound`, as Step Functions says `TaskDoesNotExist`.
+    fn answer_token(&self, operation: &str, token: &str, answer: TokenAnswer) -> PortResult<()> {
+        let mut w = self.world();
+        w.call(operation)?;
+        let gone = || PortError::not_found("task (the token timed out or was answered)");
+        if let Some(sink) = w.token_sink.clone() {
+            drop(w);
+            return if sink(token, answer) {
+                Ok(())
+            } else {
+                Err(gone())
+            };
+        }
+        if !w.waiting_tokens.remove(token) {
+            return Err(gone());
+        }
+        w.answers.push((token.to_string(), answer));
+        Ok(())
+    }
+}
+
+mod executions;
+mod messaging;
+mod services;
+mod store;
