@@ -1,9 +1,8 @@
 //! `greenlight demo`: the real state machine and handlers against the simulated AWS, in
 //! four acts, on a virtual clock (a few seconds of real time).
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use greenlight_core::config;
-use greenlight_core::notify::Severity;
 use greenlight_core::ports::{StateStore, TokenPurpose};
 use greenlight_sim::Behaviour;
 use serde_json::{json, Value};
@@ -11,6 +10,7 @@ use serde_json::{json, Value};
 use crate::exit;
 use crate::render;
 use crate::simulation::{digest_for, Simulation};
+use crate::timeline::{marks, timeline, Marks};
 
 const CONFIG: &str = include_str!("../examples/greenlight.yaml");
 
@@ -21,235 +21,6 @@ pub fn run(json_out: bool) -> u8 {
         .build()
         .expect("a runtime");
     rt.block_on(demo(json_out))
-}
-
-/// One line of the timeline.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Moment {
-    pub at: DateTime<Utc>,
-    pub environment: String,
-    pub text: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<Severity>,
-    /// Causal order within an instant (not printed).
-    #[serde(skip)]
-    pub seq: u64,
-}
-
-/// Where the logs stood when an act began.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Marks {
-    published: usize,
-    traffic: usize,
-    notes: usize,
-    finished: usize,
-    alarms: usize,
-}
-
-pub fn marks(s: &Simulation) -> Marks {
-    let w = s.sim.world();
-    Marks {
-        published: w.published.len(),
-        traffic: w.traffic.len(),
-        notes: s.notes().len(),
-        finished: s.finished().len(),
-        alarms: w.alarm_changes.len(),
-    }
-}
-
-/// Everything that happened since `since`: notifications as a subscriber receives them,
-/// every change of production traffic, and the phases and checks of the executions that
-/// ended.
-pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
-    let mut out: Vec<Moment> = s.notes().into_iter().skip(since.notes).collect();
-    {
-        let w = s.sim.world();
-        for p in &w.published[since.published..] {
-            let n = &p.notification;
-            let mut text = format!(
-                "✉ {} {}",
-                n.event,
-                n.tag
-                    .as_deref()
-                    .unwrap_or_else(|| n.image.as_deref().unwrap_or(""))
-            );
-            if let Some(r) = &n.reason {
-                text.push_str(&format!(" — {r}"));
-            }
-            out.push(Moment {
-                at: p.at,
-                // A notice about the whole app (an ignored push) names no environment.
-                environment: if n.environment.is_empty()
-                    || n.environment == greenlight_core::notify::UNKNOWN
-                {
-                    n.app.clone()
-                } else {
-                    format!("{}/{}", n.app, n.environment)
-                },
-                text,
-                severity: Some(n.severity),
-                seq: p.seq,
-            });
-        }
-        for change in &w.alarm_changes[since.alarms..] {
-            let watchers: Vec<String> = s
-                .config
-                .apps
-                .iter()
-                .flat_map(|(app, a)| {
-                    a.environments
-                        .iter()
-                        .filter(|(_, e)| e.checks.alarms.contains(&change.name))
-                        .map(move |(env, _)| format!("{app}/{env}"))
-                })
-                .collect();
-            let text = match change.value {
-                Some(value) => format!("⚑ alarm {} → {value} ({})", change.name, change.reason),
-                None => format!("⚑ alarm {} follows the traffic again", change.name),
-            };
-            out.push(Moment {
-                at: change.at,
-                environment: if watchers.is_empty() {
-                    "-".to_string()
-                } else {
-                    watchers.join(",")
-                },
-                text,
-                severity: None,
-                seq: change.seq,
-            });
-        }
-        for change in &w.traffic[since.traffic..] {
-            for (app_name, app) in &s.config.apps {
-                for (env_name, env) in &app.environments {
-                    if env.listeners.production != change.listener {
-                        continue;
-                    }
-                    let green = change
-                        .weights
-                        .iter()
-                        .filter(|tw| tw.target_group == env.target_groups.green)
-                        .map(|tw| tw.weight)
-                        .sum::<u8>();
-                    out.push(Moment {
-                        at: change.at,
-                        environment: format!("{app_name}/{env_name}"),
-                        text: format!(
-                            "traffic  blue {}  green {}",
-                            render::bar(100 - green, 10),
-                            render::bar(green, 10)
-                        ),
-                        severity: None,
-                        seq: change.seq,
-                    });
-                }
-            }
-        }
-    }
-    for e in &s.finished()[since.finished..] {
-        out.extend(phases(e));
-    }
-    // Within one instant, in the order things happened: a traffic change before the
-    // checks at the new weight and the notice that announces it, a rollback's line after
-    // the traffic it restored, a request for approval before the approval.
-    out.sort_by_key(|m| (m.at, m.seq));
-    out
-}
-
-/// The phases and checks of one execution, read from its history.
-fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
-    let input = e
-        .history
-        .first()
-        .map(|h| h.details["input"].clone())
-        .unwrap_or_default();
-    let environment = format!(
-        "{}/{}",
-        input["app"].as_str().unwrap_or("?"),
-        input["environment"].as_str().unwrap_or("?")
-    );
-    let mut out = Vec::new();
-    let mut say = |h: &greenlight_asl::HistoryEvent, text: String| {
-        out.push(Moment {
-            at: h.timestamp,
-            environment: environment.clone(),
-            text,
-            severity: None,
-            seq: h.seq,
-        })
-    };
-    // A task whose error was caught exits too, with the Catch's output: that is a
-    // failure (already said by its StateCaught line), never the success line.
-    let mut caught: Option<&str> = None;
-    // A Parallel state fails when a task inside it fails: the timeline names that task.
-    let mut last_failed: Option<&str> = None;
-    for h in &e.history {
-        let mut state = h.state.as_deref().unwrap_or_default();
-        if matches!(h.kind.as_str(), "TaskFailed" | "TaskTimedOut") {
-            last_failed = Some(state);
-        }
-        if h.kind == "StateCaught" && state == "Watch" {
-            state = last_failed.unwrap_or(state);
-        }
-        let output = &h.details["output"];
-        if h.kind == "StateCaught" {
-            caught = Some(state);
-        } else if h.kind == "TaskStateExited" && caught == Some(state) {
-            caught = None;
-            continue;
-        }
-        match (h.kind.as_str(), state) {
-            ("TaskStateExited", "Prepare") => say(
-                h,
-                format!(
-                    "· prepared: {} live, deploying to {} ({} tasks, new task definition {})",
-                    output["live"].as_str().unwrap_or("?"),
-                    output["target"].as_str().unwrap_or("?"),
-                    output["desired"],
-                    output["task_definition"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")
-                ),
-            ),
-            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h, "· stable: new tasks running, all targets healthy".into()),
-            ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => {
-                let probes = output["env"]["checks"]["probes"]
-                    .as_array()
-                    .map_or(0, |p| p.iter().filter(|p| p["via"] == "test" && p["path"].is_string()).count());
-                say(h, if probes == 0 {
-                    "· no pre-traffic probes configured".into()
-                } else {
-                    format!("· pre-traffic probes passed ({probes} through the test listener)")
-                })
-            }
-            ("TaskStateEntered", "AwaitApproval") => say(h, "· waiting for approval".into()),
-            ("TaskStateExited", "AwaitApproval") => say(h, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
-            ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
-                say(h, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]))
-            }
-            // A bake wait that times out is the normal path, not news.
-            ("StateCaught", "Bake") if h.details["error"] == "States.Timeout" => {}
-            ("StateCaught", _) => say(h, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
-            ("TaskStateExited", "Rollback") => say(h, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),
-            ("TaskStateExited", "Retire") => say(h, format!("· {}", output["retired"]["reason"].as_str().unwrap_or("retire"))),
-            ("TaskRetry", _) => say(h, format!("· {state}: {} — retrying", h.details["error"].as_str().unwrap_or("?"))),
-            _ => {}
-        }
-    }
-    out
-}
-
-pub fn print_timeline(moments: &[Moment]) {
-    for m in moments {
-        let badge = match m.severity {
-            None => "      ".to_string(),
-            Some(s) => format!("{:<6}", s.as_str()),
-        };
-        println!(
-            "  {}  {:<12} {badge} {}",
-            m.at.format("%H:%M:%S"),
-            m.environment,
-            m.text
-        );
-    }
 }
 
 /// Waits until the deployment asks for approval, then answers it the way
@@ -270,14 +41,14 @@ async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str)
                 simulation: &s,
                 principal: crate::simulation::principal_of(by),
             };
-            let said = crate::ops::approve_cmd(
+            let said = greenlight_core::usecase::approval::send(
                 &caller,
                 crate::simulation::APPROVAL_URL,
                 &deployment,
                 None,
             )
             .await
-            .unwrap_or_else(|e| panic!("approve: {}", e.0));
+            .unwrap_or_else(|e| panic!("approve: {e}"));
             return format!("$ greenlight approve {deployment}    # signed in as {by}\n  {said}");
         }
     }
@@ -299,7 +70,7 @@ async fn demo(json_out: bool) -> u8 {
         let moments = timeline(s, from);
         if !json_out {
             println!("▶ {title}");
-            print_timeline(&moments);
+            crate::timeline::print(&moments);
             println!();
         }
         acts.push(json!({"title": title, "timeline": moments}));
@@ -337,18 +108,19 @@ async fn demo(json_out: bool) -> u8 {
     let t = marks(&s);
     // Promotion and approval go through the CLI's own code, against the simulator.
     let sm = greenlight_core::Arn::parse(crate::simulation::STATE_MACHINE).expect("an ARN");
-    let (said, promotion) = crate::ops::promote_cmd(
+    let promotion = greenlight_core::usecase::promote::promote(
         &s.sim,
+        &s.config,
         &sm,
         "web",
         "staging",
         "prod",
         None,
         &crate::simulation::principal_of("release-manager"),
-        false,
     )
     .await
-    .unwrap_or_else(|e| panic!("promote: {}", e.0));
+    .unwrap_or_else(|e| panic!("promote: {e}"));
+    let said = render::promotion(&promotion, "web", "prod");
     let approver = tokio::spawn(approve_when_asked(
         s.clone(),
         promotion.deployment,

@@ -1,11 +1,13 @@
 //! The `greenlight` command line, as a library so its tests can drive what it drives.
 
+pub mod config_file;
 pub mod demo;
 pub mod ops;
 pub mod render;
 pub mod scenario;
 pub mod scenario_check;
 pub mod simulation;
+pub mod timeline;
 
 /// Exit codes, documented in README.md.
 pub mod exit {

@@ -6,12 +6,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use greenlight_core::config::{self, Config, Report};
+use greenlight_core::config::{self, Config};
 use greenlight_core::decode::Level;
 use greenlight_core::event::{parse_event, EcrEvent};
 use greenlight_core::matching::{match_push, MatchOutcome};
 
+use greenlight::config_file::{self, print_problems, read};
 use greenlight::{exit, ops};
+
+/// A configuration `config apply`/`diff` could not use: nothing reaches the stack.
+fn nothing_written(file: &Path, code: u8) -> u8 {
+    eprintln!(
+        "greenlight: {} is not valid; nothing was written",
+        file.display()
+    );
+    code
+}
 
 /// Runs an AWS command, printing its failure.
 fn aws<F, Fut>(f: F) -> u8
@@ -243,17 +253,19 @@ fn main() -> ExitCode {
             dry_run,
             by,
             json,
-        }) => aws(|| async move {
-            let config = ops::read_config(&file)?;
-            ops::config_apply(&stack, &config, &ops::who(&by), dry_run, json).await
-        }),
+        }) => match config_file::load(&file) {
+            Err(code) => nothing_written(&file, code),
+            Ok(config) => aws(|| async move {
+                ops::config_apply(&stack, &config, &ops::who(&by), dry_run, json).await
+            }),
+        },
         Command::Config(ConfigCommand::Show { json }) => {
             aws(|| async move { ops::config_show(&stack, json).await })
         }
-        Command::Config(ConfigCommand::Diff { file, json }) => aws(|| async move {
-            let config = ops::read_config(&file)?;
-            ops::config_diff(&stack, &config, json).await
-        }),
+        Command::Config(ConfigCommand::Diff { file, json }) => match config_file::load(&file) {
+            Err(code) => nothing_written(&file, code),
+            Ok(config) => aws(|| async move { ops::config_diff(&stack, &config, json).await }),
+        },
         Command::Promote {
             app,
             from,
@@ -366,51 +378,6 @@ fn schema_json() -> String {
     serde_json::to_string_pretty(&schema).expect("schema serializes")
 }
 
-fn read(path: &Path) -> Result<String, u8> {
-    std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("greenlight: cannot read {}: {e}", path.display());
-        exit::IO
-    })
-}
-
-fn print_problems(file: &Path, report: &Report) {
-    for p in &report.problems {
-        let place = match (p.line, p.column) {
-            (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
-            (Some(l), None) => format!("{}:{l}", file.display()),
-            _ => file.display().to_string(),
-        };
-        let level = match p.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-        };
-        let path = if p.path.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", p.path)
-        };
-        eprintln!("{place}: {level}: {path}{}", p.message);
-    }
-}
-
-/// Loads and validates a config; on errors prints them and returns the exit code.
-fn load_config(file: &Path) -> Result<Config, u8> {
-    let report = config::load(&read(file)?);
-    print_problems(file, &report);
-    report.config.ok_or_else(|| {
-        let n = report
-            .problems
-            .iter()
-            .filter(|p| p.level == Level::Error)
-            .count();
-        eprintln!(
-            "{}: {n} error(s); fix them first (greenlight config validate {0})",
-            file.display()
-        );
-        exit::INVALID
-    })
-}
-
 fn validate(file: &Path, json: bool) -> u8 {
     let text = match read(file) {
         Ok(t) => t,
@@ -461,7 +428,7 @@ fn validate(file: &Path, json: bool) -> u8 {
 }
 
 fn match_cmd(config_file: &Path, event_file: &Path, json: bool) -> u8 {
-    let config = match load_config(config_file) {
+    let config = match config_file::load(config_file) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -496,7 +463,7 @@ fn match_cmd(config_file: &Path, event_file: &Path, json: bool) -> u8 {
 }
 
 fn plan_cmd(config_file: &Path, app: &str, environment: &str, json: bool) -> u8 {
-    let config = match load_config(config_file) {
+    let config = match config_file::load(config_file) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -523,7 +490,7 @@ fn plan_cmd(config_file: &Path, app: &str, environment: &str, json: bool) -> u8 
 }
 
 fn simulate_cmd(config_file: &Path, paths: &[PathBuf], json: bool) -> u8 {
-    let config = match load_config(config_file) {
+    let config = match config_file::load(config_file) {
         Ok(c) => c,
         Err(code) => return code,
     };

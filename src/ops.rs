@@ -4,7 +4,7 @@
 //! AWS configuration chain.
 
 use greenlight_aws::AwsCloud;
-use greenlight_core::config::{self, Config};
+use greenlight_core::config::Config;
 use greenlight_core::json::sort_keys;
 use greenlight_core::notify::{EventKind, Severity};
 use greenlight_core::ports::{
@@ -12,7 +12,7 @@ use greenlight_core::ports::{
     Subscriptions,
 };
 use greenlight_core::rollout::ErrorName;
-use greenlight_core::usecase::{colour_of, describe_weights, promote, subscribe};
+use greenlight_core::usecase::{promote, subscribe};
 use greenlight_core::{Arn, Digest};
 use serde_json::{json, Value};
 
@@ -302,24 +302,13 @@ where
     let said = if json_out {
         serde_json::to_string_pretty(&p).unwrap()
     } else {
-        match &p.start {
-            greenlight_core::ports::StartOutcome::Started { arn } => format!(
-                "started {} ({}) to {app}/{to}\n  execution {arn}",
-                p.deployment, p.image
-            ),
-            greenlight_core::ports::StartOutcome::AlreadyExists { .. } => format!(
-                "{} exists already: {} was promoted to {app}/{to} before",
-                p.deployment, p.image
-            ),
-        }
+        crate::render::promotion(&p, app, to)
     };
     Ok((said, p))
 }
 
-/// `greenlight approve` / `greenlight reject`.
-/// `greenlight approve` / `reject`: a decision sent to the approval URL, signed with the
-/// caller's own credentials. The URL decides whether the caller may answer (exit 1 with
-/// its reason when not).
+/// `greenlight approve` / `reject` (see `usecase::approval::send`); exit 1 with the URL's
+/// reason when it refuses.
 pub async fn approve_cmd<P>(
     p: &P,
     url: &str,
@@ -329,22 +318,7 @@ pub async fn approve_cmd<P>(
 where
     P: greenlight_core::ports::ApprovalUrl,
 {
-    use greenlight_core::usecase::approval::{Decision, Verdict};
-    let decision = Decision {
-        deployment: deployment.to_string(),
-        decision: if reject_reason.is_some() {
-            Verdict::Reject
-        } else {
-            Verdict::Approve
-        },
-        reason: reject_reason.map(str::to_string),
-    };
-    let (status, message) = p.send_decision(url, &decision).await.map_err(port)?;
-    if status == 200 {
-        Ok(message)
-    } else {
-        Err(Stop(format!("{message} (HTTP {status})"), exit::INVALID))
-    }
+    Ok(greenlight_core::usecase::approval::send(p, url, deployment, reject_reason).await?)
 }
 
 pub async fn rollback_cmd(
@@ -392,13 +366,7 @@ pub async fn history_cmd(
         "deployment", "tag", "trigger", "started", "outcome"
     );
     for r in records {
-        let trigger = match &r.trigger {
-            greenlight_core::ports::TriggerInfo::Push { .. } => "push".to_string(),
-            greenlight_core::ports::TriggerInfo::Promotion { from, by } => {
-                format!("promotion from {from} by {by}")
-            }
-            greenlight_core::ports::TriggerInfo::Manual { by } => format!("manual by {by}"),
-        };
+        let trigger = r.trigger.describe();
         println!(
             "{:<34} {:<12} {:<26} {:<21} {:<14} {}",
             r.id,
@@ -421,76 +389,26 @@ pub async fn status_cmd(
     json_out: bool,
 ) -> Outcome {
     let cloud = stack.cloud().await?;
-    let (config, version) = stored(&cloud).await?;
-    let mut rows = Vec::new();
-    for (app_name, app) in config
-        .apps
-        .iter()
-        .filter(|(a, _)| app_filter.is_none_or(|f| f == *a))
-    {
-        for (env_name, env) in app
-            .environments
-            .iter()
-            .filter(|(e, _)| env_filter.is_none_or(|f| f == *e))
-        {
-            let weights = cloud
-                .listener_weights(&env.listeners.production)
-                .await
-                .map_err(port)?;
-            let live = colour_of(env, &weights).ok();
-            let mut image = None;
-            let mut tag = None;
-            if let Some(c) = live {
-                let svc = cloud
-                    .describe_service(&env.cluster, env.services.get(c))
-                    .await
-                    .map_err(port)?;
-                let img = cloud
-                    .container_image(&svc.task_definition, &app.container)
-                    .await
-                    .map_err(port)?;
-                if let Some(d) = img
-                    .rsplit_once('@')
-                    .and_then(|(_, d)| Digest::parse(d).ok())
-                {
-                    tag = cloud
-                        .image_by_digest(&app.repository, &d)
-                        .await
-                        .ok()
-                        .and_then(|i| i.tags.into_iter().next());
-                }
-                image = Some(img);
-            }
-            let in_flight = match cloud.get_lock(app_name, env_name).await.map_err(port)? {
-                Some(lock) if lock.expires_at > cloud.now() => cloud.get_deployment(&lock.owner).await.map_err(port)?.map(|r| json!({"deployment": r.id, "phase": r.phase, "weight": r.weight, "colour": r.colour})),
-                _ => None,
-            };
-            rows.push(json!({
-                "app": app_name, "environment": env_name, "live": live, "image": image, "tag": tag,
-                "weights": describe_weights(env, &weights), "in_flight": in_flight,
-            }));
-        }
-    }
+    let status = greenlight_core::usecase::status::status(&cloud, app_filter, env_filter).await?;
     if json_out {
-        print_json(&json!({"config_version": version, "environments": rows}));
+        print_json(&serde_json::to_value(&status).unwrap());
         return Ok(());
     }
-    for r in rows {
+    for e in &status.environments {
         println!(
             "{}/{}: {} live, {} ({})",
-            r["app"].as_str().unwrap_or_default(),
-            r["environment"].as_str().unwrap_or_default(),
-            r["live"].as_str().unwrap_or("split"),
-            r["tag"].as_str().or(r["image"].as_str()).unwrap_or("-"),
-            r["weights"].as_str().unwrap_or_default()
+            e.app,
+            e.environment,
+            e.live.map_or("split".to_string(), |c| c.to_string()),
+            e.tag.as_deref().or(e.image.as_deref()).unwrap_or("-"),
+            e.weights
         );
-        if let Some(f) = r["in_flight"].as_object() {
-            let weight = f["weight"].as_u64().unwrap_or(0) as u8;
+        if let Some(f) = &e.in_flight {
             println!(
                 "  in flight: {} — {} {}",
-                f["deployment"].as_str().unwrap_or_default(),
-                f["phase"].as_str().unwrap_or_default(),
-                crate::render::bar(weight, 20)
+                f.deployment,
+                f.phase,
+                crate::render::bar(f.weight, 20)
             );
         }
     }
@@ -648,33 +566,6 @@ pub async fn dead_letters_cmd(stack: &Stack, replay: bool, json_out: bool) -> Ou
         ));
     }
     Ok(())
-}
-
-/// Reads and validates a configuration file for apply/diff.
-pub fn read_config(path: &std::path::Path) -> Result<Config, Stop> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Stop(format!("cannot read {}: {e}", path.display()), exit::IO))?;
-    let report = config::load(&text);
-    for p in &report.problems {
-        eprintln!(
-            "{}:{}: {}: {}: {}",
-            path.display(),
-            p.line.unwrap_or(0),
-            if p.level == greenlight_core::decode::Level::Error {
-                "error"
-            } else {
-                "warning"
-            },
-            p.path,
-            p.message
-        );
-    }
-    report.config.ok_or_else(|| {
-        Stop(
-            format!("{} is not valid; nothing was written", path.display()),
-            exit::INVALID,
-        )
-    })
 }
 
 /// Follows a deployment until it ends, printing each change of phase or traffic: Ok when it

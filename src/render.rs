@@ -58,6 +58,20 @@ pub fn plan(strategy: &Strategy, plan: &Plan) -> String {
     out
 }
 
+/// What `greenlight promote` says about the promotion it started (or found started).
+pub fn promotion(p: &greenlight_core::usecase::promote::Promotion, app: &str, to: &str) -> String {
+    match &p.start {
+        greenlight_core::ports::StartOutcome::Started { arn } => format!(
+            "started {} ({}) to {app}/{to}\n  execution {arn}",
+            p.deployment, p.image
+        ),
+        greenlight_core::ports::StartOutcome::AlreadyExists { .. } => format!(
+            "{} exists already: {} was promoted to {app}/{to} before",
+            p.deployment, p.image
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,7 +232,7 @@ pub struct Expectation {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub name: String,
-    pub timeline: Vec<crate::demo::Moment>,
+    pub timeline: Vec<crate::timeline::Moment>,
     pub deployments: Vec<greenlight_core::ports::DeploymentRecord>,
     /// Every notification published, whole, as subscribers receive it (the body of each
     /// SNS message: event, severity, reason, traffic, next steps).
@@ -330,7 +330,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         scenario.seed,
         start,
     );
-    let since = crate::demo::marks(&s);
+    let since = crate::timeline::marks(&s);
     s.schedule_reconcile();
     let mut steps = scenario.steps.clone();
     steps.sort_by_key(|st| st.at);
@@ -404,7 +404,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         .collect();
     let report = Report {
         name: scenario.name.clone(),
-        timeline: crate::demo::timeline(&s, since),
+        timeline: crate::timeline::timeline(&s, since),
         deployments,
         notifications,
         step_errors,
@@ -578,7 +578,7 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
 /// Prints a report for people.
 pub fn print(report: &Report) {
     println!("scenario: {}\n", report.name);
-    crate::demo::print_timeline(&report.timeline);
+    crate::timeline::print(&report.timeline);
     println!("\ndeployments");
     for d in &report.deployments {
         println!(

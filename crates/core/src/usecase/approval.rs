@@ -155,6 +155,51 @@ pub struct Decision {
     pub reason: Option<String>,
 }
 
+/// Why the approval URL did not take an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// The URL refused it (not an approver, nothing waiting, …): its message and status.
+    #[error("{message} (HTTP {status})")]
+    Refused { status: u16, message: String },
+    #[error("{0}")]
+    Aws(#[from] crate::ports::PortError),
+}
+
+impl crate::errors::ErrorName for AnswerError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            AnswerError::Refused { status: 403, .. } => ErrorCode::NotAnApprover,
+            AnswerError::Refused { .. } => ErrorCode::InvalidInput,
+            AnswerError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
+            AnswerError::Aws(_) => ErrorCode::AwsError,
+        }
+    }
+}
+
+/// `greenlight approve` / `reject`: the decision on `deployment` (a rejection when
+/// `reject_reason` is given), sent to the approval URL signed with the caller's own
+/// credentials; the URL decides whether the caller may answer. Its message on success.
+pub async fn send<P: crate::ports::ApprovalUrl>(
+    p: &P,
+    url: &str,
+    deployment: &str,
+    reject_reason: Option<&str>,
+) -> Result<String, AnswerError> {
+    let decision = Decision {
+        deployment: deployment.to_string(),
+        decision: if reject_reason.is_some() {
+            Verdict::Reject
+        } else {
+            Verdict::Approve
+        },
+        reason: reject_reason.map(str::to_string),
+    };
+    match p.send_decision(url, &decision).await? {
+        (200, message) => Ok(message),
+        (status, message) => Err(AnswerError::Refused { status, message }),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

@@ -20,28 +20,46 @@ use crate::rollout::{StartInput, StepError};
 use super::prepare::request_stop;
 use super::{colour_of, set_and_verify};
 
+/// Why an operator's command (`promote`, `rollback`) did nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PromoteError {
+pub enum CommandError {
     #[error("{0}")]
     NotConfigured(String),
-    #[error("{0}")]
-    Refused(String),
+    /// The command's own rule refused it: the rule's error name, and why.
+    #[error("{reason}")]
+    Refused { code: ErrorCode, reason: String },
     #[error("{0}")]
     Step(#[from] StepError),
 }
 
-impl From<PortError> for PromoteError {
-    fn from(e: PortError) -> Self {
-        PromoteError::Step(e.into())
+impl CommandError {
+    pub fn promotion_refused(reason: impl Into<String>) -> Self {
+        CommandError::Refused {
+            code: ErrorCode::PromotionRefused,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn revert_refused(reason: impl Into<String>) -> Self {
+        CommandError::Refused {
+            code: ErrorCode::RevertRefused,
+            reason: reason.into(),
+        }
     }
 }
 
-impl ErrorName for PromoteError {
+impl From<PortError> for CommandError {
+    fn from(e: PortError) -> Self {
+        CommandError::Step(e.into())
+    }
+}
+
+impl ErrorName for CommandError {
     fn error_code(&self) -> ErrorCode {
         match self {
-            PromoteError::NotConfigured(_) => ErrorCode::NotConfigured,
-            PromoteError::Refused(_) => ErrorCode::PromotionRefused,
-            PromoteError::Step(e) => e.code(),
+            CommandError::NotConfigured(_) => ErrorCode::NotConfigured,
+            CommandError::Refused { code, .. } => *code,
+            CommandError::Step(e) => e.code(),
         }
     }
 }
@@ -121,12 +139,12 @@ async fn promotable<P: StateStore>(
     app: &str,
     from: &str,
     digest: Option<&Digest>,
-) -> Result<Digest, PromoteError> {
+) -> Result<Digest, CommandError> {
     if let Some(d) = digest {
         return if super::record::succeeded_in(p, app, from, d).await? {
             Ok(d.clone())
         } else {
-            Err(PromoteError::Refused(format!(
+            Err(CommandError::promotion_refused(format!(
                 "{d} never succeeded in {app}/{from}; only a digest greenlight rolled out there successfully can be promoted"
             )))
         };
@@ -135,7 +153,7 @@ async fn promotable<P: StateStore>(
     let succeeded = |d: &crate::ports::DeploymentRecord| d.outcome == Some(Outcome::Succeeded);
     let took: Vec<_> = history.iter().filter(|r| r.took_environment()).collect();
     if let Some(running) = took.first().filter(|r| r.outcome.is_none()) {
-        return Err(PromoteError::Refused(format!(
+        return Err(CommandError::promotion_refused(format!(
             "{app}/{from} is rolling out {} ({}); promote after it succeeds, or pass --digest",
             running
                 .tag
@@ -148,7 +166,7 @@ async fn promotable<P: StateStore>(
         .find(|r| succeeded(r))
         .map(|r| r.image.digest.clone())
         .ok_or_else(|| {
-            PromoteError::Refused(format!(
+            CommandError::promotion_refused(format!(
                 "nothing has succeeded in {app}/{from} yet; promote after a deployment there succeeds"
             ))
         })
@@ -173,25 +191,25 @@ pub async fn promote<P>(
     to: &str,
     digest: Option<&Digest>,
     by: &str,
-) -> Result<Promotion, PromoteError>
+) -> Result<Promotion, CommandError>
 where
     P: StateStore + LoadBalancer + ContainerService + ImageRegistry + Executions,
 {
     let a = config
         .apps
         .get(app)
-        .ok_or_else(|| PromoteError::NotConfigured(format!("no app `{app}`")))?;
+        .ok_or_else(|| CommandError::NotConfigured(format!("no app `{app}`")))?;
     if !a.environments.contains_key(from) {
-        return Err(PromoteError::NotConfigured(format!(
+        return Err(CommandError::NotConfigured(format!(
             "no environment {app}/{from}"
         )));
     }
     let target = a
         .environments
         .get(to)
-        .ok_or_else(|| PromoteError::NotConfigured(format!("no environment {app}/{to}")))?;
+        .ok_or_else(|| CommandError::NotConfigured(format!("no environment {app}/{to}")))?;
     if target.trigger != Trigger::PromoteFrom(from.to_string()) {
-        return Err(PromoteError::Refused(format!(
+        return Err(CommandError::promotion_refused(format!(
             "{app}/{to} does not take promotions from `{from}` (see its trigger)"
         )));
     }
@@ -199,7 +217,7 @@ where
     // Promoting what the target runs already starts nothing.
     if let Ok(running) = live_image(p, target, &a.container).await {
         if running.digest == chosen {
-            return Err(PromoteError::Refused(format!(
+            return Err(CommandError::promotion_refused(format!(
                 "{app}/{to} already runs {chosen}; nothing to promote"
             )));
         }
@@ -221,7 +239,7 @@ where
     let tag = match p.image_by_digest(&a.repository, &chosen).await {
         Ok(info) => info.tags.into_iter().next(),
         Err(PortError::NotFound { .. }) => {
-            return Err(PromoteError::Refused(format!(
+            return Err(CommandError::promotion_refused(format!(
                 "{}@{chosen} is no longer in ECR",
                 a.repository
             )))
@@ -265,32 +283,6 @@ pub enum Reverted {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RevertError {
-    #[error("{0}")]
-    NotConfigured(String),
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Step(#[from] StepError),
-}
-
-impl From<PortError> for RevertError {
-    fn from(e: PortError) -> Self {
-        RevertError::Step(e.into())
-    }
-}
-
-impl ErrorName for RevertError {
-    fn error_code(&self) -> ErrorCode {
-        match self {
-            RevertError::NotConfigured(_) => ErrorCode::NotConfigured,
-            RevertError::Refused(_) => ErrorCode::RevertRefused,
-            RevertError::Step(e) => e.code(),
-        }
-    }
-}
-
 /// `greenlight rollback APP --env ENV`.
 pub async fn revert<P>(
     p: &P,
@@ -300,13 +292,13 @@ pub async fn revert<P>(
     app: &str,
     environment: &str,
     by: &str,
-) -> Result<Reverted, RevertError>
+) -> Result<Reverted, CommandError>
 where
     P: StateStore + LoadBalancer + ContainerService + Executions + Notifier + Clock,
 {
-    let (_, env) = config
-        .environment(app, environment)
-        .ok_or_else(|| RevertError::NotConfigured(format!("no environment {app}/{environment}")))?;
+    let (_, env) = config.environment(app, environment).ok_or_else(|| {
+        CommandError::NotConfigured(format!("no environment {app}/{environment}"))
+    })?;
     let now: DateTime<Utc> = p.now();
     let me = format!(
         "revert-by-{}",
@@ -382,27 +374,27 @@ async fn flip_back<P>(
     environment: &str,
     by: &str,
     now: DateTime<Utc>,
-) -> Result<Reverted, RevertError>
+) -> Result<Reverted, CommandError>
 where
     P: StateStore + LoadBalancer + ContainerService + Notifier,
 {
     let last = super::record::latest(p, app, environment)
         .await?
         .ok_or_else(|| {
-            RevertError::Refused(format!(
+            CommandError::revert_refused(format!(
                 "{app}/{environment} has no deployment to roll back"
             ))
         })?;
-    let colour = last
-        .colour
-        .ok_or_else(|| RevertError::Refused(format!("{} has no colour recorded", last.id)))?;
+    let colour = last.colour.ok_or_else(|| {
+        CommandError::revert_refused(format!("{} has no colour recorded", last.id))
+    })?;
     // A deployment that never ended although we hold its environment's lock was
     // interrupted: its execution was stopped or timed out, or its lease ran out. It may
     // have left traffic split; its colour goes back to the one that was live before it.
     let interrupted = last.outcome.is_none();
     if !interrupted {
         if last.outcome != Some(Outcome::Succeeded) {
-            return Err(RevertError::Refused(format!(
+            return Err(CommandError::revert_refused(format!(
                 "the last deployment {} did not succeed ({}); nothing to roll back",
                 last.id,
                 last.outcome.map_or("still running", |o| o.as_str())
@@ -411,7 +403,7 @@ where
         match last.rollback_until {
             Some(until) if until > now => {}
             _ => {
-                return Err(RevertError::Refused(format!(
+                return Err(CommandError::revert_refused(format!(
                     "the rollback window of {} has closed; deploy the previous digest instead",
                     last.id
                 )))
@@ -419,7 +411,7 @@ where
         }
         let weights = p.listener_weights(&env.listeners.production).await?;
         if colour_of(env, &weights)? != colour {
-            return Err(RevertError::Refused(format!(
+            return Err(CommandError::revert_refused(format!(
                 "{colour} does not serve {app}/{environment} any more"
             )));
         }
@@ -434,7 +426,7 @@ where
         .filter(|t| t.state == HealthState::Healthy)
         .count() as u32;
     if service.desired == 0 || service.running < service.desired || healthy < service.desired {
-        return Err(RevertError::Refused(format!(
+        return Err(CommandError::revert_refused(format!(
             "{previous} is not warm ({} of {} tasks, {healthy} healthy targets); deploy the previous digest instead",
             service.running, service.desired
         )));

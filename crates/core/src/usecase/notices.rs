@@ -1,0 +1,28 @@
+//! The notifications a rollout publishes, and the notice (topic and rendered message) the
+//! state machine's `sns:publish` sends.
+
+use chrono::{DateTime, Utc};
+
+use crate::notify::{EventKind, Notification, Traffic};
+use crate::rollout::{Notice, Rollout};
+
+/// A notification about a rollout.
+pub fn notification(r: &Rollout, kind: EventKind, now: DateTime<Utc>) -> Notification {
+    let mut n = Notification::new(kind, &r.app, &r.environment, now);
+    n.deployment = Some(r.deployment.clone());
+    n.image = Some(r.image.to_string());
+    n.tag = r.tag.clone();
+    n.traffic = Some(Traffic {
+        colour: r.target,
+        weight: r.weight,
+        step: r.step,
+        steps: r.plan.steps.len(),
+    });
+    n
+}
+
+pub fn notice(r: &Rollout, n: &Notification) -> Option<Notice> {
+    crate::arn::Arn::parse(&r.topic)
+        .ok()
+        .map(|topic| Notice::render(&topic, n))
+}

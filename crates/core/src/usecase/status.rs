@@ -1,0 +1,136 @@
+//! status: what runs in each environment now, read from AWS (the listener's weights, the
+//! live service's image) and the state store (the deployment holding the lock). The view
+//! `greenlight status` prints, and prints as JSON with `--json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Colour, Config};
+use crate::image::Digest;
+use crate::ports::{
+    Clock, ContainerService, ImageRegistry, LoadBalancer, Phase, PortError, StateStore,
+};
+
+/// Every environment asked for, with the configuration version it was read against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub config_version: u64,
+    pub environments: Vec<EnvironmentStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentStatus {
+    pub app: String,
+    pub environment: String,
+    /// The colour serving all production traffic; `null` while traffic is split.
+    pub live: Option<Colour>,
+    /// The live colour's image (`…/web@sha256:…`).
+    pub image: Option<String>,
+    /// A tag of that image in ECR.
+    pub tag: Option<String>,
+    /// The production listener's weights, described (`blue 80%, green 20%`).
+    pub weights: String,
+    /// The deployment holding the environment's lock.
+    pub in_flight: Option<InFlight>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub deployment: String,
+    pub phase: Phase,
+    /// The new colour's share of production traffic.
+    pub weight: u8,
+    pub colour: Option<Colour>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    #[error("no configuration is stored; run `greenlight config apply greenlight.yaml`")]
+    NotConfigured,
+    #[error("{0}")]
+    Aws(#[from] PortError),
+}
+
+impl crate::errors::ErrorName for StatusError {
+    fn error_code(&self) -> crate::errors::ErrorCode {
+        use crate::errors::ErrorCode;
+        match self {
+            StatusError::NotConfigured => ErrorCode::NotConfigured,
+            StatusError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
+            StatusError::Aws(_) => ErrorCode::AwsError,
+        }
+    }
+}
+
+/// The status of every environment (of `app`, and named `environment`, when given) in the
+/// stored configuration.
+pub async fn status<P>(
+    p: &P,
+    app: Option<&str>,
+    environment: Option<&str>,
+) -> Result<Status, StatusError>
+where
+    P: StateStore + LoadBalancer + ContainerService + ImageRegistry + Clock,
+{
+    let stored = p.get_config().await?.ok_or(StatusError::NotConfigured)?;
+    let config: &Config = &stored.config;
+    let mut environments = Vec::new();
+    for (app_name, a) in config
+        .apps
+        .iter()
+        .filter(|(n, _)| app.is_none_or(|f| f == *n))
+    {
+        for (env_name, env) in a
+            .environments
+            .iter()
+            .filter(|(n, _)| environment.is_none_or(|f| f == *n))
+        {
+            let weights = p.listener_weights(&env.listeners.production).await?;
+            let live = super::colour_of(env, &weights).ok();
+            let (mut image, mut tag) = (None, None);
+            if let Some(c) = live {
+                let service = p
+                    .describe_service(&env.cluster, env.services.get(c))
+                    .await?;
+                let running = p
+                    .container_image(&service.task_definition, &a.container)
+                    .await?;
+                if let Some(d) = running
+                    .rsplit_once('@')
+                    .and_then(|(_, d)| Digest::parse(d).ok())
+                {
+                    // A tag is a nicety: an image ECR no longer has is shown by digest.
+                    tag = p
+                        .image_by_digest(&a.repository, &d)
+                        .await
+                        .ok()
+                        .and_then(|i| i.tags.into_iter().next());
+                }
+                image = Some(running);
+            }
+            let in_flight = match p.get_lock(app_name, env_name).await? {
+                Some(lock) if lock.expires_at > p.now() => {
+                    p.get_deployment(&lock.owner).await?.map(|r| InFlight {
+                        deployment: r.id,
+                        phase: r.phase,
+                        weight: r.weight,
+                        colour: r.colour,
+                    })
+                }
+                _ => None,
+            };
+            environments.push(EnvironmentStatus {
+                app: app_name.clone(),
+                environment: env_name.clone(),
+                live,
+                image,
+                tag,
+                weights: super::describe_weights(env, &weights),
+                in_flight,
+            });
+        }
+    }
+    Ok(Status {
+        config_version: stored.version,
+        environments,
+    })
+}
