@@ -1,7 +1,7 @@
 //! `greenlight demo`: the real state machine and handlers against the simulated AWS, in
 //! four acts, on a virtual clock (a few seconds of real time).
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use greenlight_core::config;
 use greenlight_core::ports::{StateStore, TokenPurpose};
 use greenlight_sim::Behaviour;
@@ -155,51 +155,7 @@ async fn demo(json_out: bool) -> u8 {
         let out = json!({"acts": acts, "deployments": records, "executions": executions, "invariant": {"holds": verdict.is_empty(), "broken": verdict}});
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
     } else {
-        println!("Summary");
-        let records = s.sim.world().store.deployments.clone();
-        let mut rows: Vec<_> = records.values().collect();
-        rows.sort_by_key(|r| r.started_at);
-        for r in rows {
-            let took = r
-                .ended_at
-                .map(|e| {
-                    greenlight_core::Duration::from_secs(
-                        (e - r.started_at).num_seconds().max(0) as u64
-                    )
-                    .to_string()
-                })
-                .unwrap_or_else(|| "-".into());
-            println!(
-                "  {:<32} {:<8} {:<12} {:<10} {}",
-                r.id,
-                r.tag.as_deref().unwrap_or("(promoted)"),
-                r.outcome
-                    .map(|o| o.to_string())
-                    .unwrap_or_else(|| "running".into()),
-                took,
-                r.reason.as_deref().unwrap_or("")
-            );
-        }
-        println!(
-            "\n  live: staging {} on {}, prod {} on {}",
-            s.live("web", "staging").map_or("?", |c| c.as_str()),
-            live_tag(&s, "staging"),
-            s.live("web", "prod").map_or("?", |c| c.as_str()),
-            live_tag(&s, "prod")
-        );
-        if verdict.is_empty() {
-            println!("  invariant holds: all traffic on one healthy colour per environment, locks free, every deployment announced its end");
-        } else {
-            println!("  INVARIANT BROKEN:");
-            for b in &verdict {
-                println!("    - {b}");
-            }
-        }
-        println!(
-            "  {} executions in {} of virtual time",
-            executions.len(),
-            greenlight_core::Duration::from_secs((s.now() - start).num_seconds() as u64)
-        );
+        print_summary(&s, executions.len(), &verdict, start);
     }
     if verdict.is_empty() {
         exit::OK
@@ -239,4 +195,51 @@ fn live_tag(s: &Simulation, env: &str) -> String {
         .and_then(|r| r.images.iter().find(|i| i.image.digest.as_str() == digest))
         .and_then(|i| i.tags.first().cloned())
         .unwrap_or(digest)
+}
+
+/// The demo's closing summary for people: every deployment, what is live, the invariant.
+fn print_summary(s: &Simulation, executions: usize, verdict: &[String], start: DateTime<Utc>) {
+    println!("Summary");
+    let records = s.sim.world().store.deployments.clone();
+    let mut rows: Vec<_> = records.values().collect();
+    rows.sort_by_key(|r| r.started_at);
+    for r in rows {
+        let took = r
+            .ended_at
+            .map(|e| {
+                greenlight_core::Duration::from_secs((e - r.started_at).num_seconds().max(0) as u64)
+                    .to_string()
+            })
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<32} {:<8} {:<12} {:<10} {}",
+            r.id,
+            r.tag.as_deref().unwrap_or("(promoted)"),
+            r.outcome
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "running".into()),
+            took,
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "\n  live: staging {} on {}, prod {} on {}",
+        s.live("web", "staging").map_or("?", |c| c.as_str()),
+        live_tag(s, "staging"),
+        s.live("web", "prod").map_or("?", |c| c.as_str()),
+        live_tag(s, "prod")
+    );
+    if verdict.is_empty() {
+        println!("  invariant holds: all traffic on one healthy colour per environment, locks free, every deployment announced its end");
+    } else {
+        println!("  INVARIANT BROKEN:");
+        for b in verdict {
+            println!("    - {b}");
+        }
+    }
+    println!(
+        "  {} executions in {} of virtual time",
+        executions,
+        greenlight_core::Duration::from_secs((s.now() - start).num_seconds() as u64)
+    );
 }

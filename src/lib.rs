@@ -5,7 +5,6 @@ pub mod demo;
 pub mod ops;
 pub mod render;
 pub mod scenario;
-pub mod scenario_check;
 pub mod simulation;
 pub mod timeline;
 

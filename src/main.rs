@@ -274,52 +274,14 @@ fn main() -> ExitCode {
             wait,
             json,
         } => aws(|| async move {
-            let cloud = stack.cloud().await?;
-            // The promotion's author is who AWS says the caller is.
-            let by = ops::caller(&cloud).await?;
-            let (said, promotion) = ops::promote_cmd(
-                &cloud,
-                &stack.state_machine()?,
-                &app,
-                &from,
-                &to,
-                digest.as_deref(),
-                &by,
-                json,
-            )
-            .await?;
-            println!("{said}");
-            if wait {
-                let execution = match &promotion.start {
-                    greenlight_core::ports::StartOutcome::Started { arn } => Some(arn.clone()),
-                    greenlight_core::ports::StartOutcome::AlreadyExists { .. } => None,
-                };
-                ops::follow(
-                    &cloud,
-                    &promotion.deployment,
-                    execution.as_deref(),
-                    std::time::Duration::from_secs(5),
-                )
-                .await?;
-            }
-            Ok(())
+            ops::promote_and_follow(&stack, &app, &from, &to, digest.as_deref(), wait, json).await
         }),
-        Command::Approve { deployment } => aws(|| async move {
-            let url = stack.approval_url()?;
-            println!(
-                "{}",
-                ops::approve_cmd(&stack.cloud().await?, &url, &deployment, None).await?
-            );
-            Ok(())
-        }),
-        Command::Reject { deployment, reason } => aws(|| async move {
-            let url = stack.approval_url()?;
-            println!(
-                "{}",
-                ops::approve_cmd(&stack.cloud().await?, &url, &deployment, Some(&reason)).await?
-            );
-            Ok(())
-        }),
+        Command::Approve { deployment } => {
+            aws(|| async move { ops::answer_cmd(&stack, &deployment, None).await })
+        }
+        Command::Reject { deployment, reason } => {
+            aws(|| async move { ops::answer_cmd(&stack, &deployment, Some(&reason)).await })
+        }
         Command::Rollback {
             app,
             environment,
@@ -334,16 +296,7 @@ fn main() -> ExitCode {
             watch,
             json,
         } => aws(|| async move {
-            loop {
-                if watch && !json {
-                    print!("\x1b[2J\x1b[H");
-                }
-                ops::status_cmd(&stack, app.as_deref(), environment.as_deref(), json).await?;
-                if !watch {
-                    return Ok(());
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            }
+            ops::status_watch(&stack, app.as_deref(), environment.as_deref(), watch, json).await
         }),
         Command::History {
             app,

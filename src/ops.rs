@@ -321,6 +321,57 @@ where
     Ok(greenlight_core::usecase::approval::send(p, url, deployment, reject_reason).await?)
 }
 
+/// `greenlight promote`: the promotion, recorded as the caller AWS names; with `wait`,
+/// followed to its end.
+pub async fn promote_and_follow(
+    stack: &Stack,
+    app: &str,
+    from: &str,
+    to: &str,
+    digest: Option<&str>,
+    wait: bool,
+    json_out: bool,
+) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let by = caller(&cloud).await?;
+    let (said, promotion) = promote_cmd(
+        &cloud,
+        &stack.state_machine()?,
+        app,
+        from,
+        to,
+        digest,
+        &by,
+        json_out,
+    )
+    .await?;
+    println!("{said}");
+    if wait {
+        let execution = match &promotion.start {
+            greenlight_core::ports::StartOutcome::Started { arn } => Some(arn.clone()),
+            greenlight_core::ports::StartOutcome::AlreadyExists { .. } => None,
+        };
+        follow(
+            &cloud,
+            &promotion.deployment,
+            execution.as_deref(),
+            std::time::Duration::from_secs(5),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// `greenlight approve` (no reason) or `reject` (with one), through the approval URL.
+pub async fn answer_cmd(stack: &Stack, deployment: &str, reject_reason: Option<&str>) -> Outcome {
+    let url = stack.approval_url()?;
+    println!(
+        "{}",
+        approve_cmd(&stack.cloud().await?, &url, deployment, reject_reason).await?
+    );
+    Ok(())
+}
+
 pub async fn rollback_cmd(
     stack: &Stack,
     app: &str,
@@ -380,6 +431,29 @@ pub async fn history_cmd(
         );
     }
     Ok(())
+}
+
+/// `greenlight status`, redrawn every 5 s with `--watch` (until interrupted) when the output
+/// is a terminal.
+pub async fn status_watch(
+    stack: &Stack,
+    app: Option<&str>,
+    env: Option<&str>,
+    watch: bool,
+    json_out: bool,
+) -> Outcome {
+    use std::io::IsTerminal;
+    let redraw = watch && !json_out && std::io::stdout().is_terminal();
+    loop {
+        if redraw {
+            print!("\x1b[2J\x1b[H");
+        }
+        status_cmd(stack, app, env, json_out).await?;
+        if !watch {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
 }
 
 pub async fn status_cmd(

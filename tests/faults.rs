@@ -23,7 +23,7 @@ use greenlight_core::Duration;
 use proptest::prelude::*;
 
 /// Every operation a fault can name (the same list `greenlight simulate` accepts).
-const OPERATIONS: &[&str] = greenlight::scenario_check::FAULT_OPERATIONS;
+const OPERATIONS: &[&str] = greenlight::scenario::FAULT_OPERATIONS;
 
 const ALARMS: &[&str] = &["web-staging-5xx", "web-prod-5xx", "web-prod-p99-latency"];
 

@@ -67,6 +67,17 @@ pub fn approval_request(principal: &str, body: &str) -> Value {
     })
 }
 
+/// A CloudWatch alarm's change to ALARM as EventBridge delivers it.
+pub fn alarm_event(name: &str, reason: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "version": "0", "id": format!("alarm-{name}-{}", at.timestamp()),
+        "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": "123456789012", "region": "eu-west-1",
+        "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": reason}},
+    })
+}
+
 /// An ECR push event as EventBridge delivers it.
 pub fn push_event(repository: &str, tag: &str, digest: &Digest, at: DateTime<Utc>) -> Value {
     push_event_of(repository, Some(tag), digest, at)

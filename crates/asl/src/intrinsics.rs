@@ -234,13 +234,7 @@ pub fn eval(
         }
         "States.ArrayUnique" => {
             want(1)?;
-            let mut out: Vec<Value> = Vec::new();
-            for v in arr(&args[0])? {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
-            }
-            Ok(Value::Array(out))
+            Ok(Value::Array(unique(arr(&args[0])?)))
         }
         "States.MathAdd" => {
             want(2)?;
@@ -310,6 +304,17 @@ fn array_range(start: i64, end: i64, step: i64) -> Result<Value, String> {
         i = n.checked_add(step);
     }
     Ok(Value::Array(out))
+}
+
+/// `States.ArrayUnique`: the first of each value, in order.
+fn unique(items: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for v in items {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// `States.JsonMerge`: a shallow merge of two objects (the second wins).

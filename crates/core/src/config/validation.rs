@@ -138,6 +138,43 @@ pub(super) fn check_environment(
     ep: &str,
 ) {
     let p = |s: &str| format!("{ep}.{s}");
+    check_trigger(c, siblings, env_name, env, ep);
+
+    check_resources(c, env, ep);
+    if let Some(Some(n)) = &env.notifications {
+        if let Err(e) = n.topic.expect("sns", "", "an SNS topic") {
+            c.error(&p("notifications.topic"), e);
+        }
+    }
+    let interval = env
+        .checks
+        .as_ref()
+        .map_or_else(default_interval, |c| c.interval);
+    if let Some(strategy) = &env.strategy {
+        check_strategy(c, strategy, &p("strategy"), interval);
+    }
+    if let Some(checks) = &env.checks {
+        let has_test_listener = env.listeners.as_ref().map(|l| l.test.is_some());
+        check_checks(c, checks, has_test_listener, &p("checks"));
+    }
+    if let Some(approval) = &env.approval {
+        check_approval(c, approval, ep);
+    }
+    if env
+        .rollback_window
+        .is_some_and(|w| w > Duration::from_secs(30 * 86_400))
+    {
+        c.error(
+            &p("rollback_window"),
+            "at most 30d: the old colour runs, and costs, for the whole window",
+        );
+    }
+}
+
+/// `trigger`: tag patterns that compile, and a promotion source that is another environment
+/// of the app.
+fn check_trigger(c: &mut Checker<'_>, siblings: &[&str], env_name: &str, env: &EnvParts, ep: &str) {
+    let p = |s: &str| format!("{ep}.{s}");
     match &env.trigger {
         Some(Trigger::OnPush(on_push)) => {
             if on_push.tags.is_empty() {
@@ -171,7 +208,12 @@ pub(super) fn check_environment(
         }
         None => {}
     }
+}
 
+/// The AWS resources of an environment: ECS names, distinct colours, target groups and
+/// listeners of the right kind, all in one region and account.
+fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
+    let p = |s: &str| format!("{ep}.{s}");
     if let Some(cluster) = &env.cluster {
         if let Err(why) = ecs_name(cluster, "cluster/") {
             c.error(&p("cluster"), why);
@@ -247,60 +289,38 @@ pub(super) fn check_environment(
             }
         }
     }
-    if let Some(Some(n)) = &env.notifications {
-        if let Err(e) = n.topic.expect("sns", "", "an SNS topic") {
-            c.error(&p("notifications.topic"), e);
-        }
-    }
-    let interval = env
-        .checks
-        .as_ref()
-        .map_or_else(default_interval, |c| c.interval);
-    if let Some(strategy) = &env.strategy {
-        check_strategy(c, strategy, &p("strategy"), interval);
-    }
-    if let Some(checks) = &env.checks {
-        let has_test_listener = env.listeners.as_ref().map(|l| l.test.is_some());
-        check_checks(c, checks, has_test_listener, &p("checks"));
-    }
-    if let Some(approval) = &env.approval {
-        if approval.required && approval.timeout.is_zero() {
-            c.error(
-                &p("approval.timeout"),
-                "an approval needs time to be given; use e.g. `1h`",
-            );
-        }
-        if approval.timeout > Duration::from_secs(365 * 86_400) {
-            c.error(
-                &p("approval.timeout"),
-                "Step Functions waits at most one year",
-            );
-        }
-        if approval.required && approval.approvers.is_empty() {
-            c.error(
-                &p("approval.approvers"),
-                "an approval needs approvers: the principal ARNs or role names allowed to answer it (e.g. `[ops-lead, \"arn:aws:iam::123456789012:role/release-*\"]`)",
-            );
-        }
-        for (i, a) in approval.approvers.iter().enumerate() {
-            if let Err(e) = crate::approvers::check_pattern(a) {
-                c.error(&format!("{}[{i}]", p("approval.approvers")), &e);
-            }
-        }
-        if approval.required && approval.on_timeout == TimeoutAction::Approve {
-            c.warning(
-                &p("approval.on_timeout"),
-                "`approve` lets a deployment proceed when nobody answered",
-            );
-        }
-    }
-    if env
-        .rollback_window
-        .is_some_and(|w| w > Duration::from_secs(30 * 86_400))
-    {
+}
+
+/// `approval`: time to answer, approvers to answer it, and a warning on `on_timeout: approve`.
+fn check_approval(c: &mut Checker<'_>, approval: &Approval, ep: &str) {
+    let p = |s: &str| format!("{ep}.{s}");
+    if approval.required && approval.timeout.is_zero() {
         c.error(
-            &p("rollback_window"),
-            "at most 30d: the old colour runs, and costs, for the whole window",
+            &p("approval.timeout"),
+            "an approval needs time to be given; use e.g. `1h`",
+        );
+    }
+    if approval.timeout > Duration::from_secs(365 * 86_400) {
+        c.error(
+            &p("approval.timeout"),
+            "Step Functions waits at most one year",
+        );
+    }
+    if approval.required && approval.approvers.is_empty() {
+        c.error(
+            &p("approval.approvers"),
+            "an approval needs approvers: the principal ARNs or role names allowed to answer it (e.g. `[ops-lead, \"arn:aws:iam::123456789012:role/release-*\"]`)",
+        );
+    }
+    for (i, a) in approval.approvers.iter().enumerate() {
+        if let Err(e) = crate::approvers::check_pattern(a) {
+            c.error(&format!("{}[{i}]", p("approval.approvers")), &e);
+        }
+    }
+    if approval.required && approval.on_timeout == TimeoutAction::Approve {
+        c.warning(
+            &p("approval.on_timeout"),
+            "`approve` lets a deployment proceed when nobody answered",
         );
     }
 }

@@ -1,232 +1,27 @@
-//! `greenlight simulate`: rehearse a configuration against what could go wrong. A scenario
-//! (YAML, see docs/SCENARIOS.md) lists timed steps — pushes with image behaviours,
-//! promotions, approvals and rejections, manual rollbacks, forced alarms, injected faults —
-//! and, optionally, the outcomes it expects.
+//! Running a scenario in a fresh simulated account, and reporting what happened.
 
+#[allow(unused_imports)]
+use super::*;
+#[allow(unused_imports)]
 use std::collections::BTreeMap;
 
+#[allow(unused_imports)]
 use chrono::{DateTime, Utc};
+#[allow(unused_imports)]
 use greenlight_core::config::Config;
+#[allow(unused_imports)]
 use greenlight_core::ports::{AlarmValue, StateStore, TokenPurpose};
+#[allow(unused_imports)]
 use greenlight_core::usecase::{approval, promote};
+#[allow(unused_imports)]
 use greenlight_core::{Arn, Duration};
+#[allow(unused_imports)]
 use greenlight_sim::{Behaviour, FaultKind};
+#[allow(unused_imports)]
 use serde::{Deserialize, Serialize};
 
+#[allow(unused_imports)]
 use crate::simulation::{digest_for, Async, Simulation, TOPIC};
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    /// What the scenario rehearses.
-    pub name: String,
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-    /// What every environment runs before the first step.
-    #[serde(default)]
-    pub initial: Initial,
-    pub steps: Vec<Step>,
-    /// Outcomes the scenario expects; any that does not happen fails it.
-    #[serde(default)]
-    pub expect: Vec<Expectation>,
-}
-
-fn default_seed() -> u64 {
-    1
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Initial {
-    #[serde(default = "default_image")]
-    pub image: String,
-    #[serde(default = "default_tasks")]
-    pub tasks: u32,
-}
-
-fn default_image() -> String {
-    "initial".into()
-}
-fn default_tasks() -> u32 {
-    2
-}
-
-impl Default for Initial {
-    fn default() -> Self {
-        Initial {
-            image: default_image(),
-            tasks: default_tasks(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    /// When, from the start: `0s`, `5m`, `1h30m`.
-    pub at: Duration,
-    /// Where the step was written (for messages); not part of the format.
-    #[serde(skip)]
-    pub span: greenlight_core::yaml::Span,
-    #[serde(flatten)]
-    pub action: Action,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// An image pushed to ECR (the push event reaches greenlight `times` times). Without a
-    /// tag, a push by digest.
-    Push {
-        repository: String,
-        #[serde(default)]
-        tag: Option<String>,
-        /// A name for the image; the same name is the same digest.
-        image: String,
-        #[serde(default)]
-        behaviour: BehaviourSpec,
-        #[serde(default = "one")]
-        times: u32,
-    },
-    /// `greenlight promote`; with `image`, `--digest` of that image.
-    Promote {
-        app: String,
-        from: String,
-        to: String,
-        #[serde(default)]
-        image: Option<String>,
-        #[serde(default = "someone")]
-        by: String,
-    },
-    Approve {
-        app: String,
-        environment: String,
-        #[serde(default = "someone")]
-        by: String,
-    },
-    Reject {
-        app: String,
-        environment: String,
-        #[serde(default = "someone")]
-        by: String,
-        #[serde(default)]
-        reason: String,
-    },
-    /// `greenlight rollback`: stop a running deployment, or flip a finished one back.
-    Rollback {
-        app: String,
-        environment: String,
-        #[serde(default = "someone")]
-        by: String,
-    },
-    /// Forces an alarm's state (ALARM or OK) for a while, as if CloudWatch said so.
-    Alarm {
-        name: String,
-        state: String,
-        #[serde(default, rename = "for")]
-        duration: Option<Duration>,
-        /// The reason CloudWatch gives (default: "forced by the scenario").
-        #[serde(default)]
-        reason: Option<String>,
-    },
-    /// The next `times` calls of `operation` fail (e.g. `elbv2:ModifyListener`,
-    /// `ecs:UpdateService`, `lambda:Invoke/greenlight-shift`); `times: always` for good.
-    Fault {
-        operation: String,
-        error: String,
-        #[serde(default)]
-        times: Times,
-    },
-    /// A lock held by a deployment that died, expiring after `for`.
-    StaleLock {
-        app: String,
-        environment: String,
-        #[serde(rename = "for")]
-        duration: Duration,
-    },
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// How many calls a fault hits: a number, or `always`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum Times {
-    Count(u32),
-    Word(String),
-}
-
-impl Default for Times {
-    fn default() -> Self {
-        Times::Count(1)
-    }
-}
-
-impl Times {
-    pub fn count(&self) -> Result<u32, String> {
-        match self {
-            Times::Count(n) => Ok(*n),
-            Times::Word(w) if w == "always" => Ok(u32::MAX),
-            Times::Word(w) => Err(format!("`{w}` is not a number of calls or `always`")),
-        }
-    }
-}
-fn someone() -> String {
-    "scenario".into()
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum BehaviourSpec {
-    #[default]
-    #[serde(skip)]
-    Default,
-    Named(String),
-    Custom {
-        #[serde(default)]
-        start_secs: Option<u64>,
-        #[serde(default)]
-        crash_on_start: bool,
-        #[serde(default)]
-        never_healthy: bool,
-        #[serde(default)]
-        error_rate: f64,
-    },
-}
-
-impl BehaviourSpec {
-    pub fn behaviour(&self) -> Result<Behaviour, String> {
-        Ok(match self {
-            BehaviourSpec::Default => Behaviour::healthy(),
-            BehaviourSpec::Named(n) => match n.as_str() {
-                "healthy" => Behaviour::healthy(),
-                "crash_on_start" => Behaviour::crashing(),
-                "never_healthy" => Behaviour::never_healthy(),
-                "5xx" => Behaviour::erroring(0.5),
-                "slow" => Behaviour::slow(300),
-                other => return Err(format!("unknown behaviour `{other}`; use healthy, crash_on_start, never_healthy, 5xx, slow or a mapping")),
-            },
-            BehaviourSpec::Custom { start_secs, crash_on_start, never_healthy, error_rate } => Behaviour {
-                start_secs: start_secs.unwrap_or(40),
-                crash_on_start: *crash_on_start,
-                never_healthy: *never_healthy,
-                error_rate: *error_rate,
-            },
-        })
-    }
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expectation {
-    pub app: String,
-    pub environment: String,
-    /// The tag (or image name) of the deployment.
-    pub tag: String,
-    pub outcome: String,
-}
 
 /// What a scenario run produced.
 #[derive(Clone, Debug, Serialize)]
@@ -254,73 +49,8 @@ impl Report {
     }
 }
 
-/// The outcome an expectation names when nothing may be deployed.
-pub const NO_DEPLOYMENT: &str = "none";
-
-pub fn parse(text: &str) -> Result<Scenario, String> {
-    let node = greenlight_core::yaml::load_all(text).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| format!("not valid YAML: {e}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
-    let problems = crate::scenario_check::structure(&node);
-    if !problems.is_empty() {
-        return Err(problems.join("\n"));
-    }
-    let mut scenario: Scenario =
-        serde_json::from_value(node.to_json()).map_err(|e| e.to_string())?;
-    let spans = node.index_spans("");
-    for (i, step) in scenario.steps.iter_mut().enumerate() {
-        step.span = spans
-            .get(&format!("steps[{i}]"))
-            .copied()
-            .unwrap_or_default();
-    }
-    for (i, s) in scenario.steps.iter().enumerate() {
-        if let Action::Push { behaviour, .. } = &s.action {
-            behaviour
-                .behaviour()
-                .map_err(|e| format!("steps[{i}].push.behaviour: {e}"))?;
-        }
-        if let Action::Fault { error, times, .. } = &s.action {
-            fault_kind(error).map_err(|e| format!("steps[{i}].fault.error: {e}"))?;
-            times
-                .count()
-                .map_err(|e| format!("steps[{i}].fault.times: {e}"))?;
-        }
-        if let Action::Alarm { state, .. } = &s.action {
-            if state != "ALARM" && state != "OK" {
-                return Err(format!(
-                    "steps[{i}].alarm.state: `{state}` is not ALARM or OK"
-                ));
-            }
-        }
-    }
-    Ok(scenario)
-}
-
-fn fault_kind(name: &str) -> Result<FaultKind, String> {
-    Ok(match name {
-        "throttle" => FaultKind::Throttle,
-        "server_error" => FaultKind::ServerError,
-        "timeout" => FaultKind::Timeout,
-        "timeout_landed" => FaultKind::TimeoutLanded,
-        "access_denied" => FaultKind::AccessDenied,
-        other => {
-            return Err(format!(
-                "`{other}` is not throttle, server_error, timeout, timeout_landed or access_denied"
-            ))
-        }
-    })
-}
-
 /// Runs a scenario against a configuration in a fresh simulated account (call inside a
 /// runtime with a paused clock).
-/// When every scenario starts (virtual time): step `at` offsets count from here.
-pub const START: DateTime<Utc> = DateTime::from_timestamp(1_795_165_200, 0).unwrap();
-
 pub async fn run(config: &Config, scenario: &Scenario) -> Report {
     let start = START;
     let s = Simulation::new(
@@ -519,37 +249,7 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
             state,
             duration,
             reason,
-        } => {
-            let value = if state == "ALARM" {
-                AlarmValue::Alarm
-            } else {
-                AlarmValue::Ok
-            };
-            let reason = reason.as_deref().unwrap_or("forced by the scenario");
-            s.sim.world().force_alarm(name, Some(value), reason)?;
-            if value == AlarmValue::Alarm {
-                // EventBridge delivers the state change to the alarm relay.
-                let event = serde_json::json!({
-                    "version": "0", "id": format!("alarm-{name}-{}", s.now().timestamp()),
-                    "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-                    "account": "123456789012", "region": "eu-west-1",
-                    "time": s.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": reason}},
-                });
-                let _ = s.deliver_async(Async::AlarmRelay, event).await;
-            }
-            if let Some(d) = duration {
-                let (sim, name, secs) = (s.sim.clone(), name.clone(), d.as_secs());
-                tokio::spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                    // The alarm exists: forcing it succeeded above.
-                    let _ = sim
-                        .world()
-                        .force_alarm(&name, None, "the forced state ended");
-                });
-            }
-            Ok(())
-        }
+        } => alarm(s, name, state, *duration, reason.as_deref()).await,
         Action::Fault {
             operation,
             error,
@@ -573,6 +273,39 @@ async fn perform(s: &Simulation, action: &Action) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
     }
+}
+
+/// An `alarm` step: the alarm forced to `state` (for `duration`, when given), and a change
+/// to ALARM delivered to the alarm relay as EventBridge would.
+async fn alarm(
+    s: &Simulation,
+    name: &str,
+    state: &str,
+    duration: Option<Duration>,
+    reason: Option<&str>,
+) -> Result<(), String> {
+    let value = if state == "ALARM" {
+        AlarmValue::Alarm
+    } else {
+        AlarmValue::Ok
+    };
+    let reason = reason.unwrap_or("forced by the scenario");
+    s.sim.world().force_alarm(name, Some(value), reason)?;
+    if value == AlarmValue::Alarm {
+        let event = crate::simulation::alarm_event(name, reason, s.now());
+        let _ = s.deliver_async(Async::AlarmRelay, event).await;
+    }
+    if let Some(d) = duration {
+        let (sim, name, secs) = (s.sim.clone(), name.to_string(), d.as_secs());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            // The alarm exists: forcing it succeeded above.
+            let _ = sim
+                .world()
+                .force_alarm(&name, None, "the forced state ended");
+        });
+    }
+    Ok(())
 }
 
 /// Prints a report for people.
@@ -609,20 +342,8 @@ pub fn print(report: &Report) {
     }
 }
 
-/// Runs scenario files for the CLI.
-/// Checks every scenario against the configuration before anything runs: what a scenario
-/// names that the configuration does not have is an error (`file:line:column: …`).
-pub fn check_all(config: &Config, scenarios: &BTreeMap<String, Scenario>) -> Vec<String> {
-    scenarios
-        .iter()
-        .flat_map(|(file, s)| {
-            crate::scenario_check::against(config, s)
-                .into_iter()
-                .map(move |p| format!("{file}:{p}"))
-        })
-        .collect()
-}
-
+/// Runs scenario files for the CLI: each one, its report printed (or JSON); whether all
+/// passed.
 pub fn simulate(config: &Config, scenarios: &BTreeMap<String, Scenario>, json: bool) -> bool {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -3,9 +3,23 @@
 //! nearest known name), never silently ignored — a typo must not turn a rehearsal of a
 //! failure into a rehearsal of a success.
 
+#[allow(unused_imports)]
+use super::*;
+#[allow(unused_imports)]
+use std::collections::BTreeMap;
+
+#[allow(unused_imports)]
+use chrono::{DateTime, Utc};
+#[allow(unused_imports)]
 use greenlight_core::config::Config;
+#[allow(unused_imports)]
 use greenlight_core::decode::closest;
+#[allow(unused_imports)]
 use greenlight_core::yaml::{Node, NodeKind, Span};
+#[allow(unused_imports)]
+use greenlight_sim::FaultKind;
+#[allow(unused_imports)]
+use serde::{Deserialize, Serialize};
 
 /// Every operation a scenario's `fault` can name: the AWS calls the simulator reports and
 /// each function's invocation.
@@ -57,15 +71,22 @@ const ACTIONS: &[(&str, &[&str])] = &[
     ("stale_lock", &["app", "environment", "for"]),
 ];
 
-struct Problems(Vec<String>);
+pub(super) struct Problems(pub(super) Vec<String>);
 
 impl Problems {
-    fn at(&mut self, span: Span, path: &str, message: String) {
+    pub(super) fn at(&mut self, span: Span, path: &str, message: String) {
         self.0
             .push(format!("{}:{}: {path}: {message}", span.line, span.column));
     }
 
-    fn unknown(&mut self, span: Span, path: &str, what: &str, word: &str, known: &[&str]) {
+    pub(super) fn unknown(
+        &mut self,
+        span: Span,
+        path: &str,
+        what: &str,
+        word: &str,
+        known: &[&str],
+    ) {
         let hint = closest(word, known)
             .map(|k| format!("; did you mean `{k}`?"))
             .unwrap_or_else(|| format!("; expected one of: {}", known.join(", ")));
@@ -190,64 +211,63 @@ fn step_structure(step: &Node, path: &str, p: &mut Problems) {
     }
 }
 
-/// What the scenario names that the configuration does not have: apps, environments,
-/// repositories and alarms. `lines[i]` is where step `i` was written.
-pub fn against(config: &Config, scenario: &crate::scenario::Scenario) -> Vec<String> {
-    use crate::scenario::Action;
-    let mut p = Problems(Vec::new());
-    let apps: Vec<&str> = config.apps.keys().map(String::as_str).collect();
-    let repositories: Vec<&str> = config
-        .apps
-        .values()
-        .map(|a| a.repository.as_str())
-        .collect();
-    let alarms: Vec<&str> = config
-        .apps
-        .values()
-        .flat_map(|a| a.environments.values())
-        .flat_map(|e| e.checks.alarms.iter().map(String::as_str))
-        .collect();
-    for (i, step) in scenario.steps.iter().enumerate() {
-        let span = step.span;
-        let path = format!("steps[{i}]");
-        let mut app_env = |app: &str, envs: &[&str]| {
-            let Some(a) = config.apps.get(app) else {
-                p.unknown(span, &path, "app", app, &apps);
-                return;
-            };
-            let known: Vec<&str> = a.environments.keys().map(String::as_str).collect();
-            for env in envs {
-                if !a.environments.contains_key(*env) {
-                    p.unknown(span, &path, "environment", env, &known);
-                }
+/// Reads a scenario strictly (see the module's documentation): every problem of its
+/// structure, or the scenario.
+pub fn parse(text: &str) -> Result<Scenario, String> {
+    let node = greenlight_core::yaml::load_all(text).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("not valid YAML: {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let problems = structure(&node);
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    let mut scenario: Scenario =
+        serde_json::from_value(node.to_json()).map_err(|e| e.to_string())?;
+    let spans = node.index_spans("");
+    for (i, step) in scenario.steps.iter_mut().enumerate() {
+        step.span = spans
+            .get(&format!("steps[{i}]"))
+            .copied()
+            .unwrap_or_default();
+    }
+    for (i, s) in scenario.steps.iter().enumerate() {
+        if let Action::Push { behaviour, .. } = &s.action {
+            behaviour
+                .behaviour()
+                .map_err(|e| format!("steps[{i}].push.behaviour: {e}"))?;
+        }
+        if let Action::Fault { error, times, .. } = &s.action {
+            fault_kind(error).map_err(|e| format!("steps[{i}].fault.error: {e}"))?;
+            times
+                .count()
+                .map_err(|e| format!("steps[{i}].fault.times: {e}"))?;
+        }
+        if let Action::Alarm { state, .. } = &s.action {
+            if state != "ALARM" && state != "OK" {
+                return Err(format!(
+                    "steps[{i}].alarm.state: `{state}` is not ALARM or OK"
+                ));
             }
-        };
-        match &step.action {
-            Action::Push { repository, .. } => {
-                if !repositories.contains(&repository.as_str()) {
-                    p.unknown(span, &path, "repository", repository, &repositories);
-                }
-            }
-            Action::Promote { app, from, to, .. } => app_env(app, &[from, to]),
-            Action::Approve {
-                app, environment, ..
-            }
-            | Action::Reject {
-                app, environment, ..
-            }
-            | Action::Rollback {
-                app, environment, ..
-            }
-            | Action::StaleLock {
-                app, environment, ..
-            } => app_env(app, &[environment]),
-            Action::Alarm { name, .. } => {
-                if !alarms.contains(&name.as_str()) {
-                    p.unknown(span, &path, "alarm", name, &alarms);
-                }
-            }
-            Action::Fault { .. } => {}
         }
     }
-    p.0
+    Ok(scenario)
+}
+
+pub(super) fn fault_kind(name: &str) -> Result<FaultKind, String> {
+    Ok(match name {
+        "throttle" => FaultKind::Throttle,
+        "server_error" => FaultKind::ServerError,
+        "timeout" => FaultKind::Timeout,
+        "timeout_landed" => FaultKind::TimeoutLanded,
+        "access_denied" => FaultKind::AccessDenied,
+        other => {
+            return Err(format!(
+                "`{other}` is not throttle, server_error, timeout, timeout_landed or access_denied"
+            ))
+        }
+    })
 }
