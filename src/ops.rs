@@ -8,11 +8,11 @@ use greenlight_core::config::Config;
 use greenlight_core::json::sort_keys;
 use greenlight_core::notify::{EventKind, Severity};
 use greenlight_core::ports::{
-    Clock, ContainerService, ImageRegistry, LoadBalancer, Outcome as DeploymentOutcome, StateStore,
+    ContainerService, ImageRegistry, LoadBalancer, Outcome as DeploymentOutcome, StateStore,
     Subscriptions,
 };
 use greenlight_core::rollout::ErrorName;
-use greenlight_core::usecase::{promote, subscribe};
+use greenlight_core::usecase::{configure, promote, subscribe};
 use greenlight_core::{Arn, Digest};
 use serde_json::{json, Value};
 
@@ -144,46 +144,6 @@ async fn stored(cloud: &impl StateStore) -> Result<(Config, u64), Stop> {
     Ok((s.config, s.version))
 }
 
-/// A line diff of two configurations (their JSON form, keys sorted), `-` stored, `+` new.
-pub fn diff(old: Option<&Config>, new: &Config) -> Vec<String> {
-    let lines = |c: Option<&Config>| -> Vec<String> {
-        c.map(|c| {
-            serde_json::to_string_pretty(&sort_keys(&serde_json::to_value(c).unwrap()))
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let (a, b) = (lines(old), lines(Some(new)));
-    // Longest common subsequence, for a readable diff of small documents.
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+ {}", b[j]));
-            j += 1;
-        } else {
-            out.push(format!("- {}", a[i]));
-            i += 1;
-        }
-    }
-    out
-}
-
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap());
 }
@@ -196,32 +156,21 @@ pub async fn config_apply(
     json_out: bool,
 ) -> Outcome {
     let cloud = stack.cloud().await?;
-    let current = cloud.get_config().await.map_err(port)?;
-    let changes = diff(current.as_ref().map(|c| &c.config), config);
-    let version = current.as_ref().map_or(0, |c| c.version);
-    let applied = if changes.is_empty() || dry_run {
-        None
-    } else {
-        Some(
-            cloud
-                .put_config(config, version, by, cloud.now())
-                .await
-                .map_err(port)?,
-        )
-    };
+    let done = configure::apply(&cloud, config, by, dry_run)
+        .await
+        .map_err(port)?;
     if json_out {
-        print_json(
-            &json!({"changes": changes, "previous_version": version, "applied_version": applied}),
-        );
-    } else {
-        changes.iter().for_each(|l| println!("{l}"));
-        match applied {
-            Some(v) => println!("applied: configuration version {v} (was {version})"),
-            None if changes.is_empty() => {
-                println!("no changes: the stored configuration (version {version}) is the same")
-            }
-            None => println!("dry run: nothing written"),
+        print_json(&serde_json::to_value(&done).unwrap());
+        return Ok(());
+    }
+    done.changes.iter().for_each(|l| println!("{l}"));
+    let was = done.previous_version;
+    match done.applied_version {
+        Some(v) => println!("applied: configuration version {v} (was {was})"),
+        None if done.changes.is_empty() => {
+            println!("no changes: the stored configuration (version {was}) is the same")
         }
+        None => println!("dry run: nothing written"),
     }
     Ok(())
 }
@@ -251,8 +200,7 @@ pub async fn config_show(stack: &Stack, json_out: bool) -> Outcome {
 
 pub async fn config_diff(stack: &Stack, config: &Config, json_out: bool) -> Outcome {
     let cloud = stack.cloud().await?;
-    let current = cloud.get_config().await.map_err(port)?;
-    let changes = diff(current.as_ref().map(|c| &c.config), config);
+    let changes = configure::compare(&cloud, config).await.map_err(port)?;
     if json_out {
         print_json(&json!({"changes": changes}));
     } else if changes.is_empty() {
@@ -654,23 +602,25 @@ pub async fn follow<P>(
 where
     P: StateStore + greenlight_core::ports::Executions,
 {
+    use greenlight_core::usecase::watch::{look, End};
     let mut last = None;
     loop {
-        if let Some(r) = cloud.get_deployment(deployment).await.map_err(port)? {
-            let now = (r.phase, r.weight, r.outcome);
-            if last != Some(now) {
-                println!(
-                    "  {:<20} {}",
-                    r.phase.as_str(),
-                    crate::render::bar(r.weight, 20)
-                );
-                last = Some(now);
-            }
-            if let Some(outcome) = r.outcome {
+        let seen = look(cloud, deployment, execution).await.map_err(port)?;
+        if let Some((phase, weight)) = seen.at.filter(|a| last != Some(*a)) {
+            println!(
+                "  {:<20} {}",
+                phase.as_str(),
+                crate::render::bar(weight, 20)
+            );
+            last = Some((phase, weight));
+        }
+        match seen.end {
+            None => tokio::time::sleep(every).await,
+            Some(End::Outcome { outcome, reason }) => {
                 let name = outcome.as_str();
                 println!(
                     "{deployment}: {name}{}",
-                    r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
+                    reason.map(|x| format!(" — {x}")).unwrap_or_default()
                 );
                 return if outcome == DeploymentOutcome::Succeeded {
                     Ok(())
@@ -678,31 +628,15 @@ where
                     Err(Stop(format!("{deployment} {name}"), exit::INVALID))
                 };
             }
-        }
-        if let Some(arn) = execution {
-            let info = cloud.describe(arn).await.map_err(port)?;
-            if info.status != greenlight_core::ports::ExecutionStatus::Running {
-                // The record may have been written just before the end: read it once more.
-                if let Some(outcome) = cloud
-                    .get_deployment(deployment)
-                    .await
-                    .map_err(port)?
-                    .and_then(|r| r.outcome)
-                {
-                    if outcome == DeploymentOutcome::Succeeded {
-                        return Ok(());
-                    }
-                }
+            Some(End::ExecutionEnded { status }) => {
                 return Err(Stop(
                     format!(
-                        "{deployment}: the execution ended {} without a successful outcome",
-                        info.status
+                        "{deployment}: the execution ended {status} without a successful outcome"
                     ),
                     exit::INVALID,
-                ));
+                ))
             }
         }
-        tokio::time::sleep(every).await;
     }
 }
 

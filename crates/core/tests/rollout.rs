@@ -314,13 +314,7 @@ async fn tasks_that_crash_fail_the_deployment() {
     )
     .await
     .unwrap();
-    let err = loop {
-        sim.advance(30);
-        match check::stable(&sim, r.clone()).await {
-            Ok(next) => r = next,
-            Err(e) => break e,
-        }
-    };
+    let err = stable_until_it_fails(&sim, &mut r).await;
     assert_eq!(err.error_name(), "Greenlight.DeploymentFailed");
     assert!(err.to_string().contains("circuit breaker"), "{err}");
 }
@@ -336,13 +330,7 @@ async fn targets_that_never_turn_healthy_time_out() {
     )
     .await
     .unwrap();
-    let err = loop {
-        sim.advance(30);
-        match check::stable(&sim, r.clone()).await {
-            Ok(next) => r = next,
-            Err(e) => break e,
-        }
-    };
+    let err = stable_until_it_fails(&sim, &mut r).await;
     assert_eq!(err.error_name(), "Greenlight.StableTimeout");
     assert!(err.to_string().contains("0 of 2 targets healthy"), "{err}");
     assert!(sim.now() >= r.stable_deadline);
@@ -735,4 +723,16 @@ async fn retire_keeps_a_colour_that_serves_traffic_again() {
         sim.world().services[&("staging".to_string(), "web-staging-blue".to_string())].desired,
         2
     );
+}
+
+/// Checks stability every 30 s (virtual) until it fails: at most a day, or the test fails.
+async fn stable_until_it_fails(sim: &Sim, r: &mut greenlight_core::rollout::Rollout) -> StepError {
+    for _ in 0..(24 * 120) {
+        sim.advance(30);
+        match check::stable(sim, r.clone()).await {
+            Ok(next) => *r = next,
+            Err(e) => return e,
+        }
+    }
+    panic!("still not failed after a day: {r:?}")
 }

@@ -4,6 +4,7 @@
 
 pub mod approval;
 pub mod check;
+pub mod configure;
 pub mod dead_letters;
 pub mod finish;
 pub mod notices;
@@ -17,6 +18,7 @@ pub mod shift;
 pub mod status;
 pub mod subscribe;
 pub mod traffic;
+pub mod watch;
 
 pub use notices::{notice, notification};
 pub use record::{ensure_not_stopped, guard, record, record_with};
