@@ -54,3 +54,15 @@ pub fn load(file: &Path) -> Result<Config, u8> {
         exit::INVALID
     })
 }
+
+/// What `greenlight config validate --json` prints.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Validation {
+    pub file: String,
+    /// No errors (warnings allowed).
+    pub valid: bool,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Every problem, errors and warnings, in file order.
+    pub problems: Vec<greenlight_core::decode::Problem>,
+}

@@ -5,7 +5,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use greenlight_core::config;
 use greenlight_core::ports::{StateStore, TokenPurpose};
 use greenlight_sim::Behaviour;
-use serde_json::{json, Value};
 
 use crate::exit;
 use crate::render;
@@ -13,6 +12,31 @@ use crate::simulation::{digest_for, Simulation};
 use crate::timeline::{marks, timeline, Marks};
 
 const CONFIG: &str = include_str!("../examples/greenlight.yaml");
+
+/// What `greenlight demo --json` prints.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoReport {
+    pub acts: Vec<Act>,
+    /// Every deployment's record, whole.
+    pub deployments: Vec<greenlight_core::ports::DeploymentRecord>,
+    /// Every execution, with its Step Functions-shaped history.
+    pub executions: Vec<greenlight_asl::Execution>,
+    pub invariant: Verdict,
+}
+
+/// One act of the demo and what happened in it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Act {
+    pub title: String,
+    pub timeline: Vec<crate::timeline::Moment>,
+}
+
+/// Whether the invariant holds, and what broke it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Verdict {
+    pub holds: bool,
+    pub broken: Vec<String>,
+}
 
 pub fn run(json_out: bool) -> u8 {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -73,7 +97,10 @@ async fn demo(json_out: bool) -> u8 {
             crate::timeline::print(&moments);
             println!();
         }
-        acts.push(json!({"title": title, "timeline": moments}));
+        acts.push(Act {
+            title: title.to_string(),
+            timeline: moments,
+        });
     };
 
     let t = marks(&s);
@@ -144,15 +171,16 @@ async fn demo(json_out: bool) -> u8 {
     let executions = s.finished();
     let verdict = s.invariant();
     if json_out {
-        let records: Vec<Value> = s
-            .sim
-            .world()
-            .store
-            .deployments
-            .values()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .collect();
-        let out = json!({"acts": acts, "deployments": records, "executions": executions, "invariant": {"holds": verdict.is_empty(), "broken": verdict}});
+        let deployments = s.sim.world().store.deployments.values().cloned().collect();
+        let out = DemoReport {
+            acts,
+            deployments,
+            executions,
+            invariant: Verdict {
+                holds: verdict.is_empty(),
+                broken: verdict.clone(),
+            },
+        };
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
     } else {
         print_summary(&s, executions.len(), &verdict, start);

@@ -344,13 +344,13 @@ fn validate(file: &Path, json: bool) -> u8 {
         .count();
     let warnings = report.problems.len() - errors;
     if json {
-        let out = serde_json::json!({
-            "file": file.display().to_string(),
-            "valid": report.is_valid(),
-            "errors": errors,
-            "warnings": warnings,
-            "problems": report.problems,
-        });
+        let out = config_file::Validation {
+            file: file.display().to_string(),
+            valid: report.is_valid(),
+            errors,
+            warnings,
+            problems: report.problems.clone(),
+        };
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
     } else {
         print_problems(file, &report);

@@ -183,9 +183,7 @@ pub async fn config_show(stack: &Stack, json_out: bool) -> Outcome {
         .map_err(port)?
         .ok_or_else(|| Stop("no configuration is stored".into(), exit::INVALID))?;
     if json_out {
-        print_json(
-            &json!({"version": s.version, "updated_at": s.updated_at, "updated_by": s.updated_by, "config": s.config}),
-        );
+        print_json(&serde_json::to_value(&s).unwrap());
     } else {
         println!(
             "# version {}, written {} by {}",
@@ -202,7 +200,7 @@ pub async fn config_diff(stack: &Stack, config: &Config, json_out: bool) -> Outc
     let cloud = stack.cloud().await?;
     let changes = configure::compare(&cloud, config).await.map_err(port)?;
     if json_out {
-        print_json(&json!({"changes": changes}));
+        print_json(&serde_json::to_value(configure::Diff { changes }).unwrap());
     } else if changes.is_empty() {
         println!("no differences");
     } else {
@@ -497,7 +495,11 @@ pub async fn subscribe_cmd(stack: &Stack, a: &SubscribeArgs, json_out: bool) -> 
     let cloud = stack.cloud().await?;
     let arn = subscribe::subscribe(&cloud, &stack.topic()?, protocol, endpoint, &filter).await?;
     if json_out {
-        print_json(&json!({"subscription": arn, "filter": filter.policy()}));
+        let out = subscribe::Subscribed {
+            subscription: arn,
+            filter: filter.policy(),
+        };
+        print_json(&serde_json::to_value(&out).unwrap());
     } else {
         println!("subscribed {} {endpoint}: {arn}", protocol.as_str());
         match filter.policy() {
@@ -547,7 +549,7 @@ pub async fn dead_letters_cmd(stack: &Stack, replay: bool, json_out: bool) -> Ou
     if !replay {
         let letters = dead_letters::list(&cloud, &queue).await.map_err(port)?;
         if json_out {
-            print_json(&json!({ "letters": letters }));
+            print_json(&serde_json::to_value(dead_letters::Listing { letters }).unwrap());
         } else if letters.is_empty() {
             println!("no dead letters");
         } else {
@@ -571,7 +573,7 @@ pub async fn dead_letters_cmd(stack: &Stack, replay: bool, json_out: bool) -> Ou
         .map_err(port)?;
     let left = done.iter().filter(|d| !d.removed).count();
     if json_out {
-        print_json(&json!({ "replayed": done }));
+        print_json(&serde_json::to_value(dead_letters::Replay { replayed: done }).unwrap());
     } else {
         for d in &done {
             println!("{:<12} {} — {}", d.letter.kind, d.letter.summary, d.result);

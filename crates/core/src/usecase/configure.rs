@@ -31,6 +31,13 @@ pub fn diff(old: Option<&Config>, new: &Config) -> Vec<String> {
         .collect()
 }
 
+/// What `config diff` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    /// [`diff`] of the stored configuration and the new one.
+    pub changes: Vec<String>,
+}
+
 /// What `config apply` did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {

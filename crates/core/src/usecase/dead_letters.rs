@@ -131,6 +131,18 @@ pub async fn list<P: DeadLetters>(p: &P, queue: &str) -> Result<Vec<Letter>, Por
         .collect())
 }
 
+/// What `greenlight dead-letters` lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    pub letters: Vec<Letter>,
+}
+
+/// What `greenlight dead-letters --replay` did, letter by letter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Replay {
+    pub replayed: Vec<Replayed>,
+}
+
 /// What `--replay` did with one letter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Replayed {

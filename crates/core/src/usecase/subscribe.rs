@@ -1,6 +1,14 @@
 //! subscribe: alerts for the people and systems that want them, filtered on the message
 //! attributes every notification carries (`app`, `environment`, `event`, `severity`).
 
+/// What `greenlight subscribe` made: the subscription's ARN, and its filter policy (`null`:
+/// every notification).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Subscribed {
+    pub subscription: String,
+    pub filter: Option<serde_json::Value>,
+}
+
 use serde_json::{json, Value};
 
 use crate::arn::Arn;
