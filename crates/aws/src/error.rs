@@ -1,39 +1,26 @@
 //! Turning SDK errors into [`PortError`]s: by the error's kind, HTTP status and typed error
 //! code (the same codes the SDK's own retry classifier uses), never by message text.
 
+// The throttling and transient error codes are the SDK's own retry classifier's lists.
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS as THROTTLING, TRANSIENT_ERRORS};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use greenlight_core::ports::PortError;
 
 /// The SDK error type every operation returns.
 pub type SdkError<E> = aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>;
 
-/// Error codes AWS services use for throttling (as the SDK's retry classifier knows them).
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-];
-
-/// Error codes that mean the service had a transient problem.
-const TRANSIENT: &[&str] = &[
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "ServerException",
-];
+/// Error codes that mean the service had a transient problem: the SDK's list, and the codes
+/// some services send with them (usually, but not always, with a 5xx status).
+fn transient(code: &str) -> bool {
+    TRANSIENT_ERRORS.contains(&code)
+        || [
+            "InternalError",
+            "InternalFailure",
+            "ServiceUnavailable",
+            "ServerException",
+        ]
+        .contains(&code)
+}
 
 const ACCESS_DENIED: &[&str] = &[
     "AccessDenied",
@@ -64,7 +51,7 @@ where
             let message = format!("{code}: {}", service.err().message().unwrap_or_default());
             if status == 429 || THROTTLING.contains(&code.as_str()) {
                 PortError::Throttled { operation, message }
-            } else if status >= 500 || TRANSIENT.contains(&code.as_str()) {
+            } else if status >= 500 || transient(&code) {
                 PortError::Unavailable { operation, message }
             } else if status == 403 || ACCESS_DENIED.contains(&code.as_str()) {
                 PortError::AccessDenied { operation, message }
