@@ -353,7 +353,7 @@ pub async fn history_cmd(
     json_out: bool,
 ) -> Outcome {
     let cloud = stack.cloud().await?;
-    let records = cloud.history(app, env, limit).await.map_err(port)?;
+    let records = greenlight_core::usecase::status::history(&cloud, app, env, limit).await?;
     if json_out {
         print_json(&serde_json::to_value(&records).unwrap());
         return Ok(());

@@ -511,3 +511,56 @@ async fn revert_during_a_rollout_asks_it_to_stop() {
         notice.message
     );
 }
+
+#[tokio::test]
+async fn status_shows_what_runs_and_refuses_names_the_configuration_does_not_have() {
+    use greenlight_core::usecase::status::{self, StatusError};
+    let sim = world();
+    let all = status::status(&sim, None, None).await.unwrap();
+    let names: Vec<_> = all
+        .environments
+        .iter()
+        .map(|e| format!("{}/{}", e.app, e.environment))
+        .collect();
+    assert_eq!(names, ["web/prod", "web/staging"]);
+    let staging = &all.environments[1];
+    assert_eq!(staging.live, Some(Colour::Blue));
+    assert_eq!(staging.tag.as_deref(), Some("initial"));
+    assert!(staging
+        .image
+        .as_deref()
+        .unwrap()
+        .ends_with(&digest(1).to_string()));
+    assert!(staging.in_flight.is_none());
+    // Something in flight shows with its phase.
+    let input = push(&sim, 2, Behaviour::healthy());
+    let r = prepare::prepare(&sim, input, TOPIC).await.unwrap();
+    let one = status::status(&sim, Some("web"), Some("staging"))
+        .await
+        .unwrap();
+    assert_eq!(one.environments.len(), 1);
+    assert_eq!(
+        one.environments[0]
+            .in_flight
+            .as_ref()
+            .map(|f| f.deployment.as_str()),
+        Some(r.deployment.as_str())
+    );
+    // A typo is an error naming what there is, not an empty answer.
+    let err = status::status(&sim, Some("web"), Some("stagign"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StatusError::Unknown(_)), "{err}");
+    assert!(err.to_string().contains("prod, staging"), "{err}");
+    let err = status::history(&sim, "wbe", "staging", 10)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no app `wbe`"), "{err}");
+    assert_eq!(
+        status::history(&sim, "web", "staging", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

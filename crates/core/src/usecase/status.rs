@@ -46,6 +46,9 @@ pub struct InFlight {
 pub enum StatusError {
     #[error("no configuration is stored; run `greenlight config apply greenlight.yaml`")]
     NotConfigured,
+    /// An app or environment the stored configuration does not have.
+    #[error("{0}")]
+    Unknown(String),
     #[error("{0}")]
     Aws(#[from] PortError),
 }
@@ -54,7 +57,7 @@ impl crate::errors::ErrorName for StatusError {
     fn error_code(&self) -> crate::errors::ErrorCode {
         use crate::errors::ErrorCode;
         match self {
-            StatusError::NotConfigured => ErrorCode::NotConfigured,
+            StatusError::NotConfigured | StatusError::Unknown(_) => ErrorCode::NotConfigured,
             StatusError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
             StatusError::Aws(_) => ErrorCode::AwsError,
         }
@@ -73,6 +76,7 @@ where
 {
     let stored = p.get_config().await?.ok_or(StatusError::NotConfigured)?;
     let config: &Config = &stored.config;
+    known(config, app, environment)?;
     let mut environments = Vec::new();
     for (app_name, a) in config
         .apps
@@ -133,4 +137,54 @@ where
         config_version: stored.version,
         environments,
     })
+}
+
+/// Refuses an app or environment the configuration does not have (a typo would otherwise
+/// show nothing, as if nothing were deployed), naming what it has.
+fn known(config: &Config, app: Option<&str>, environment: Option<&str>) -> Result<(), StatusError> {
+    let apps: Vec<&str> = config.apps.keys().map(String::as_str).collect();
+    let in_apps: Vec<_> = config
+        .apps
+        .iter()
+        .filter(|(n, _)| app.is_none_or(|a| a == *n))
+        .collect();
+    if let Some(a) = app.filter(|_| in_apps.is_empty()) {
+        return Err(StatusError::Unknown(format!(
+            "no app `{a}` in the stored configuration (it has: {})",
+            apps.join(", ")
+        )));
+    }
+    if let Some(e) = environment {
+        let envs: Vec<&str> = in_apps
+            .iter()
+            .flat_map(|(_, a)| a.environments.keys().map(String::as_str))
+            .collect();
+        if !envs.contains(&e) {
+            return Err(StatusError::Unknown(format!(
+                "no environment `{e}` in the stored configuration{} (it has: {})",
+                app.map(|a| format!(" of `{a}`")).unwrap_or_default(),
+                envs.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `greenlight history`: the newest `limit` deployments of an environment, newest first.
+/// An environment with no history that the stored configuration does not have either is an
+/// error naming what there is (a typo); the history of one removed from the configuration
+/// still shows.
+pub async fn history<P: StateStore>(
+    p: &P,
+    app: &str,
+    environment: &str,
+    limit: usize,
+) -> Result<Vec<crate::ports::DeploymentRecord>, StatusError> {
+    let records = p.history(app, environment, limit).await?;
+    if records.is_empty() {
+        if let Some(stored) = p.get_config().await? {
+            known(&stored.config, Some(app), Some(environment))?;
+        }
+    }
+    Ok(records)
 }
