@@ -39,9 +39,15 @@ pub fn print_problems(file: &Path, report: &Report) {
 
 /// Loads and validates a configuration; on errors prints them and returns the exit code.
 pub fn load(file: &Path) -> Result<Config, u8> {
-    let report = config::load(&read(file)?);
+    load_with_text(file).map(|(config, _)| config)
+}
+
+/// [`load`], with the text as written (what `config apply` stores beside the configuration).
+pub fn load_with_text(file: &Path) -> Result<(Config, String), u8> {
+    let text = read(file)?;
+    let report = config::load(&text);
     print_problems(file, &report);
-    report.config.ok_or_else(|| {
+    report.config.map(|c| (c, text)).ok_or_else(|| {
         let n = report
             .problems
             .iter()

@@ -253,19 +253,23 @@ fn main() -> ExitCode {
             dry_run,
             by,
             json,
-        }) => match config_file::load(&file) {
+        }) => match config_file::load_with_text(&file) {
             Err(code) => nothing_written(&file, code),
-            Ok(config) => aws(|| async move {
-                ops::config_apply(&stack, &config, &ops::who(&by), dry_run, json).await
+            Ok((config, text)) => aws(|| async move {
+                ops::config_apply(&stack, &config, &text, &ops::who(&by), dry_run, json).await
             }),
         },
         Command::Config(ConfigCommand::Show { json }) => {
             aws(|| async move { ops::config_show(&stack, json).await })
         }
-        Command::Config(ConfigCommand::Diff { file, json }) => match config_file::load(&file) {
-            Err(code) => nothing_written(&file, code),
-            Ok(config) => aws(|| async move { ops::config_diff(&stack, &config, json).await }),
-        },
+        Command::Config(ConfigCommand::Diff { file, json }) => {
+            match config_file::load_with_text(&file) {
+                Err(code) => nothing_written(&file, code),
+                Ok((config, text)) => {
+                    aws(|| async move { ops::config_diff(&stack, &config, &text, json).await })
+                }
+            }
+        }
         Command::Promote {
             app,
             from,

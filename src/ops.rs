@@ -151,12 +151,13 @@ fn print_json(v: &Value) {
 pub async fn config_apply(
     stack: &Stack,
     config: &Config,
+    source: &str,
     by: &str,
     dry_run: bool,
     json_out: bool,
 ) -> Outcome {
     let cloud = stack.cloud().await?;
-    let done = configure::apply(&cloud, config, by, dry_run)
+    let done = configure::apply(&cloud, config, source, by, dry_run)
         .await
         .map_err(port)?;
     if json_out {
@@ -191,20 +192,25 @@ pub async fn config_show(stack: &Stack, json_out: bool) -> Outcome {
             s.updated_at.to_rfc3339(),
             s.updated_by
         );
-        print_json(&sort_keys(&serde_json::to_value(&s.config).unwrap()));
+        match &s.source {
+            Some(yaml) => print!("{yaml}"),
+            None => print_json(&sort_keys(&serde_json::to_value(&s.config).unwrap())),
+        }
     }
     Ok(())
 }
 
-pub async fn config_diff(stack: &Stack, config: &Config, json_out: bool) -> Outcome {
+pub async fn config_diff(stack: &Stack, config: &Config, source: &str, json_out: bool) -> Outcome {
     let cloud = stack.cloud().await?;
-    let changes = configure::compare(&cloud, config).await.map_err(port)?;
+    let diff = configure::compare(&cloud, config, source)
+        .await
+        .map_err(port)?;
     if json_out {
-        print_json(&serde_json::to_value(configure::Diff { changes }).unwrap());
-    } else if changes.is_empty() {
+        print_json(&serde_json::to_value(&diff).unwrap());
+    } else if diff.changes.is_empty() {
         println!("no differences");
     } else {
-        changes.iter().for_each(|l| println!("{l}"));
+        diff.changes.iter().for_each(|l| println!("{l}"));
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ async fn config_apply_show_and_diff() {
     let o = greenlight(&env, &["config", "diff", "examples/greenlight.yaml"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(
-        out(&o).lines().all(|l| l.starts_with("+ ")),
+        out(&o).lines().skip(1).all(|l| l.starts_with("+ ")),
         "nothing stored: every line is new"
     );
     let o = greenlight(
@@ -138,16 +138,18 @@ async fn config_apply_show_and_diff() {
     .unwrap();
     let o = greenlight(&env, &["config", "apply", changed.to_str().unwrap()]);
     let text = out(&o);
+    // The diff is of the YAML as written, in hunks with context.
     assert!(
         text.lines()
-            .any(|l| l.starts_with("- ") && l.contains("\"rollback_window\": \"30m\"")),
+            .any(|l| l.starts_with("- ") && l.trim_end().ends_with("rollback_window: 30m")),
         "{text}"
     );
     assert!(
         text.lines()
-            .any(|l| l.starts_with("+ ") && l.contains("\"rollback_window\": \"45m\"")),
+            .any(|l| l.starts_with("+ ") && l.trim_end().ends_with("rollback_window: 45m")),
         "{text}"
     );
+    assert!(text.lines().any(|l| l.starts_with("@@ -")), "{text}");
     assert_eq!(
         text.lines()
             .filter(|l| l.starts_with("- ") || l.starts_with("+ "))
@@ -356,7 +358,7 @@ async fn history_and_approval_refusals() {
         .config
         .unwrap();
     cloud
-        .put_config(&config, 0, "test", chrono::Utc::now())
+        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
         .await
         .unwrap();
     let url = approval_endpoint(cloud.clone()).await;

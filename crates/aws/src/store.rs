@@ -443,12 +443,14 @@ impl StateStore for AwsCloud {
                 .map_err(|e| corrupt(&e.to_string()))?
                 .with_timezone(&Utc),
             updated_by: get_s(&item, "updated_by")?.to_string(),
+            source: item.get("source").and_then(|v| v.as_s().ok()).cloned(),
         }))
     }
 
     async fn put_config(
         &self,
         config: &Config,
+        source: &str,
         expected_version: u64,
         by: &str,
         now: DateTime<Utc>,
@@ -466,7 +468,8 @@ impl StateStore for AwsCloud {
             )
             .item("version", n(version as i64))
             .item("updated_at", s(now.to_rfc3339()))
-            .item("updated_by", s(by));
+            .item("updated_by", s(by))
+            .item("source", s(source));
         put = if expected_version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {

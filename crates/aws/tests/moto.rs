@@ -766,13 +766,24 @@ async fn dynamodb_config_is_versioned() {
     let config = greenlight_core::config::load(include_str!("../../../examples/greenlight.yaml"))
         .config
         .unwrap();
-    assert_eq!(c.put_config(&config, 0, "alice", t(0)).await.unwrap(), 1);
+    assert_eq!(
+        c.put_config(&config, "version: 1\n", 0, "alice", t(0))
+            .await
+            .unwrap(),
+        1
+    );
     assert!(matches!(
-        c.put_config(&config, 0, "bob", t(1)).await,
+        c.put_config(&config, "version: 1\n", 0, "bob", t(1)).await,
         Err(PortError::Conflict { .. })
     ));
-    assert_eq!(c.put_config(&config, 1, "bob", t(2)).await.unwrap(), 2);
+    let yaml = include_str!("../../../examples/greenlight.yaml");
+    assert_eq!(
+        c.put_config(&config, yaml, 1, "bob", t(2)).await.unwrap(),
+        2
+    );
     let stored = c.get_config().await.unwrap().unwrap();
+    // The YAML is kept as written, comments and all.
+    assert_eq!(stored.source.as_deref(), Some(yaml));
     assert_eq!(
         (
             stored.version,
@@ -869,7 +880,7 @@ async fn prepare_refuses_forged_inputs_and_writes_nothing() {
     let config = greenlight_core::config::load(include_str!("../../../examples/greenlight.yaml"))
         .config
         .unwrap();
-    c.put_config(&config, 0, "test", chrono::Utc::now())
+    c.put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
         .await
         .unwrap();
     let digest = Digest::parse(&format!("sha256:{}", "4".repeat(64))).unwrap();
@@ -1027,7 +1038,7 @@ async fn reconcile_starts_the_newest_push_nothing_acted_on_once() {
     let config = loaded
         .config
         .unwrap_or_else(|| panic!("{:?}", loaded.problems));
-    c.put_config(&config, 0, "test", chrono::Utc::now())
+    c.put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
         .await
         .unwrap();
     let sm = state_machine(&c).await;

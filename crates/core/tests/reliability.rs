@@ -104,12 +104,13 @@ impl StateStore for StopRacesTheRead {
     async fn put_config(
         &self,
         config: &Config,
+        source: &str,
         expected_version: u64,
         by: &str,
         now: DateTime<Utc>,
     ) -> PortResult<u64> {
         self.inner
-            .put_config(config, expected_version, by, now)
+            .put_config(config, source, expected_version, by, now)
             .await
     }
 }

@@ -662,6 +662,7 @@ impl World {
             version: 1,
             updated_at: self.now,
             updated_by: "sim".into(),
+            source: None,
         });
     }
 

@@ -222,6 +222,9 @@ pub struct StoredConfig {
     pub version: u64,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
+    /// The YAML as written (comments and all), when it was stored with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Locks, deployment history, task tokens and configuration (DynamoDB in production).
@@ -319,6 +322,7 @@ pub trait StateStore: Send + Sync {
     fn put_config(
         &self,
         config: &Config,
+        source: &str,
         expected_version: u64,
         by: &str,
         now: DateTime<Utc>,

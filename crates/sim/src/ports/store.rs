@@ -217,6 +217,7 @@ impl StateStore for Sim {
     async fn put_config(
         &self,
         config: &Config,
+        source: &str,
         expected_version: u64,
         by: &str,
         now: DateTime<Utc>,
@@ -236,6 +237,7 @@ impl StateStore for Sim {
                 version: current + 1,
                 updated_at: now,
                 updated_by: by.to_string(),
+                source: Some(source.to_string()),
             });
             Ok(current + 1)
         })
