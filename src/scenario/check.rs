@@ -1,21 +1,10 @@
 //! A scenario checked against the configuration it rehearses: every app, environment,
 //! repository and alarm it names must exist there.
 
-#[allow(unused_imports)]
 use super::*;
-#[allow(unused_imports)]
 use std::collections::BTreeMap;
 
-#[allow(unused_imports)]
-use chrono::{DateTime, Utc};
-#[allow(unused_imports)]
 use greenlight_core::config::Config;
-#[allow(unused_imports)]
-use greenlight_core::decode::closest;
-#[allow(unused_imports)]
-use greenlight_core::yaml::{Node, NodeKind, Span};
-#[allow(unused_imports)]
-use serde::{Deserialize, Serialize};
 
 /// What the scenario names that the configuration does not have: apps, environments,
 /// repositories and alarms.

@@ -1,19 +1,8 @@
 //! What a scenario is: its steps, the actions they take, and the outcomes it expects.
 
-#[allow(unused_imports)]
-use super::*;
-#[allow(unused_imports)]
-use std::collections::BTreeMap;
-
-#[allow(unused_imports)]
 use chrono::{DateTime, Utc};
-#[allow(unused_imports)]
-use greenlight_core::config::Config;
-#[allow(unused_imports)]
 use greenlight_core::Duration;
-#[allow(unused_imports)]
-use greenlight_sim::{Behaviour, FaultKind};
-#[allow(unused_imports)]
+use greenlight_sim::Behaviour;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -3,23 +3,11 @@
 //! nearest known name), never silently ignored — a typo must not turn a rehearsal of a
 //! failure into a rehearsal of a success.
 
-#[allow(unused_imports)]
 use super::*;
-#[allow(unused_imports)]
-use std::collections::BTreeMap;
 
-#[allow(unused_imports)]
-use chrono::{DateTime, Utc};
-#[allow(unused_imports)]
-use greenlight_core::config::Config;
-#[allow(unused_imports)]
 use greenlight_core::decode::closest;
-#[allow(unused_imports)]
 use greenlight_core::yaml::{Node, NodeKind, Span};
-#[allow(unused_imports)]
 use greenlight_sim::FaultKind;
-#[allow(unused_imports)]
-use serde::{Deserialize, Serialize};
 
 /// Every operation a scenario's `fault` can name: the AWS calls the simulator reports and
 /// each function's invocation.

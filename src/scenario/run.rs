@@ -1,26 +1,15 @@
 //! Running a scenario in a fresh simulated account, and reporting what happened.
 
-#[allow(unused_imports)]
 use super::*;
-#[allow(unused_imports)]
 use std::collections::BTreeMap;
 
-#[allow(unused_imports)]
 use chrono::{DateTime, Utc};
-#[allow(unused_imports)]
 use greenlight_core::config::Config;
-#[allow(unused_imports)]
 use greenlight_core::ports::{AlarmValue, StateStore, TokenPurpose};
-#[allow(unused_imports)]
 use greenlight_core::usecase::{approval, promote};
-#[allow(unused_imports)]
 use greenlight_core::{Arn, Duration};
-#[allow(unused_imports)]
-use greenlight_sim::{Behaviour, FaultKind};
-#[allow(unused_imports)]
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[allow(unused_imports)]
 use crate::simulation::{digest_for, Async, Simulation, TOPIC};
 
 /// What a scenario run produced.
