@@ -17,4 +17,9 @@ pub mod exit {
     pub const INVALID: u8 = 1;
     /// A file could not be read or written.
     pub const IO: u8 = 3;
+    /// AWS kept failing with transient errors (throttling, 5xx, timeouts) while a command
+    /// followed a deployment: what it followed may still be running.
+    pub const UNAVAILABLE: u8 = 4;
+    /// A `--wait` ran out of its `--timeout`: the deployment is still running.
+    pub const TIMED_OUT: u8 = 5;
 }

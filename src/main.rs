@@ -64,71 +64,105 @@ enum Command {
         /// An EventBridge event as JSON (e.g. events/on-push/push-tagged.json).
         #[arg(long, short)]
         event: PathBuf,
-        /// Print JSON instead of text.
+        /// Print one JSON document instead of text (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Show the traffic steps an environment's strategy turns into.
     Plan {
+        /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// The app, as named in the configuration.
         app: String,
+        /// The environment of that app.
         environment: String,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Start the rollout, in the next environment, of the newest digest that succeeded in one environment (or `--digest`).
     Promote {
+        /// The app, as named in the configuration.
         app: String,
+        /// The environment the digest succeeded in.
         #[arg(long)]
         from: String,
+        /// The environment to deploy it to (its `trigger` must be `promote_from: FROM`).
         #[arg(long)]
         to: String,
         /// A digest that is live in --from, or succeeded there before.
         #[arg(long)]
         digest: Option<String>,
-        /// Follow the deployment until it ends (exit 1 unless it succeeds).
+        /// Follow the deployment until it ends (exit 1 unless it succeeds). Progress goes
+        /// to standard error, so that with --json standard output holds one document.
         #[arg(long)]
         wait: bool,
+        /// With --wait: stop following after this long (`30m`, `2h`) and exit 5.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<greenlight_core::Duration>,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Approve a deployment that waits for approval, as the AWS identity you are signed in
     /// as (a signed request to the stack's approval URL).
-    Approve { deployment: String },
+    Approve {
+        /// The deployment id (`greenlight status` shows the one waiting).
+        deployment: String,
+        /// Print one JSON document (its shape: docs/JSON.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Reject a deployment that waits for approval: it rolls back.
     Reject {
+        /// The deployment id (`greenlight status` shows the one waiting).
         deployment: String,
+        /// Why: recorded in the history and sent with the notification.
         #[arg(long)]
         reason: String,
+        /// Print one JSON document (its shape: docs/JSON.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Stop a running deployment (it rolls back), or flip a finished one back to the
     /// previous colour within its rollback window.
     Rollback {
+        /// The app, as named in the configuration.
         app: String,
+        /// The environment to roll back.
         #[arg(long = "env")]
         environment: String,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// What runs where: live colour, image, weights, deployment in flight.
     Status {
+        /// Only this app.
         app: Option<String>,
+        /// Only this environment.
         #[arg(long = "env")]
         environment: Option<String>,
-        /// Refresh every 5 seconds until interrupted.
+        /// Refresh every 5 seconds until interrupted (the screen is redrawn only on a
+        /// terminal).
         #[arg(long)]
         watch: bool,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Past deployments of an environment, newest first.
     History {
+        /// The app, as named in the configuration.
         app: String,
+        /// The environment.
         #[arg(long = "env")]
         environment: String,
+        /// How many deployments, newest first.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
@@ -137,11 +171,18 @@ enum Command {
     Subscribe {
         #[command(flatten)]
         args: greenlight::ops::SubscribeArgs,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Remove a subscription.
-    Unsubscribe { subscription: String },
+    Unsubscribe {
+        /// The subscription's ARN (`greenlight subscriptions` lists them).
+        subscription: String,
+        /// Print one JSON document (its shape: docs/JSON.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// List the pushes and alarm changes greenlight could not act on (the stack's
     /// dead-letter queue); `--replay` deploys the pushes now (idempotently) and drops the
     /// alarm changes. Exits 1 when something is left in the queue after a replay.
@@ -149,31 +190,39 @@ enum Command {
         /// Act on them: replay the pushes, drop the alarm changes.
         #[arg(long)]
         replay: bool,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// List the topic's subscriptions and their filters.
     Subscriptions {
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
     /// Rehearse a configuration against scenarios (pushes, approvals, alarms, faults) in a
     /// simulated AWS account. Exits 1 when an invariant breaks or an expectation is not met.
     Simulate {
+        /// The configuration file to rehearse.
         #[arg(long, short)]
         config: PathBuf,
         /// A scenario file, or a directory of them (repeatable). Format: docs/SCENARIOS.md.
         #[arg(long, short, required = true)]
         scenario: Vec<PathBuf>,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// The real state machine and handlers against a simulated AWS, in four acts; needs no
     /// AWS account.
     Demo {
-        /// Print the full event log as JSON instead of the timeline.
+        /// Print the full event log as one JSON document instead of the timeline (its
+        /// shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
@@ -183,7 +232,9 @@ enum Command {
 enum ConfigCommand {
     /// Check a configuration and list every problem, with its YAML path and line.
     Validate {
+        /// The configuration file (greenlight.yaml).
         file: PathBuf,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
@@ -191,29 +242,60 @@ enum ConfigCommand {
     Schema,
     /// Validate FILE, show how it differs from the stored configuration, and store it.
     Apply {
+        /// The configuration file (greenlight.yaml).
         file: PathBuf,
         /// Show the differences only.
         #[arg(long)]
         dry_run: bool,
+        /// Who applies it, as recorded with the version (default: $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Print the stored configuration.
     Show {
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
     /// Show how FILE differs from the stored configuration.
     Diff {
+        /// The configuration file (greenlight.yaml).
         file: PathBuf,
+        /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
     },
 }
 
+/// A duration flag (`30s`, `5m`, `1h30m`).
+fn parse_duration(s: &str) -> Result<greenlight_core::Duration, String> {
+    s.parse()
+        .map_err(|e: greenlight_core::duration::DurationError| e.to_string())
+}
+
+/// A reader that closed the pipe (`greenlight demo --json | head`) is not an error: printing
+/// to it ends the command quietly, with exit code 0, instead of a panic message.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(i32::from(exit::OK));
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let stack = cli.stack.clone();
     let code = match cli.command {
@@ -276,16 +358,20 @@ fn main() -> ExitCode {
             to,
             digest,
             wait,
+            timeout,
             json,
         } => aws(|| async move {
+            let wait = wait.then_some(ops::Wait { timeout });
             ops::promote_and_follow(&stack, &app, &from, &to, digest.as_deref(), wait, json).await
         }),
-        Command::Approve { deployment } => {
-            aws(|| async move { ops::answer_cmd(&stack, &deployment, None).await })
+        Command::Approve { deployment, json } => {
+            aws(|| async move { ops::answer_cmd(&stack, &deployment, None, json).await })
         }
-        Command::Reject { deployment, reason } => {
-            aws(|| async move { ops::answer_cmd(&stack, &deployment, Some(&reason)).await })
-        }
+        Command::Reject {
+            deployment,
+            reason,
+            json,
+        } => aws(|| async move { ops::answer_cmd(&stack, &deployment, Some(&reason), json).await }),
         Command::Rollback {
             app,
             environment,
@@ -314,8 +400,8 @@ fn main() -> ExitCode {
         Command::DeadLetters { replay, json } => {
             aws(|| async move { ops::dead_letters_cmd(&stack, replay, json).await })
         }
-        Command::Unsubscribe { subscription } => {
-            aws(|| async move { ops::unsubscribe_cmd(&stack, &subscription).await })
+        Command::Unsubscribe { subscription, json } => {
+            aws(|| async move { ops::unsubscribe_cmd(&stack, &subscription, json).await })
         }
         Command::Subscriptions { json } => {
             aws(|| async move { ops::subscriptions_cmd(&stack, json).await })
@@ -501,5 +587,33 @@ fn simulate_cmd(config_file: &Path, paths: &[PathBuf], json: bool) -> u8 {
         exit::OK
     } else {
         exit::INVALID
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command, flag and argument says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("{here}: no description"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{here}: {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
     }
 }

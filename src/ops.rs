@@ -273,15 +273,22 @@ where
     Ok(greenlight_core::usecase::approval::send(p, url, deployment, reject_reason).await?)
 }
 
+/// How `--wait` follows a deployment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wait {
+    /// Give up after this long (exit 5); `None`: until it ends.
+    pub timeout: Option<greenlight_core::Duration>,
+}
+
 /// `greenlight promote`: the promotion, recorded as the caller AWS names; with `wait`,
-/// followed to its end.
+/// followed to its end (progress on standard error).
 pub async fn promote_and_follow(
     stack: &Stack,
     app: &str,
     from: &str,
     to: &str,
     digest: Option<&str>,
-    wait: bool,
+    wait: Option<Wait>,
     json_out: bool,
 ) -> Outcome {
     let cloud = stack.cloud().await?;
@@ -298,7 +305,7 @@ pub async fn promote_and_follow(
     )
     .await?;
     println!("{said}");
-    if wait {
+    if let Some(wait) = wait {
         let execution = match &promotion.start {
             greenlight_core::ports::StartOutcome::Started { arn } => Some(arn.clone()),
             greenlight_core::ports::StartOutcome::AlreadyExists { .. } => None,
@@ -308,6 +315,7 @@ pub async fn promote_and_follow(
             &promotion.deployment,
             execution.as_deref(),
             std::time::Duration::from_secs(5),
+            wait,
         )
         .await?;
     }
@@ -315,12 +323,29 @@ pub async fn promote_and_follow(
 }
 
 /// `greenlight approve` (no reason) or `reject` (with one), through the approval URL.
-pub async fn answer_cmd(stack: &Stack, deployment: &str, reject_reason: Option<&str>) -> Outcome {
+pub async fn answer_cmd(
+    stack: &Stack,
+    deployment: &str,
+    reject_reason: Option<&str>,
+    json_out: bool,
+) -> Outcome {
     let url = stack.approval_url()?;
-    println!(
-        "{}",
-        approve_cmd(&stack.cloud().await?, &url, deployment, reject_reason).await?
-    );
+    let message = approve_cmd(&stack.cloud().await?, &url, deployment, reject_reason).await?;
+    if json_out {
+        let decision = if reject_reason.is_some() {
+            greenlight_core::usecase::approval::Verdict::Reject
+        } else {
+            greenlight_core::usecase::approval::Verdict::Approve
+        };
+        let out = greenlight_core::usecase::approval::Answered {
+            deployment: deployment.to_string(),
+            decision,
+            message,
+        };
+        print_json(&serde_json::to_value(&out).unwrap());
+    } else {
+        println!("{message}");
+    }
     Ok(())
 }
 
@@ -443,12 +468,16 @@ pub async fn status_cmd(
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct SubscribeArgs {
+    /// An e-mail address (it receives a confirmation message first).
     #[arg(long, group = "target")]
     pub email: Option<String>,
+    /// An SQS queue's ARN (it receives the notification as JSON).
     #[arg(long, group = "target")]
     pub sqs: Option<String>,
+    /// An HTTPS endpoint (SNS confirms the subscription with it first).
     #[arg(long, group = "target")]
     pub https: Option<String>,
+    /// A Lambda function's ARN.
     #[arg(long, group = "target")]
     pub lambda: Option<String>,
     /// Only this app's notifications.
@@ -519,10 +548,14 @@ pub async fn subscribe_cmd(stack: &Stack, a: &SubscribeArgs, json_out: bool) -> 
     Ok(())
 }
 
-pub async fn unsubscribe_cmd(stack: &Stack, subscription: &str) -> Outcome {
+pub async fn unsubscribe_cmd(stack: &Stack, subscription: &str, json_out: bool) -> Outcome {
     let cloud = stack.cloud().await?;
     cloud.unsubscribe(subscription).await.map_err(port)?;
-    println!("unsubscribed {subscription}");
+    if json_out {
+        print_json(&json!({ "unsubscribed": subscription }));
+    } else {
+        println!("unsubscribed {subscription}");
+    }
     Ok(())
 }
 
@@ -606,27 +639,65 @@ pub async fn follow<P>(
     deployment: &str,
     execution: Option<&str>,
     every: std::time::Duration,
+    wait: Wait,
 ) -> Outcome
 where
     P: StateStore + greenlight_core::ports::Executions,
 {
     use greenlight_core::usecase::watch::{look, End};
-    let mut last = None;
+    /// Transient AWS errors in a row before following gives up (exit 4).
+    const PATIENCE: u32 = 5;
+    let started = tokio::time::Instant::now();
+    let deadline = wait
+        .timeout
+        .map(|t| started + std::time::Duration::from_secs(t.as_secs()));
+    let (mut last, mut failures) = (None, 0);
     loop {
-        let seen = look(cloud, deployment, execution).await.map_err(port)?;
+        let seen = match look(cloud, deployment, execution).await {
+            Ok(seen) => {
+                failures = 0;
+                seen
+            }
+            Err(e) if e.is_retryable() && failures + 1 < PATIENCE => {
+                failures += 1;
+                eprintln!("  (AWS: {e}; trying again)");
+                tokio::time::sleep(every * failures).await;
+                continue;
+            }
+            Err(e) if e.is_retryable() => {
+                return Err(Stop(
+                    format!("{deployment}: could not follow it ({e}); it may still be running — `greenlight status` shows it"),
+                    exit::UNAVAILABLE,
+                ))
+            }
+            Err(e) => return Err(port(e)),
+        };
         if let Some((phase, weight)) = seen.at.filter(|a| last != Some(*a)) {
-            println!(
-                "  {:<20} {}",
+            let elapsed = greenlight_core::Duration::from_secs(started.elapsed().as_secs());
+            eprintln!(
+                "  {:<20} {}  {elapsed}",
                 phase.as_str(),
                 crate::render::bar(weight, 20)
             );
             last = Some((phase, weight));
         }
         match seen.end {
-            None => tokio::time::sleep(every).await,
+            None => {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    let phase = last.map_or("not started", |(p, _)| p.as_str());
+                    return Err(Stop(
+                        format!(
+                            "{deployment}: still running ({phase}) after {}; `greenlight status` follows it",
+                            wait.timeout.unwrap_or_default()
+                        ),
+                        exit::TIMED_OUT,
+                    ));
+                }
+                tokio::time::sleep(every).await
+            }
             Some(End::Outcome { outcome, reason }) => {
                 let name = outcome.as_str();
-                println!(
+                eprintln!(
                     "{deployment}: {name}{}",
                     reason.map(|x| format!(" — {x}")).unwrap_or_default()
                 );
@@ -689,14 +760,18 @@ mod tests {
         sim.put_deployment(&record(Some(DeploymentOutcome::Succeeded)))
             .await
             .unwrap();
-        assert!(follow(&sim, "web-prod-1", None, every).await.is_ok());
+        assert!(follow(&sim, "web-prod-1", None, every, Wait::default())
+            .await
+            .is_ok());
         sim.put_deployment(&DeploymentRecord {
             version: 1,
             ..record(Some(DeploymentOutcome::RolledBack))
         })
         .await
         .unwrap();
-        let Err(Stop(message, code)) = follow(&sim, "web-prod-1", None, every).await else {
+        let Err(Stop(message, code)) =
+            follow(&sim, "web-prod-1", None, every, Wait::default()).await
+        else {
             panic!("a rollback is a failure")
         };
         assert_eq!(
@@ -719,11 +794,50 @@ mod tests {
             "web-prod-1",
             Some(&arn),
             std::time::Duration::from_millis(1),
+            Wait::default(),
         )
         .await
         else {
             panic!("no outcome")
         };
         assert!(message.contains("ended ABORTED"), "{message}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follow_gives_up_at_its_timeout_and_on_aws_that_stays_down() {
+        let sim = Sim::at_epoch(1);
+        sim.put_deployment(&record(None)).await.unwrap();
+        let every = std::time::Duration::from_secs(5);
+        let wait = Wait {
+            timeout: Some(greenlight_core::Duration::from_secs(60)),
+        };
+        let Err(Stop(message, code)) = follow(&sim, "web-prod-1", None, every, wait).await else {
+            panic!("a deployment that never ends times out")
+        };
+        assert_eq!(code, exit::TIMED_OUT, "{message}");
+        assert!(message.contains("still running"), "{message}");
+        // A blip is retried; AWS down for good is its own exit code, not a failed release.
+        sim.world()
+            .inject("dynamodb:GetItem", greenlight_sim::FaultKind::Throttle, 2);
+        sim.put_deployment(&DeploymentRecord {
+            version: 1,
+            ..record(Some(DeploymentOutcome::Succeeded))
+        })
+        .await
+        .unwrap();
+        assert!(follow(&sim, "web-prod-1", None, every, Wait::default())
+            .await
+            .is_ok());
+        sim.world().inject(
+            "dynamodb:GetItem",
+            greenlight_sim::FaultKind::ServerError,
+            10,
+        );
+        let Err(Stop(message, code)) =
+            follow(&sim, "web-prod-1", None, every, Wait::default()).await
+        else {
+            panic!("AWS down for good")
+        };
+        assert_eq!(code, exit::UNAVAILABLE, "{message}");
     }
 }

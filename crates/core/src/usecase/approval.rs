@@ -155,6 +155,14 @@ pub struct Decision {
     pub reason: Option<String>,
 }
 
+/// What `greenlight approve`/`reject --json` prints: the answer given and the URL's message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    pub deployment: String,
+    pub decision: Verdict,
+    pub message: String,
+}
+
 /// Why the approval URL did not take an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnswerError {
