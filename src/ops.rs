@@ -552,7 +552,10 @@ pub async fn unsubscribe_cmd(stack: &Stack, subscription: &str, json_out: bool) 
     let cloud = stack.cloud().await?;
     cloud.unsubscribe(subscription).await.map_err(port)?;
     if json_out {
-        print_json(&json!({ "unsubscribed": subscription }));
+        let out = subscribe::Unsubscribed {
+            unsubscribed: subscription.to_string(),
+        };
+        print_json(&serde_json::to_value(&out).unwrap());
     } else {
         println!("unsubscribed {subscription}");
     }

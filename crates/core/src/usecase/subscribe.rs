@@ -1,6 +1,12 @@
 //! subscribe: alerts for the people and systems that want them, filtered on the message
 //! attributes every notification carries (`app`, `environment`, `event`, `severity`).
 
+/// What `greenlight unsubscribe` removed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unsubscribed {
+    pub unsubscribed: String,
+}
+
 /// What `greenlight subscribe` made: the subscription's ARN, and its filter policy (`null`:
 /// every notification).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
