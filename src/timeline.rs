@@ -221,8 +221,10 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
                 say(h, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]))
             }
-            // A bake wait that times out is the normal path, not news.
-            ("StateCaught", "Bake") if h.details["error"] == "States.Timeout" => {}
+            // A bake wait, or a watched rollback window, that times out is the normal
+            // path, not news.
+            ("StateCaught", "Bake" | "WatchWindow") if h.details["error"] == "States.Timeout" => {}
+            ("StateCaught", "WatchWindow") => say(h, format!("· rollback window of {}: {} → revert to the old colour, if it is still the release that runs", input["tag"].as_str().unwrap_or("this release"), h.details["error"].as_str().unwrap_or("?"))),
             ("StateCaught", _) => say(h, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "Rollback") => say(h, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),
             ("TaskStateExited", "Retire") => say(h, format!("· {}", output["retired"]["reason"].as_str().unwrap_or("retire"))),

@@ -1127,3 +1127,77 @@ async fn a_push_whose_on_push_failed_three_times_is_recovered_and_its_replay_is_
     assert_invariant(&s);
     s.close();
 }
+
+/// Production left on a colour whose alarm is in ALARM breaks the invariant (before the
+/// watched rollback window, a release whose alarm fired after success was left live and the
+/// invariant said it held).
+#[tokio::test(start_paused = true)]
+async fn the_invariant_counts_a_live_colour_in_alarm_as_broken() {
+    let s = world(&example());
+    push(&s, "v2.0.0", Behaviour::healthy()).await;
+    s.settle().await;
+    assert_invariant(&s);
+    s.sim
+        .world()
+        .force_alarm(
+            "web-staging-5xx",
+            Some(greenlight_core::ports::AlarmValue::Alarm),
+            "forced",
+        )
+        .unwrap();
+    let broken = s.invariant();
+    assert!(
+        broken
+            .iter()
+            .any(|b| b.contains("left with its alarm web-staging-5xx in ALARM")),
+        "{broken:#?}"
+    );
+    s.close();
+}
+
+/// An alarm three minutes after a success, inside the rollback window, reverts the release
+/// within seconds: traffic verified back on the old colour, the release `reverted`, its
+/// colour scaled down, the invariant holding.
+#[tokio::test(start_paused = true)]
+async fn an_alarm_inside_the_rollback_window_reverts_the_release_within_seconds() {
+    let s = world(&example());
+    push(&s, "v2.0.0", Behaviour::healthy()).await;
+    s.sleep(5 * 60).await;
+    let v2 = record(&s, "v2.0.0", "staging");
+    assert_eq!(v2.outcome, Some(Outcome::Succeeded));
+    let fired = s.now();
+    s.sim
+        .world()
+        .force_alarm(
+            "web-staging-5xx",
+            Some(greenlight_core::ports::AlarmValue::Alarm),
+            "5xx",
+        )
+        .unwrap();
+    // EventBridge delivers the change to the alarm relay.
+    let event = greenlight::simulation::alarm_event("web-staging-5xx", "5xx", s.now());
+    s.deliver_async(greenlight::simulation::Async::AlarmRelay, event)
+        .await
+        .unwrap();
+    s.sleep(10).await;
+    assert_eq!(
+        s.live("web", "staging"),
+        Some(Colour::Blue),
+        "back on the old colour"
+    );
+    let v2 = record(&s, "v2.0.0", "staging");
+    assert_eq!(v2.outcome, Some(Outcome::Reverted), "{v2:?}");
+    let reverted_at = s.sim.world().traffic.last().map(|t| t.at).unwrap();
+    assert!(
+        (reverted_at - fired).num_seconds() <= 5,
+        "reverted {}s after the alarm",
+        (reverted_at - fired).num_seconds()
+    );
+    s.sim
+        .world()
+        .force_alarm("web-staging-5xx", None, "over")
+        .unwrap();
+    s.settle().await;
+    assert_invariant(&s);
+    s.close();
+}

@@ -259,14 +259,20 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
         let function = state["Parameters"]["FunctionName"]
             .as_str()
             .unwrap_or_default();
-        let changes_aws = [
-            "${DeployFunctionArn}",
-            "${ShiftFunctionArn}",
-            "${CheckFunctionArn}",
-            "${FinalizeFunctionArn}",
-            "${AwaitFunctionArn}",
-        ]
-        .contains(&function);
+        // The watched rollback window comes after the release succeeded and released its
+        // lock: its wait falls back to the plain wait, and its revert (which takes the lock
+        // anew, or leaves the environment to whoever holds it) to the retire.
+        let window = state["Parameters"]["Payload"]["purpose"] == "window"
+            || state["Parameters"]["Payload"]["window"] == true;
+        let changes_aws = !window
+            && [
+                "${DeployFunctionArn}",
+                "${ShiftFunctionArn}",
+                "${CheckFunctionArn}",
+                "${FinalizeFunctionArn}",
+                "${AwaitFunctionArn}",
+            ]
+            .contains(&function);
         let catch = effective_catch(&asl, name);
         if changes_aws {
             let catches_all = catch.iter().any(|c| {
@@ -275,7 +281,7 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
             assert!(catches_all, "{name} does not fall back to Rollback");
         }
         // Every task that may act on traffic stops on a lost lock instead of rolling back.
-        if changes_aws || function == "${RollbackFunctionArn}" {
+        if changes_aws || (function == "${RollbackFunctionArn}" && !window) {
             let catches_lock_lost = catch.iter().any(|c| {
                 c["ErrorEquals"] == serde_json::json!(["Greenlight.LockLost"])
                     && c["Next"] == "LockLost"

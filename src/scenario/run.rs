@@ -286,7 +286,7 @@ async fn alarm(
     }
     if let Some(d) = duration {
         let (sim, name, secs) = (s.sim.clone(), name.to_string(), d.as_secs());
-        tokio::spawn(async move {
+        s.spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
             // The alarm exists: forcing it succeeded above.
             let _ = sim

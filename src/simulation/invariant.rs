@@ -5,7 +5,8 @@ use super::*;
 
 impl Simulation {
     /// The invariant after every execution has ended: in each environment the production
-    /// listener sends all traffic to one colour, that colour runs a healthy revision, the
+    /// listener sends all traffic to one colour, that colour runs a healthy revision with
+    /// none of the environment's alarms in ALARM, the
     /// other colour is scaled to zero, the lock is free; and every execution published a
     /// terminal notification.
     pub fn invariant(&self) -> Vec<String> {
@@ -47,6 +48,17 @@ impl Simulation {
                                     state.running,
                                     state.desired,
                                     behaviour.error_rate * 100.0
+                                ));
+                            }
+                        }
+                        // Production must not be left on a colour whose alarms say it
+                        // is failing.
+                        for alarm in &env.checks.alarms {
+                            if w.alarm_value(alarm)
+                                == Some(greenlight_core::ports::AlarmValue::Alarm)
+                            {
+                                broken.push(format!(
+                                    "{at}: the live colour {live} is left with its alarm {alarm} in ALARM"
                                 ));
                             }
                         }

@@ -269,6 +269,16 @@ impl Simulation {
         .await
     }
 
+    /// Runs `work` in the background; [`Simulation::settle`] waits for it too (a forced
+    /// alarm's end, for one).
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(work);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+    }
+
     /// Redrives an execution that ended unsuccessfully (`RedriveExecution`): it runs again
     /// from the state it was in (see `Engine::redrive`). Whether it was redriven (an
     /// execution that succeeded, or is unknown, is not).

@@ -79,6 +79,7 @@ fn purpose_name(p: TokenPurpose) -> &'static str {
     match p {
         TokenPurpose::Approval => "approval",
         TokenPurpose::Bake => "bake",
+        TokenPurpose::Window => "window",
     }
 }
 

@@ -78,6 +78,10 @@ pub struct Control {
     /// Traffic steps remain after the current one.
     pub steps_remaining: bool,
     pub rollback_window_seconds: u64,
+    /// The rollback window is watched: the environment names alarms, and one of them
+    /// firing while the old colour is warm reverts the release.
+    #[serde(default)]
+    pub watch_window: bool,
 }
 
 /// The production listener and the target group that served all traffic when the rollout

@@ -171,12 +171,23 @@ where
 pub struct RollbackInput {
     pub rollout: Rollout,
     pub error: CaughtError,
+    /// Set by the watched rollback window: the release succeeded and an alarm fired since;
+    /// the old colour is still warm, and traffic goes back to it (`promote::revert_in_window`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window: bool,
 }
 
 pub async fn rollback<P>(p: P, _: Settings, input: RollbackInput) -> Result<Rollout, Failure>
 where
-    P: StateStore + LoadBalancer + ContainerService + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Notifier + Clock,
 {
+    if input.window {
+        let cause = input.error.reason();
+        greenlight_core::usecase::promote::revert_in_window(&p, &input.rollout, &cause)
+            .await
+            .map_err(Failure::of)?;
+        return Ok(input.rollout);
+    }
     rollback::rollback(&p, input.rollout, &input.error)
         .await
         .map_err(Failure::of)

@@ -212,6 +212,8 @@ pub enum TokenPurpose {
     Approval,
     /// A bake interval that an alarm may cut short.
     Bake,
+    /// The rollback window after a success, which an alarm ends with a revert.
+    Window,
 }
 
 /// The configuration as stored, with a version for optimistic concurrency.

@@ -31,10 +31,13 @@ where
     }
     let r = &input.rollout;
     // A wait is a long phase: the lease is renewed at its start, and a deployment that
-    // lost its lock stops here.
-    super::record::hold_lock(p, r).await?;
+    // lost its lock stops here. The rollback window comes after the lock was released: a
+    // later deployment may hold it, and the watch changes nothing until an alarm fires.
+    if input.purpose != TokenPurpose::Window {
+        super::record::hold_lock(p, r).await?;
+    }
     let alarms: &[String] = match input.purpose {
-        TokenPurpose::Bake => &r.env.checks.alarms,
+        TokenPurpose::Bake | TokenPurpose::Window => &r.env.checks.alarms,
         TokenPurpose::Approval => &[],
     };
     p.put_task_token(&r.deployment, input.purpose, &input.token, alarms)
@@ -331,7 +334,9 @@ where
             Err(PortError::NotFound { .. }) | Err(PortError::Invalid { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        p.delete_task_token(&deployment, TokenPurpose::Bake).await?;
+        for purpose in [TokenPurpose::Bake, TokenPurpose::Window] {
+            p.delete_task_token(&deployment, purpose).await?;
+        }
     }
     Ok(out)
 }

@@ -353,6 +353,45 @@ where
     result
 }
 
+/// The watched rollback window: an alarm of the environment fired after `r` succeeded,
+/// while its old colour is still warm. Traffic goes back to the old colour (verified), the
+/// deployment is recorded `reverted` with `cause`, and the topic is told — the same flip as
+/// `greenlight rollback`. Nothing is done (`None`) when a later deployment holds the
+/// environment or has replaced this one, or when this one is no longer the live
+/// success (an operator reverted it already): the alarm is then theirs to act on.
+pub async fn revert_in_window<P>(
+    p: &P,
+    r: &crate::rollout::Rollout,
+    cause: &str,
+) -> Result<Option<Reverted>, CommandError>
+where
+    P: StateStore + LoadBalancer + ContainerService + Notifier + Clock,
+{
+    let (app, environment) = (r.app.as_str(), r.environment.as_str());
+    let latest = super::record::latest(p, app, environment).await?;
+    if !latest.is_some_and(|l| l.id == r.deployment && l.outcome == Some(Outcome::Succeeded)) {
+        return Ok(None);
+    }
+    let topic = Arn::parse(&r.topic).map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    let now = p.now();
+    let me = format!("revert-{}", r.deployment);
+    match p
+        .acquire_lock(app, environment, &me, crate::Duration::from_mins(10), now)
+        .await
+    {
+        Ok(LockOutcome::Acquired { .. }) => {}
+        Ok(LockOutcome::Held { .. }) => return Ok(None),
+        Err(e) => {
+            super::record::release_quietly(p, app, environment, &me).await;
+            return Err(e.into());
+        }
+    }
+    let by = format!("the rollback window's watch ({cause})");
+    let result = flip_back(p, &r.env, &topic, app, environment, &by, now).await;
+    super::record::release_quietly(p, app, environment, &me).await;
+    result.map(Some)
+}
+
 /// Whether the execution named `owner` runs (true when it cannot be found: the owner may
 /// be something else than an execution, such as another operator's rollback).
 async fn still_running<P: Executions>(p: &P, sm: &Arn, owner: &str) -> Result<bool, PortError> {

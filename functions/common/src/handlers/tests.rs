@@ -155,6 +155,7 @@ async fn the_sample_events_walk_a_rollout_end_to_end() {
                 error: "Greenlight.AlarmFired".into(),
                 cause: r#"{"errorType":"Greenlight.AlarmFired","errorMessage":"alarm fired: web-staging-5xx"}"#.into(),
             },
+            window: false,
         },
     );
 
