@@ -524,7 +524,13 @@ fn plan_cmd(config_file: &Path, app: &str, environment: &str, json: bool) -> u8 
         );
         return exit::INVALID;
     };
-    let plan = env.strategy.plan().expect("validated strategies plan");
+    let plan = match env.plan() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("{app}/{environment}: {e}");
+            return exit::INVALID;
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&plan).unwrap());
     } else {

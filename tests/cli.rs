@@ -203,7 +203,8 @@ fn plan_shows_the_steps() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         v["steps"],
-        serde_json::json!([{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "0s"}])
+        // The last step holds for the final bake: interval 30s x failure_threshold 2.
+        serde_json::json!([{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "1m"}])
     );
     let o = greenlight(&["plan", "-c", CONFIG, "web", "qa"]);
     assert_eq!(o.status.code(), Some(1));
@@ -450,21 +451,19 @@ fn the_timeline_is_in_causal_order_within_an_instant() {
             }
         }
     };
-    // The end of the canary bake: the check at 20%, the move to 100%, its notice, the
-    // check at 100%, the success.
+    // The end of the canary bake: the check at 20%, the move to 100%, its notice; after
+    // the final bake (30s x 3), the check at 100% and the success.
     order(
         &lines(0, "T09:03:00"),
-        &[
-            "checks passed at 20%",
-            "traffic",
-            "traffic_shifted",
-            "checks passed at 100%",
-            "succeeded",
-        ],
+        &["checks passed at 20%", "traffic", "traffic_shifted"],
+    );
+    order(
+        &lines(0, "T09:04:30"),
+        &["checks passed at 100%", "succeeded"],
     );
     // The alarm: the failed check, the traffic it restores, the rollback's line, its notice.
     order(
-        &lines(2, "T10:07:30"),
+        &lines(2, "T10:10:00"),
         &[
             "traffic",
             "CheckHealth failed",

@@ -302,6 +302,36 @@ pub struct Checks {
     /// Consecutive failed probe or target-health checks that fail the deployment.
     #[serde(default = "default_threshold")]
     pub failure_threshold: u32,
+    /// How long all traffic on the new colour is checked, alarms watched, before the
+    /// release is announced `succeeded` (default: `interval` × `failure_threshold`, the time
+    /// the checks need to fail it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_bake: Option<Duration>,
+}
+
+impl Checks {
+    /// The bake at 100%: `final_bake`, or `interval` × `failure_threshold`.
+    pub fn final_bake(&self) -> Duration {
+        self.final_bake.unwrap_or_else(|| {
+            Duration::from_secs(
+                self.interval
+                    .as_secs()
+                    .saturating_mul(u64::from(self.failure_threshold)),
+            )
+        })
+    }
+}
+
+impl Environment {
+    /// The traffic steps of this environment's strategy, the last one (100%) held for
+    /// `checks.final_bake` unless the strategy gives it a bake of its own.
+    pub fn plan(&self) -> Result<crate::plan::Plan, crate::plan::PlanError> {
+        let mut plan = self.strategy.plan()?;
+        if let Some(last) = plan.steps.last_mut().filter(|s| s.bake.is_zero()) {
+            last.bake = self.checks.final_bake();
+        }
+        Ok(plan)
+    }
 }
 
 fn default_stable_timeout() -> Duration {
@@ -322,6 +352,7 @@ impl Default for Checks {
             alarms: Vec::new(),
             probes: Vec::new(),
             failure_threshold: default_threshold(),
+            final_bake: None,
         }
     }
 }

@@ -488,6 +488,7 @@ impl Decode for Checks {
         let alarms = opt_or(&mut f, "alarms", d.alarms, dx);
         let probes = opt_or(&mut f, "probes", d.probes, dx);
         let failure_threshold = opt_or(&mut f, "failure_threshold", d.failure_threshold, dx);
+        let final_bake = f.optional("final_bake", dx);
         f.finish(dx);
         Some(Checks {
             stable_timeout,
@@ -495,6 +496,7 @@ impl Decode for Checks {
             alarms,
             probes,
             failure_threshold,
+            final_bake,
         })
     }
 }

@@ -448,6 +448,12 @@ pub(super) fn check_checks(
             "the check interval must be above zero",
         );
     }
+    if checks.final_bake.is_some_and(|b| b > MAX_BAKE) {
+        c.error(
+            &format!("{cp}.final_bake"),
+            format!("at most {MAX_BAKE}: the release is not announced before it ends"),
+        );
+    }
     if checks.interval > MAX_INTERVAL {
         c.error(
             &format!("{cp}.interval"),

@@ -19,7 +19,7 @@ use super::{live_colour, notice, notification, record};
 pub fn lease(env: &crate::config::Environment) -> crate::Duration {
     use crate::Duration;
     let c = &env.checks;
-    let plan = env.strategy.plan().map_or(Duration::ZERO, |p| {
+    let plan = env.plan().map_or(Duration::ZERO, |p| {
         p.total_bake()
             .saturating_add(c.interval.saturating_mul(p.steps.len() as u64))
     });
@@ -344,7 +344,6 @@ where
             e => e.into(),
         })?;
     let plan = env
-        .strategy
         .plan()
         .map_err(|e| StepError::NotConfigured(e.to_string()))?;
     let topic = env
