@@ -1201,3 +1201,37 @@ async fn an_alarm_inside_the_rollback_window_reverts_the_release_within_seconds(
     assert_invariant(&s);
     s.close();
 }
+
+/// `rollback_window_watch: false`: the window is for manual rollbacks only, and an alarm in
+/// it changes nothing.
+#[tokio::test(start_paused = true)]
+async fn an_unwatched_window_leaves_the_release_to_the_operator() {
+    let s = world(&with_staging(|e| e.rollback_window_watch = false));
+    push(&s, "v2.0.0", Behaviour::healthy()).await;
+    s.sleep(5 * 60).await;
+    s.sim
+        .world()
+        .force_alarm(
+            "web-staging-5xx",
+            Some(greenlight_core::ports::AlarmValue::Alarm),
+            "5xx",
+        )
+        .unwrap();
+    let event = greenlight::simulation::alarm_event("web-staging-5xx", "5xx", s.now());
+    let relayed = s
+        .deliver_async(greenlight::simulation::Async::AlarmRelay, event)
+        .await
+        .unwrap();
+    assert_eq!(
+        relayed["failed"],
+        serde_json::json!([]),
+        "nothing watches the window"
+    );
+    s.sleep(60).await;
+    assert_eq!(s.live("web", "staging"), Some(Colour::Green));
+    assert_eq!(
+        record(&s, "v2.0.0", "staging").outcome,
+        Some(Outcome::Succeeded)
+    );
+    s.close();
+}

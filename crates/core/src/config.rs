@@ -64,12 +64,20 @@ pub struct Environment {
     /// How long the old colour stays warm after success, for an instant rollback.
     #[serde(default = "default_rollback_window")]
     pub rollback_window: Duration,
+    /// Whether an alarm of `checks.alarms` inside the rollback window reverts the release
+    /// (the window is watched); `false` keeps the window for manual rollbacks only.
+    #[serde(default = "watch_by_default")]
+    pub rollback_window_watch: bool,
     /// What a new deployment does when one is already running here.
     #[serde(default)]
     pub concurrency: Concurrency,
     /// Where this environment's notifications go (defaults to the stack's topic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Notifications>,
+}
+
+fn watch_by_default() -> bool {
+    true
 }
 
 fn default_rollback_window() -> Duration {

@@ -112,6 +112,7 @@ pub(super) struct EnvParts {
     pub(super) strategy: Option<Strategy>,
     pub(super) checks: Option<Checks>,
     pub(super) rollback_window: Option<Duration>,
+    pub(super) rollback_window_watch: Option<bool>,
     pub(super) concurrency: Option<Concurrency>,
     pub(super) notifications: Option<Option<Notifications>>,
 }
@@ -134,6 +135,7 @@ impl EnvParts {
                 default_rollback_window(),
                 dx,
             )),
+            rollback_window_watch: Some(opt_or(&mut f, "rollback_window_watch", true, dx)),
             concurrency: Some(opt_or(&mut f, "concurrency", Concurrency::default(), dx)),
             notifications: match f.node("notifications") {
                 None => Some(None),
@@ -155,6 +157,7 @@ impl EnvParts {
             strategy: Some(env.strategy.clone()),
             checks: Some(env.checks.clone()),
             rollback_window: Some(env.rollback_window),
+            rollback_window_watch: Some(env.rollback_window_watch),
             concurrency: Some(env.concurrency),
             notifications: Some(env.notifications.clone()),
         }
@@ -171,6 +174,7 @@ impl EnvParts {
             strategy: self.strategy?,
             checks: self.checks?,
             rollback_window: self.rollback_window?,
+            rollback_window_watch: self.rollback_window_watch?,
             concurrency: self.concurrency?,
             notifications: self.notifications?,
         })

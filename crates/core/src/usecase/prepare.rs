@@ -357,7 +357,9 @@ where
         approval_timeout_seconds: env.approval.timeout.as_secs().max(1),
         interval_seconds: env.checks.interval.as_secs().max(1),
         rollback_window_seconds: env.rollback_window.as_secs(),
-        watch_window: !env.checks.alarms.is_empty() && !env.rollback_window.is_zero(),
+        watch_window: env.rollback_window_watch
+            && !env.checks.alarms.is_empty()
+            && !env.rollback_window.is_zero(),
         steps_remaining: true,
         ..Control::default()
     };
