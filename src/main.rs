@@ -133,6 +133,13 @@ enum Command {
         /// The environment to roll back.
         #[arg(long = "env")]
         environment: String,
+        /// When a running deployment is asked to stop: follow it until it has rolled back
+        /// (exit 1 if it succeeded anyway). Progress goes to standard error.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: stop following after this long (`10m`) and exit 5.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<greenlight_core::Duration>,
         /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
@@ -376,10 +383,13 @@ fn main() -> ExitCode {
         Command::Rollback {
             app,
             environment,
+            wait,
+            timeout,
             json,
         } => aws(|| async move {
             let by = ops::caller(&stack.cloud().await?).await?;
-            ops::rollback_cmd(&stack, &app, &environment, &by, json).await
+            let wait = wait.then_some(ops::Wait { timeout });
+            ops::rollback_cmd(&stack, &app, &environment, &by, wait, json).await
         }),
         Command::Status {
             app,

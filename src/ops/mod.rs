@@ -352,11 +352,14 @@ pub async fn answer_cmd(
     Ok(())
 }
 
+/// `greenlight rollback`; with `wait`, a running deployment asked to stop is followed until
+/// it has rolled back (progress on standard error).
 pub async fn rollback_cmd(
     stack: &Stack,
     app: &str,
     env: &str,
     by: &str,
+    wait: Option<Wait>,
     json_out: bool,
 ) -> Outcome {
     let cloud = stack.cloud().await?;
@@ -367,7 +370,7 @@ pub async fn rollback_cmd(
     if json_out {
         print_json(&serde_json::to_value(&out).unwrap());
     } else {
-        match out {
+        match &out {
             promote::Reverted::StopRequested { deployment } => {
                 println!("asked {deployment} to stop: it rolls back at its next step")
             }
@@ -375,6 +378,22 @@ pub async fn rollback_cmd(
                 println!("rolled back {deployment}: all traffic is on {to} again (verified)")
             }
         }
+    }
+    // A flip is verified before the command returns; a stop takes effect at the
+    // deployment's next step.
+    if let (Some(wait), promote::Reverted::StopRequested { deployment }) = (wait, &out) {
+        let execution = sm
+            .as_ref()
+            .and_then(|sm| greenlight_core::arn::execution_arn(sm, deployment));
+        follow_until(
+            &cloud,
+            deployment,
+            execution.as_deref(),
+            std::time::Duration::from_secs(5),
+            wait,
+            |o| o != DeploymentOutcome::Succeeded,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -482,6 +501,25 @@ pub async fn follow<P>(
 where
     P: StateStore + greenlight_core::ports::Executions,
 {
+    follow_until(cloud, deployment, execution, every, wait, |o| {
+        o == DeploymentOutcome::Succeeded
+    })
+    .await
+}
+
+/// [`follow`], with what counts as the ending the command wanted (`rollback --wait` wants
+/// the deployment stopped: any outcome but `succeeded`).
+pub async fn follow_until<P>(
+    cloud: &P,
+    deployment: &str,
+    execution: Option<&str>,
+    every: std::time::Duration,
+    wait: Wait,
+    wanted: impl Fn(DeploymentOutcome) -> bool,
+) -> Outcome
+where
+    P: StateStore + greenlight_core::ports::Executions,
+{
     use greenlight_core::usecase::watch::{look, End};
     /// Transient AWS errors in a row before following gives up (exit 4).
     const PATIENCE: u32 = 5;
@@ -539,7 +577,7 @@ where
                     "{deployment}: {name}{}",
                     reason.map(|x| format!(" — {x}")).unwrap_or_default()
                 );
-                return if outcome == DeploymentOutcome::Succeeded {
+                return if wanted(outcome) {
                     Ok(())
                 } else {
                     Err(Stop(format!("{deployment} {name}"), exit::INVALID))
@@ -677,5 +715,34 @@ mod tests {
             panic!("AWS down for good")
         };
         assert_eq!(code, exit::UNAVAILABLE, "{message}");
+    }
+
+    #[tokio::test]
+    async fn rollback_wait_is_done_when_the_deployment_stopped() {
+        let sim = Sim::at_epoch(1);
+        let every = std::time::Duration::from_millis(1);
+        let stopped = |o| o != DeploymentOutcome::Succeeded;
+        sim.put_deployment(&record(Some(DeploymentOutcome::Aborted)))
+            .await
+            .unwrap();
+        let w = Wait::default();
+        assert!(follow_until(&sim, "web-prod-1", None, every, w, stopped)
+            .await
+            .is_ok());
+        sim.put_deployment(&DeploymentRecord {
+            version: 1,
+            ..record(Some(DeploymentOutcome::Succeeded))
+        })
+        .await
+        .unwrap();
+        let Err(Stop(message, code)) =
+            follow_until(&sim, "web-prod-1", None, every, w, stopped).await
+        else {
+            panic!("a deployment that succeeded anyway did not roll back")
+        };
+        assert_eq!(
+            (message.as_str(), code),
+            ("web-prod-1 succeeded", exit::INVALID)
+        );
     }
 }
