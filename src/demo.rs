@@ -72,7 +72,8 @@ async fn approve_when_asked(s: Simulation, deployment: String, by: &'static str)
                 None,
             )
             .await
-            .unwrap_or_else(|e| panic!("approve: {e}"));
+            .unwrap_or_else(|e| panic!("approve: {e}"))
+            .message;
             return format!("$ greenlight approve {deployment}    # signed in as {by}\n  {said}");
         }
     }

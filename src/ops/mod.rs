@@ -262,20 +262,6 @@ where
     Ok((said, p))
 }
 
-/// `greenlight approve` / `reject` (see `usecase::approval::send`); exit 1 with the URL's
-/// reason when it refuses.
-pub async fn approve_cmd<P>(
-    p: &P,
-    url: &str,
-    deployment: &str,
-    reject_reason: Option<&str>,
-) -> Result<String, Stop>
-where
-    P: greenlight_core::ports::ApprovalUrl,
-{
-    Ok(greenlight_core::usecase::approval::send(p, url, deployment, reject_reason).await?)
-}
-
 /// How `--wait` follows a deployment.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Wait {
@@ -325,7 +311,9 @@ pub async fn promote_and_follow(
     Ok(())
 }
 
-/// `greenlight approve` (no reason) or `reject` (with one), through the approval URL.
+/// `greenlight approve` (no reason) or `reject` (with one): a decision sent to the approval
+/// URL, signed with the caller's own credentials (`usecase::approval::send`); exit 1 with the
+/// URL's reason when it refuses.
 pub async fn answer_cmd(
     stack: &Stack,
     deployment: &str,
@@ -333,21 +321,13 @@ pub async fn answer_cmd(
     json_out: bool,
 ) -> Outcome {
     let url = stack.approval_url()?;
-    let message = approve_cmd(&stack.cloud().await?, &url, deployment, reject_reason).await?;
+    let cloud = stack.cloud().await?;
+    let answered =
+        greenlight_core::usecase::approval::send(&cloud, &url, deployment, reject_reason).await?;
     if json_out {
-        let decision = if reject_reason.is_some() {
-            greenlight_core::usecase::approval::Verdict::Reject
-        } else {
-            greenlight_core::usecase::approval::Verdict::Approve
-        };
-        let out = greenlight_core::usecase::approval::Answered {
-            deployment: deployment.to_string(),
-            decision,
-            message,
-        };
-        print_json(&serde_json::to_value(&out).unwrap());
+        print_json(&serde_json::to_value(&answered).unwrap());
     } else {
-        println!("{message}");
+        println!("{}", answered.message);
     }
     Ok(())
 }

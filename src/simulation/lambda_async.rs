@@ -3,6 +3,12 @@
 
 #[allow(unused_imports)]
 use super::*;
+use greenlight_core::usecase::reconcile::{Finding, ReconcileOutput};
+
+/// What the reconcile function answered (its handler's own output type).
+fn reconciled(out: &Value) -> ReconcileOutput {
+    serde_json::from_value(out.clone()).unwrap_or_default()
+}
 
 /// Lambda's waits before its two retries of a failed asynchronous invocation (seconds).
 pub const ASYNC_RETRY_DELAYS: [u64; 2] = [60, 120];
@@ -51,7 +57,7 @@ impl Simulation {
         let first = self.invoke_async(function, event.clone()).await;
         if first.is_err() && !function.retries().is_empty() {
             let s = self.clone();
-            let handle = tokio::spawn(async move {
+            self.spawn(async move {
                 let mut last = None;
                 for &delay in function.retries() {
                     tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
@@ -92,10 +98,6 @@ impl Simulation {
                         now,
                     ));
             });
-            self.running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(handle);
         }
         first
     }
@@ -137,22 +139,20 @@ impl Simulation {
                 format!("✗ {} failed: {} — {}", function.name(), f.name, f.message),
             ),
             Ok(out) if function == Async::Reconcile => {
-                for c in out["checked"].as_array().into_iter().flatten() {
-                    if c["finding"] == "started" {
-                        self.note_at(
-                            seq,
-                            &format!(
-                                "{}/{}",
-                                c["app"].as_str().unwrap_or("?"),
-                                c["environment"].as_str().unwrap_or("?")
-                            ),
-                            format!(
-                                "⟳ reconcile started {}: {} was pushed, and nothing acted on it",
-                                c["deployment"].as_str().unwrap_or("?"),
-                                c["image"].as_str().unwrap_or("?")
-                            ),
-                        );
-                    }
+                for c in reconciled(out)
+                    .checked
+                    .iter()
+                    .filter(|c| c.finding == Finding::Started)
+                {
+                    self.note_at(
+                        seq,
+                        &format!("{}/{}", c.app, c.environment),
+                        format!(
+                            "⟳ reconcile started {}: {} was pushed, and nothing acted on it",
+                            c.deployment.as_deref().unwrap_or("?"),
+                            c.image.as_deref().unwrap_or("?")
+                        ),
+                    );
                 }
             }
             Ok(_) => {}
@@ -181,12 +181,9 @@ impl Simulation {
 
     /// Runs `reconcile` once; whether it succeeded and started nothing.
     pub async fn run_reconcile(&self) -> bool {
-        match self.reconcile().await {
-            Ok(out) => out["checked"]
-                .as_array()
-                .is_none_or(|c| c.iter().all(|c| c["finding"] != "started")),
-            Err(_) => false,
-        }
+        self.reconcile()
+            .await
+            .is_ok_and(|out| reconciled(&out).started().is_empty())
     }
 
     /// Ends the schedule [`Simulation::schedule_reconcile`] started.

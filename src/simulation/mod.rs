@@ -298,15 +298,11 @@ impl Simulation {
             self.results.clone(),
             self.sim.clone(),
         );
-        let handle = tokio::spawn(async move {
+        self.spawn(async move {
             if let Some(out) = engine.redrive(&machine, &previous).await {
                 ended(&world, &results, out);
             }
         });
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(handle);
         true
     }
 

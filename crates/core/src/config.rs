@@ -101,6 +101,16 @@ pub struct OnPush {
     pub tags: Vec<String>,
 }
 
+impl OnPush {
+    /// The first pattern `tag` matches: whether a push of it deploys here.
+    pub fn pattern_for(&self, tag: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|p| crate::glob::matches(p, tag))
+            .map(String::as_str)
+    }
+}
+
 /// A pair of values, one per colour.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

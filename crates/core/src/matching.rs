@@ -64,18 +64,14 @@ pub fn match_push(config: &Config, push: &ImagePush) -> MatchOutcome {
                         "the push has no tag (pushed by digest); push rules match tags".into(),
                     ));
                 }
-                (Trigger::OnPush(rule), Some(tag)) => match rule
-                    .tags
-                    .iter()
-                    .find(|p| crate::glob::matches(p, tag))
-                {
+                (Trigger::OnPush(rule), Some(tag)) => match rule.pattern_for(tag) {
                     Some(pattern) => out.deployments.push(DeploymentRequest {
                         app: app_name.clone(),
                         environment: env_name.clone(),
                         image: push.image.clone(),
                         tag: Some(tag.clone()),
                         execution_name: execution_name(app_name, env_name, &push.image.digest, 1),
-                        matched: pattern.clone(),
+                        matched: pattern.to_string(),
                     }),
                     None => out.skipped.push(skip(format!(
                         "tag `{tag}` matches none of {}",

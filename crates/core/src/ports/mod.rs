@@ -55,6 +55,16 @@ impl PortError {
         )
     }
 
+    /// The Step Functions error name a failed call stands for: `Greenlight.Retryable` when
+    /// the same call can succeed later, `Greenlight.AwsError` otherwise.
+    pub fn error_code(&self) -> crate::errors::ErrorCode {
+        if self.is_retryable() {
+            crate::errors::ErrorCode::Retryable
+        } else {
+            crate::errors::ErrorCode::AwsError
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         PortError::NotFound { what: what.into() }
     }

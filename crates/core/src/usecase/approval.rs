@@ -85,8 +85,7 @@ impl crate::errors::ErrorName for ApprovalError {
             ApprovalError::Expired(_) => ErrorCode::Expired,
             ApprovalError::NotAnApprover(_) => ErrorCode::NotAnApprover,
             ApprovalError::NotConfigured => ErrorCode::NotConfigured,
-            ApprovalError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
-            ApprovalError::Aws(_) => ErrorCode::AwsError,
+            ApprovalError::Aws(e) => e.error_code(),
         }
     }
 }
@@ -181,21 +180,21 @@ impl crate::errors::ErrorName for AnswerError {
         match self {
             AnswerError::Refused { status: 403, .. } => ErrorCode::NotAnApprover,
             AnswerError::Refused { .. } => ErrorCode::InvalidInput,
-            AnswerError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
-            AnswerError::Aws(_) => ErrorCode::AwsError,
+            AnswerError::Aws(e) => e.error_code(),
         }
     }
 }
 
 /// `greenlight approve` / `reject`: the decision on `deployment` (a rejection when
 /// `reject_reason` is given), sent to the approval URL signed with the caller's own
-/// credentials; the URL decides whether the caller may answer. Its message on success.
+/// credentials; the URL decides whether the caller may answer. The answer given, with the
+/// URL's message.
 pub async fn send<P: crate::ports::ApprovalUrl>(
     p: &P,
     url: &str,
     deployment: &str,
     reject_reason: Option<&str>,
-) -> Result<String, AnswerError> {
+) -> Result<Answered, AnswerError> {
     let decision = Decision {
         deployment: deployment.to_string(),
         decision: if reject_reason.is_some() {
@@ -206,7 +205,11 @@ pub async fn send<P: crate::ports::ApprovalUrl>(
         reason: reject_reason.map(str::to_string),
     };
     match p.send_decision(url, &decision).await? {
-        (200, message) => Ok(message),
+        (200, message) => Ok(Answered {
+            deployment: decision.deployment,
+            decision: decision.decision,
+            message,
+        }),
         (status, message) => Err(AnswerError::Refused { status, message }),
     }
 }

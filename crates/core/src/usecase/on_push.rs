@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::arn::Arn;
 use crate::errors::{ErrorCode, ErrorName};
 use crate::event::{parse_event, EcrEvent, EventError};
-use crate::matching::{execution_name, match_push};
+use crate::matching::{execution_name, match_push, DeploymentRequest};
 use crate::notify::{EventKind, Notification};
 use crate::ports::{Clock, Executions, Notifier, PortError, StartOutcome, StateStore, TriggerInfo};
 use crate::rollout::StartInput;
@@ -42,8 +42,7 @@ impl ErrorName for OnPushError {
         match self {
             OnPushError::InvalidEvent(_) => ErrorCode::InvalidEvent,
             OnPushError::NotConfigured => ErrorCode::NotConfigured,
-            OnPushError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
-            OnPushError::Aws(_) => ErrorCode::AwsError,
+            OnPushError::Aws(e) => e.error_code(),
         }
     }
 }
@@ -124,24 +123,39 @@ where
                 d.execution_name = execution_name(&d.app, &d.environment, &push.image.digest, n)
             }
         }
-        let input = StartInput {
-            deployment: d.execution_name.clone(),
-            app: d.app.clone(),
-            environment: d.environment.clone(),
-            image: d.image.clone(),
-            tag: d.tag.clone(),
-            trigger: TriggerInfo::Push {
-                tag: d.tag.clone(),
-                event_id: push.event_id.clone(),
-            },
-        };
-        let json = serde_json::to_value(&input).expect("start input serializes");
-        match p.start(state_machine, &d.execution_name, &json).await? {
+        match start(p, state_machine, &d, push.event_id.clone()).await? {
             StartOutcome::Started { arn } => out.started.push((d.execution_name, arn)),
             StartOutcome::AlreadyExists { name } => out.duplicates.push(name),
         }
     }
     Ok(out)
+}
+
+/// Starts the deployment a push asks for, under its execution name: an execution of that
+/// name that exists already (a duplicate delivery, or reconcile's start of the same push)
+/// starts nothing.
+pub(crate) async fn start<E: Executions>(
+    p: &E,
+    state_machine: &Arn,
+    d: &DeploymentRequest,
+    event_id: Option<String>,
+) -> Result<StartOutcome, PortError> {
+    let input = StartInput {
+        deployment: d.execution_name.clone(),
+        app: d.app.clone(),
+        environment: d.environment.clone(),
+        image: d.image.clone(),
+        tag: d.tag.clone(),
+        trigger: TriggerInfo::Push {
+            tag: d.tag.clone(),
+            event_id,
+        },
+    };
+    let json = serde_json::to_value(&input).map_err(|e| PortError::Invalid {
+        operation: "states:StartExecution".into(),
+        message: format!("the start input does not serialize: {e}"),
+    })?;
+    p.start(state_machine, &d.execution_name, &json).await
 }
 
 enum Attempt {

@@ -202,11 +202,7 @@ where
                     "a push to {app}/{environment} must name its tag, the same in the trigger and the input"
                 ));
             };
-            if !on_push
-                .tags
-                .iter()
-                .any(|pat| crate::glob::matches(pat, tag))
-            {
+            if on_push.pattern_for(tag).is_none() {
                 return refuse(format!(
                     "tag `{tag}` matches none of {app}/{environment}'s patterns ({})",
                     on_push.tags.join(", ")

@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 use crate::arn::Arn;
 use crate::config::{Environment, Trigger};
 use crate::errors::{ErrorCode, ErrorName};
-use crate::matching::execution_name;
+use crate::matching::{execution_name, DeploymentRequest};
 use crate::ports::{
     Clock, ContainerService, Executions, ImageInfo, ImageRegistry, LoadBalancer, PortError,
-    StartOutcome, StateStore, TriggerInfo,
+    StartOutcome, StateStore,
 };
-use crate::rollout::{StartInput, StepError};
+use crate::rollout::StepError;
 
 /// What reconcile found in one environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,25 +194,24 @@ where
     }
 }
 
-/// The newest image (by first push time) with a tag the environment deploys on push, and
-/// that tag. Ties go to the image listed last.
+/// The newest image (by first push time) with a tag the environment deploys on push, that
+/// tag, and the pattern it matches (the rule on-push applies). Ties go to the image listed
+/// last.
 pub fn newest_matching<'a>(
-    env: &Environment,
+    env: &'a Environment,
     images: &'a [ImageInfo],
-) -> Option<(&'a ImageInfo, &'a str)> {
+) -> Option<(&'a ImageInfo, &'a str, &'a str)> {
     let Trigger::OnPush(rule) = &env.trigger else {
         return None;
     };
     images
         .iter()
         .filter_map(|i| {
-            let tag = i
-                .tags
+            i.tags
                 .iter()
-                .find(|t| rule.tags.iter().any(|p| crate::glob::matches(p, t)))?;
-            Some((i, tag.as_str()))
+                .find_map(|t| Some((i, t.as_str(), rule.pattern_for(t)?)))
         })
-        .max_by_key(|(i, _)| i.pushed_at)
+        .max_by_key(|(i, _, _)| i.pushed_at)
 }
 
 async fn check<P>(
@@ -234,7 +233,7 @@ where
         image: None,
         deployment: None,
     };
-    let Some((newest, tag)) = newest_matching(env, images) else {
+    let Some((newest, tag, pattern)) = newest_matching(env, images) else {
         return Ok(checked);
     };
     let digest = &newest.image.digest;
@@ -255,23 +254,19 @@ where
         checked.finding = Finding::Live;
         return Ok(checked);
     }
-    let name = execution_name(app, environment, digest, 1);
-    let input = StartInput {
-        deployment: name.clone(),
+    // Exactly what on-push starts for this push: the same request, the same name.
+    let request = DeploymentRequest {
         app: app.to_string(),
         environment: environment.to_string(),
         image: newest.image.clone(),
         tag: Some(tag.to_string()),
-        trigger: TriggerInfo::Push {
-            tag: Some(tag.to_string()),
-            event_id: None,
-        },
+        execution_name: execution_name(app, environment, digest, 1),
+        matched: pattern.to_string(),
     };
-    let json = serde_json::to_value(&input).map_err(|e| StepError::InvalidInput(e.to_string()))?;
-    checked.finding = match p.start(state_machine, &name, &json).await? {
+    checked.finding = match super::on_push::start(p, state_machine, &request, None).await? {
         StartOutcome::Started { .. } => Finding::Started,
         StartOutcome::AlreadyExists { .. } => Finding::AlreadyStarted,
     };
-    checked.deployment = Some(name);
+    checked.deployment = Some(request.execution_name);
     Ok(checked)
 }

@@ -58,8 +58,7 @@ impl crate::errors::ErrorName for StatusError {
         use crate::errors::ErrorCode;
         match self {
             StatusError::NotConfigured | StatusError::Unknown(_) => ErrorCode::NotConfigured,
-            StatusError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
-            StatusError::Aws(_) => ErrorCode::AwsError,
+            StatusError::Aws(e) => e.error_code(),
         }
     }
 }

@@ -115,8 +115,7 @@ impl ErrorName for SubscribeError {
     fn error_code(&self) -> ErrorCode {
         match self {
             SubscribeError::InvalidEndpoint(_) => ErrorCode::InvalidInput,
-            SubscribeError::Aws(e) if e.is_retryable() => ErrorCode::Retryable,
-            SubscribeError::Aws(_) => ErrorCode::AwsError,
+            SubscribeError::Aws(e) => e.error_code(),
         }
     }
 }
