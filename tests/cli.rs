@@ -463,7 +463,7 @@ fn the_timeline_is_in_causal_order_within_an_instant() {
     );
     // The alarm: the failed check, the traffic it restores, the rollback's line, its notice.
     order(
-        &lines(2, "T10:10:00"),
+        &lines(2, "T10:10:30"),
         &[
             "traffic",
             "CheckHealth failed",

@@ -1235,3 +1235,73 @@ async fn an_unwatched_window_leaves_the_release_to_the_operator() {
     );
     s.close();
 }
+
+/// Targets that stop passing their health check after success (no alarm sees it): the
+/// window's rounds of checks, every `checks.window_interval`, revert the release after
+/// `failure_threshold` failed rounds — within that many intervals of the targets turning
+/// unhealthy, plus one.
+#[tokio::test(start_paused = true)]
+async fn unhealthy_targets_inside_the_window_revert_the_release_after_the_threshold() {
+    let s = world(&with_staging(|e| {
+        e.checks.window_interval = greenlight_core::Duration::from_mins(1);
+        e.checks.alarms.clear();
+    }));
+    let leaky = Behaviour {
+        unhealthy_after_secs: Some(10 * 60),
+        ..Behaviour::healthy()
+    };
+    push(&s, "v2.0.0", leaky).await;
+    s.sleep(5 * 60).await;
+    assert_eq!(
+        record(&s, "v2.0.0", "staging").outcome,
+        Some(Outcome::Succeeded),
+        "healthy through the rollout"
+    );
+    assert_eq!(s.live("web", "staging"), Some(Colour::Green));
+    // Tasks run 40 s after the deploy; they turn unhealthy 10 minutes later.
+    s.sleep(20 * 60).await;
+    let v2 = record(&s, "v2.0.0", "staging");
+    assert_eq!(v2.outcome, Some(Outcome::Reverted), "{v2:?}");
+    assert_eq!(s.live("web", "staging"), Some(Colour::Blue));
+    let unhealthy_at = v2.started_at + chrono::TimeDelta::seconds(40 + 600);
+    let reverted_at = s.sim.world().traffic.last().map(|t| t.at).unwrap();
+    let after = (reverted_at - unhealthy_at).num_seconds();
+    assert!(
+        (0..=4 * 60).contains(&after),
+        "reverted {after}s after the targets turned unhealthy"
+    );
+    s.settle().await;
+    assert_invariant(&s);
+    s.close();
+}
+
+/// What the watched window costs, counted the way Step Functions bills it (one transition
+/// per state entered): a healthy release's execution with the window watched against the
+/// same with `rollback_window_watch: false`. The staging window is 30 minutes; at a
+/// 5-minute cadence that is 6 rounds of three states (`WatchWindow`, `CheckWindow`,
+/// `WindowOpen`) instead of one plain wait.
+#[tokio::test(start_paused = true)]
+async fn the_watched_window_costs_three_transitions_per_round() {
+    async fn transitions(config: Config) -> usize {
+        let s = world(&config);
+        push(&s, "v2.0.0", Behaviour::healthy()).await;
+        s.settle().await;
+        let executions = s.finished();
+        assert_eq!(executions.len(), 1);
+        let n = executions[0]
+            .history
+            .iter()
+            .filter(|h| h.kind.ends_with("StateEntered"))
+            .count();
+        s.close();
+        n
+    }
+    let watched = transitions(example()).await;
+    let plain = transitions(with_staging(|e| e.rollback_window_watch = false)).await;
+    println!(
+        "state transitions of a healthy release: {watched} with the window watched, {plain} without"
+    );
+    // Six rounds of three states, against the one plain wait (which the watched window
+    // still enters once, for nothing, when its last round ends the watch).
+    assert_eq!(watched - plain, 6 * 3, "{watched} against {plain}");
+}

@@ -263,6 +263,7 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
         // lock: its wait falls back to the plain wait, and its revert (which takes the lock
         // anew, or leaves the environment to whoever holds it) to the retire.
         let window = state["Parameters"]["Payload"]["purpose"] == "window"
+            || state["Parameters"]["Payload"]["mode"] == "window"
             || state["Parameters"]["Payload"]["window"] == true;
         let changes_aws = !window
             && [

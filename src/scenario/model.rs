@@ -183,6 +183,9 @@ pub enum BehaviourSpec {
         never_healthy: bool,
         #[serde(default)]
         error_rate: f64,
+        /// How long after they start the tasks' health check stops passing.
+        #[serde(default)]
+        unhealthy_after: Option<Duration>,
     },
 }
 
@@ -198,11 +201,12 @@ impl BehaviourSpec {
                 "slow" => Behaviour::slow(300),
                 other => return Err(format!("unknown behaviour `{other}`; use healthy, crash_on_start, never_healthy, 5xx, slow or a mapping")),
             },
-            BehaviourSpec::Custom { start_secs, crash_on_start, never_healthy, error_rate } => Behaviour {
+            BehaviourSpec::Custom { start_secs, crash_on_start, never_healthy, error_rate, unhealthy_after } => Behaviour {
                 start_secs: start_secs.unwrap_or(40),
                 crash_on_start: *crash_on_start,
                 never_healthy: *never_healthy,
                 error_rate: *error_rate,
+                unhealthy_after_secs: unhealthy_after.map(Duration::as_secs),
             },
         })
     }

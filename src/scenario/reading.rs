@@ -190,6 +190,7 @@ fn step_structure(step: &Node, path: &str, p: &mut Problems) {
                         "crash_on_start",
                         "never_healthy",
                         "error_rate",
+                        "unhealthy_after",
                     ],
                     p,
                 ),

@@ -64,8 +64,10 @@ pub struct Environment {
     /// How long the old colour stays warm after success, for an instant rollback.
     #[serde(default = "default_rollback_window")]
     pub rollback_window: Duration,
-    /// Whether an alarm of `checks.alarms` inside the rollback window reverts the release
-    /// (the window is watched); `false` keeps the window for manual rollbacks only.
+    /// Whether the rollback window is watched: an alarm of `checks.alarms` (within
+    /// seconds) or `failure_threshold` failed rounds of checks (every
+    /// `checks.window_interval`) inside it revert the release; `false` keeps the window for
+    /// manual rollbacks only.
     #[serde(default = "watch_by_default")]
     pub rollback_window_watch: bool,
     /// What a new deployment does when one is already running here.
@@ -325,6 +327,11 @@ pub struct Checks {
     /// the checks need to fail it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_bake: Option<Duration>,
+    /// Time between two rounds of checks (target health, probes) in the watched rollback
+    /// window; alarms cut in within seconds all window long. A probe that keeps failing
+    /// reverts the release after `failure_threshold` rounds.
+    #[serde(default = "default_window_interval")]
+    pub window_interval: Duration,
 }
 
 impl Checks {
@@ -361,6 +368,9 @@ fn default_interval() -> Duration {
 fn default_threshold() -> u32 {
     3
 }
+fn default_window_interval() -> Duration {
+    Duration::from_mins(5)
+}
 
 impl Default for Checks {
     fn default() -> Self {
@@ -371,6 +381,7 @@ impl Default for Checks {
             probes: Vec::new(),
             failure_threshold: default_threshold(),
             final_bake: None,
+            window_interval: default_window_interval(),
         }
     }
 }

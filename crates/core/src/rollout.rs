@@ -78,10 +78,20 @@ pub struct Control {
     /// Traffic steps remain after the current one.
     pub steps_remaining: bool,
     pub rollback_window_seconds: u64,
-    /// The rollback window is watched: the environment names alarms, and one of them
-    /// firing while the old colour is warm reverts the release.
+    /// The rollback window is watched: an alarm of the environment firing, or the checks
+    /// failing `failure_threshold` rounds in a row, while the old colour is warm reverts
+    /// the release.
     #[serde(default)]
     pub watch_window: bool,
+    /// Seconds the watched window waits before its next round of checks.
+    #[serde(default)]
+    pub window_wait_seconds: u64,
+    /// Seconds left in the rollback window when it was last looked at.
+    #[serde(default)]
+    pub window_left_seconds: u64,
+    /// The watch goes on: the window is open and this release is still the live one.
+    #[serde(default)]
+    pub watching: bool,
 }
 
 /// The production listener and the target group that served all traffic when the rollout
@@ -124,6 +134,9 @@ pub struct Rollout {
     pub stable_deadline: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake_until: Option<DateTime<Utc>>,
+    /// When the rollback window ends (set by finalize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_until: Option<DateTime<Utc>>,
     pub topic: String,
     /// How to put all traffic back on the live colour without a Lambda: the state
     /// machine's last resort when the rollback function cannot run.

@@ -26,6 +26,10 @@ pub struct Behaviour {
     pub never_healthy: bool,
     /// Fraction of requests answered with 500 once the image takes traffic.
     pub error_rate: f64,
+    /// Seconds after its tasks run until their health check stops passing (a leak, a
+    /// deadlock): the targets turn unhealthy while requests still succeed, so no 5xx alarm
+    /// sees it.
+    pub unhealthy_after_secs: Option<u64>,
 }
 
 impl Behaviour {
@@ -35,6 +39,7 @@ impl Behaviour {
             crash_on_start: false,
             never_healthy: false,
             error_rate: 0.0,
+            unhealthy_after_secs: None,
         }
     }
     pub fn slow(start_secs: u64) -> Self {
@@ -448,6 +453,8 @@ impl World {
             .map(|i| {
                 let (state, reason) = if b.never_healthy {
                     (HealthState::Unhealthy, Some("Target.ResponseCodeMismatch: health checks failed with these codes: [503]".to_string()))
+                } else if b.unhealthy_after_secs.is_some_and(|after| since_running >= after) {
+                    (HealthState::Unhealthy, Some("Target.Timeout: Request timed out".to_string()))
                 } else if since_running < HEALTH_GRACE_SECS {
                     (HealthState::Initial, Some("Elb.RegistrationInProgress".to_string()))
                 } else {

@@ -111,6 +111,8 @@ pub enum CheckMode {
     Ready,
     /// Alarms, target health and probes while traffic bakes.
     Health,
+    /// The same, in the watched rollback window after success.
+    Window,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -127,6 +129,7 @@ where
         CheckMode::Stable => check::stable(&p, input.rollout).await,
         CheckMode::Ready => check::ready(&p, input.rollout).await,
         CheckMode::Health => check::health(&p, input.rollout).await,
+        CheckMode::Window => check::window(&p, input.rollout).await,
     }
     .map_err(Failure::of)
 }

@@ -493,6 +493,7 @@ impl Decode for Checks {
         let probes = opt_or(&mut f, "probes", d.probes, dx);
         let failure_threshold = opt_or(&mut f, "failure_threshold", d.failure_threshold, dx);
         let final_bake = f.optional("final_bake", dx);
+        let window_interval = opt_or(&mut f, "window_interval", d.window_interval, dx);
         f.finish(dx);
         Some(Checks {
             stable_timeout,
@@ -501,6 +502,7 @@ impl Decode for Checks {
             probes,
             failure_threshold,
             final_bake,
+            window_interval,
         })
     }
 }

@@ -454,6 +454,12 @@ pub(super) fn check_checks(
             format!("at most {MAX_BAKE}: the release is not announced before it ends"),
         );
     }
+    if checks.window_interval.is_zero() || checks.window_interval > MAX_INTERVAL {
+        c.error(
+            &format!("{cp}.window_interval"),
+            format!("between 1s and {MAX_INTERVAL}"),
+        );
+    }
     if checks.interval > MAX_INTERVAL {
         c.error(
             &format!("{cp}.interval"),

@@ -4,7 +4,7 @@
 use crate::config::{Probe, ProbeVia};
 use crate::ports::{
     AlarmValue, Alarms, Clock, ContainerService, HealthState, LoadBalancer, Phase, Prober,
-    RolloutState, StateStore,
+    RolloutState, StateStore, TokenPurpose,
 };
 use crate::rollout::{Rollout, StepError};
 
@@ -206,8 +206,73 @@ where
 {
     guard(p, &r).await?;
     r.notice = None;
-    p.delete_task_token(&r.deployment, crate::ports::TokenPurpose::Bake)
+    p.delete_task_token(&r.deployment, TokenPurpose::Bake)
         .await?;
+    let failures = observe(p, &r, r.desired).await?;
+    tally(&mut r, failures)?;
+    let now = p.now();
+    let left = r
+        .bake_until
+        .map_or(0, |until| (until - now).num_seconds().max(0) as u64);
+    r.control.baking = left > 0;
+    r.control.bake_wait_seconds = left.min(r.control.interval_seconds).max(1);
+    Ok(r)
+}
+
+/// A round of checks in the watched rollback window, after the release succeeded: the same
+/// alarms, target health (against the service's desired count now, which autoscaling may
+/// have changed) and probes as in a bake. An alarm in ALARM, or `failure_threshold` failed
+/// rounds in a row, fail the round (the state machine then reverts the release). The watch
+/// ends, changing nothing, once the window is over or another deployment has come since.
+pub async fn window<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
+where
+    P: StateStore + ContainerService + LoadBalancer + Alarms + Prober + Clock,
+{
+    r.notice = None;
+    p.delete_task_token(&r.deployment, TokenPurpose::Window)
+        .await?;
+    let latest = super::record::latest(p, &r.app, &r.environment).await?;
+    let still_live = latest.is_some_and(|l| {
+        l.id == r.deployment && l.outcome == Some(crate::ports::Outcome::Succeeded)
+    });
+    let held_by_other = p
+        .get_lock(&r.app, &r.environment)
+        .await?
+        .is_some_and(|l| l.owner != r.deployment && l.expires_at > p.now());
+    let open = window_control(&mut r, p.now());
+    if still_live && !held_by_other && open {
+        let desired = p
+            .describe_service(&r.env.cluster, r.env.services.get(r.target))
+            .await?
+            .desired;
+        let failures = observe(p, &r, desired).await?;
+        tally(&mut r, failures)?;
+    } else {
+        r.control.watching = false;
+    }
+    Ok(r)
+}
+
+/// Sets the window's `control` fields from the time left: whether the watch goes on, how
+/// long until the next round, how long the plain wait lasts. Returns `watching`.
+pub fn window_control(r: &mut Rollout, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let left = r
+        .window_until
+        .map_or(0, |until| (until - now).num_seconds().max(0) as u64);
+    r.control.window_left_seconds = left;
+    r.control.watching = r.control.watch_window && left > 0;
+    r.control.window_wait_seconds = left
+        .min(r.env.checks.window_interval.as_secs().max(1))
+        .max(1);
+    r.control.watching
+}
+
+/// One round of observation: an alarm in ALARM fails at once; otherwise the failures of
+/// the round as readable lines (a missing alarm, unhealthy targets, failing probes).
+async fn observe<P>(p: &P, r: &Rollout, desired: u32) -> Result<Vec<String>, StepError>
+where
+    P: LoadBalancer + Alarms + Prober,
+{
     let mut failures = Vec::new();
     if !r.env.checks.alarms.is_empty() {
         let states = p.alarm_states(&r.env.checks.alarms).await?;
@@ -227,31 +292,23 @@ where
             }
         }
     }
-    let health = p.target_health(r.env.target_groups.get(r.target)).await?;
+    let group = r.env.target_groups.get(r.target);
+    let health = p.target_health(group).await?;
     let healthy = health
         .iter()
         .filter(|t| t.state == HealthState::Healthy)
         .count() as u32;
-    if healthy < r.desired {
+    if healthy < desired {
         failures.push(format!(
-            "{healthy} of {} targets healthy in {}{}",
-            r.desired,
-            r.env.target_groups.get(r.target).short_name(),
+            "{healthy} of {desired} targets healthy in {}{}",
+            group.short_name(),
             first_reason(&health)
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default()
         ));
     }
-    let probes = r.env.checks.probes.clone();
-    failures.extend(run_probes(p, &r, &probes).await?);
-    tally(&mut r, failures)?;
-    let now = p.now();
-    let left = r
-        .bake_until
-        .map_or(0, |until| (until - now).num_seconds().max(0) as u64);
-    r.control.baking = left > 0;
-    r.control.bake_wait_seconds = left.min(r.control.interval_seconds).max(1);
-    Ok(r)
+    failures.extend(run_probes(p, r, &r.env.checks.probes).await?);
+    Ok(failures)
 }
 
 /// The moment the current step's bake ends.

@@ -24,6 +24,9 @@ where
         if rec.outcome == Some(Outcome::Succeeded) {
             p.release_lock(&r.app, &r.environment, &r.deployment)
                 .await?;
+            if let Some(until) = rec.rollback_until {
+                open_window(&mut r, until, now);
+            }
             let n = notification(&r, EventKind::Succeeded, now);
             r.notice = notice(&r, &n);
             return Ok(r);
@@ -49,9 +52,23 @@ where
     }
     p.release_lock(&r.app, &r.environment, &r.deployment)
         .await?;
+    open_window(&mut r, until, now);
     let n = notification(&r, EventKind::Succeeded, now);
     r.notice = notice(&r, &n);
     Ok(r)
+}
+
+/// Sets what the rollback window's wait and watch read: its end, the time left, and the
+/// first wait before a round of checks. The failure count starts again from zero.
+fn open_window(
+    r: &mut Rollout,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    r.window_until = Some(until);
+    r.failures = 0;
+    r.bake_until = None;
+    super::check::window_control(r, now);
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -353,9 +353,8 @@ where
         approval_timeout_seconds: env.approval.timeout.as_secs().max(1),
         interval_seconds: env.checks.interval.as_secs().max(1),
         rollback_window_seconds: env.rollback_window.as_secs(),
-        watch_window: env.rollback_window_watch
-            && !env.checks.alarms.is_empty()
-            && !env.rollback_window.is_zero(),
+        watch_window: env.rollback_window_watch && !env.rollback_window.is_zero(),
+        window_left_seconds: env.rollback_window.as_secs(),
         steps_remaining: true,
         ..Control::default()
     };
@@ -380,6 +379,7 @@ where
         started_at: now,
         stable_deadline,
         bake_until: None,
+        window_until: None,
         topic,
         restore: crate::rollout::Restore {
             listener: env.listeners.production.to_string(),
