@@ -219,7 +219,12 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             ("TaskStateEntered", "AwaitApproval") => say(h, "· waiting for approval".into()),
             ("TaskStateExited", "AwaitApproval") => say(h, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
-                say(h, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]))
+                say(h, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]));
+                if output["analysis"]["weight"] == output["weight"] {
+                    if let Ok(report) = serde_json::from_value::<greenlight_core::analysis::AnalysisReport>(output["analysis"].clone()) {
+                        say(h, format!("· {}", report.summary()));
+                    }
+                }
             }
             // A bake wait, or a watched rollback window, that times out is the normal
             // path, not news.

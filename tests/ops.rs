@@ -309,6 +309,7 @@ fn record(id: &str, started: i64, outcome: Option<Outcome>) -> DeploymentRecord 
         reason: outcome.map(|_| "because".to_string()),
         rollback_until: None,
         stop_requested: None,
+        analysis: None,
         approved_by: None,
         version: 0,
     }

@@ -408,6 +408,13 @@ pub async fn history_cmd(
                 .unwrap_or_else(|| r.phase.to_string()),
             r.reason.unwrap_or_default()
         );
+        if let Some(a) = r
+            .analysis
+            .as_ref()
+            .filter(|_| r.outcome == Some(greenlight_core::ports::Outcome::Succeeded))
+        {
+            println!("  {}", a.summary());
+        }
     }
     Ok(())
 }
@@ -463,6 +470,9 @@ pub async fn status_cmd(
                 f.phase,
                 crate::render::bar(f.weight, 20)
             );
+            if let Some(a) = &f.analysis {
+                println!("  {}", a.summary());
+            }
         }
     }
     Ok(())
@@ -604,6 +614,7 @@ mod tests {
             reason: None,
             rollback_until: None,
             stop_requested: None,
+            analysis: None,
             approved_by: None,
             version: 0,
         }

@@ -186,7 +186,50 @@ pub enum BehaviourSpec {
         /// How long after they start the tasks' health check stops passing.
         #[serde(default)]
         unhealthy_after: Option<Duration>,
+        /// Median response time: `40ms`, `1.5s`.
+        #[serde(default)]
+        latency_p50: Option<String>,
+        /// 99th percentile response time: `480ms`.
+        #[serde(default)]
+        latency_p99: Option<String>,
+        /// Share of requests answered with 500, in percent: `1.2%` (instead of `error_rate`).
+        #[serde(default)]
+        errors: Option<String>,
     },
+}
+
+/// `480ms` or `1.5s`, in milliseconds.
+fn milliseconds(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, factor) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return Err(format!(
+            "`{text}` is not a response time; write e.g. `480ms` or `1.5s`"
+        ));
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v * factor),
+        _ => Err(format!(
+            "`{text}` is not a response time; write e.g. `480ms` or `1.5s`"
+        )),
+    }
+}
+
+/// `1.2%`, as a fraction.
+fn percent(text: &str) -> Result<f64, String> {
+    match text
+        .trim()
+        .strip_suffix('%')
+        .map(|n| n.trim().parse::<f64>())
+    {
+        Some(Ok(v)) if (0.0..=100.0).contains(&v) => Ok(v / 100.0),
+        _ => Err(format!(
+            "`{text}` is not a share of requests; write e.g. `1.2%`"
+        )),
+    }
 }
 
 impl BehaviourSpec {
@@ -201,13 +244,43 @@ impl BehaviourSpec {
                 "slow" => Behaviour::slow(300),
                 other => return Err(format!("unknown behaviour `{other}`; use healthy, crash_on_start, never_healthy, 5xx, slow or a mapping")),
             },
-            BehaviourSpec::Custom { start_secs, crash_on_start, never_healthy, error_rate, unhealthy_after } => Behaviour {
-                start_secs: start_secs.unwrap_or(40),
-                crash_on_start: *crash_on_start,
-                never_healthy: *never_healthy,
-                error_rate: *error_rate,
-                unhealthy_after_secs: unhealthy_after.map(Duration::as_secs),
-            },
+            BehaviourSpec::Custom {
+                start_secs,
+                crash_on_start,
+                never_healthy,
+                error_rate,
+                unhealthy_after,
+                latency_p50,
+                latency_p99,
+                errors,
+            } => {
+                let healthy = Behaviour::healthy();
+                let p50 = latency_p50.as_deref().map(milliseconds).transpose()?;
+                let p99 = latency_p99.as_deref().map(milliseconds).transpose()?;
+                let latency_p50_ms = p50.unwrap_or(healthy.latency_p50_ms);
+                let latency_p99_ms = p99.unwrap_or(healthy.latency_p99_ms.max(latency_p50_ms));
+                if latency_p99_ms < latency_p50_ms {
+                    return Err(format!(
+                        "latency_p99 ({latency_p99_ms}ms) is below latency_p50 ({latency_p50_ms}ms)"
+                    ));
+                }
+                let error_rate = match errors {
+                    Some(e) if *error_rate != 0.0 => {
+                        return Err(format!("give `errors: {e}` or `error_rate`, not both"))
+                    }
+                    Some(e) => percent(e)?,
+                    None => *error_rate,
+                };
+                Behaviour {
+                    start_secs: start_secs.unwrap_or(healthy.start_secs),
+                    crash_on_start: *crash_on_start,
+                    never_healthy: *never_healthy,
+                    error_rate,
+                    unhealthy_after_secs: unhealthy_after.map(Duration::as_secs),
+                    latency_p50_ms,
+                    latency_p99_ms,
+                }
+            }
         })
     }
 }

@@ -13,6 +13,7 @@ use greenlight_sim::FaultKind;
 /// each function's invocation.
 pub const FAULT_OPERATIONS: &[&str] = &[
     "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetMetricData",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -191,6 +192,9 @@ fn step_structure(step: &Node, path: &str, p: &mut Problems) {
                         "never_healthy",
                         "error_rate",
                         "unhealthy_after",
+                        "latency_p50",
+                        "latency_p99",
+                        "errors",
                     ],
                     p,
                 ),

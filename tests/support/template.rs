@@ -72,6 +72,10 @@ pub const UNSCOPABLE: &[(&str, &str)] = &[
         "reads the target health of the new colour",
     ),
     (
+        "cloudwatch:GetMetricData",
+        "reads both colours' metrics for the canary analysis (no resource-level permissions)",
+    ),
+    (
         "ecs:DescribeTaskDefinition",
         "reads the live revision to copy it (no resource-level permissions)",
     ),

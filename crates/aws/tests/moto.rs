@@ -395,6 +395,132 @@ async fn cloudwatch_alarm_states() {
     assert_eq!(c.alarm_states(&many).await.unwrap().len(), 1);
 }
 
+/// The canary analysis's reads: each colour's ALB metrics by its `TargetGroup` and
+/// `LoadBalancer` dimensions (moto matches the dimensions exactly, as CloudWatch does),
+/// and a custom metric by its colour dimension. The queries are the analysis's own.
+/// moto computes no percentiles; a `p99` read is the same call with another `Stat`.
+#[tokio::test]
+async fn cloudwatch_metric_data_per_target_group_and_colour() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    use greenlight_core::config::Colour;
+    let c = cloud("unused").await;
+    let text = include_str!("../../../examples/greenlight.yaml");
+    let config = greenlight_core::config::load(text)
+        .config
+        .expect("the example is valid");
+    let mut env = config.apps["web"].environments["staging"].clone();
+    let namespace = unique("Shop");
+    env.analysis = Some(greenlight_core::config::Analysis {
+        min_requests: 1,
+        metrics: vec![
+            greenlight_core::config::MetricCheck {
+                metric: greenlight_core::config::MetricKind::ErrorRate,
+                max_increase: greenlight_core::config::Tolerance::Points(0.5),
+                custom: None,
+            },
+            greenlight_core::config::MetricCheck {
+                metric: greenlight_core::config::MetricKind::Custom,
+                max_increase: greenlight_core::config::Tolerance::Percent(10.0),
+                custom: Some(greenlight_core::config::CustomMetric {
+                    name: "checkout_ms".into(),
+                    namespace: namespace.clone(),
+                    metric_name: "CheckoutTime".into(),
+                    statistic: "Average".into(),
+                    colour_dimension: "Colour".into(),
+                    colour_values: greenlight_core::config::Colours {
+                        blue: "blue".into(),
+                        green: "green".into(),
+                    },
+                    dimensions: [("Service".to_string(), "web".to_string())].into(),
+                    worse: greenlight_core::config::Worse::Higher,
+                }),
+            },
+        ],
+    });
+    let analysis = env.analysis.clone().unwrap();
+    let queries = greenlight_core::analysis::queries(&env, &analysis, Colour::Blue, Colour::Green);
+    let now = chrono::Utc::now();
+    let at = aws_smithy_types::DateTime::from_secs(now.timestamp() - 120);
+    // What the ALB and the application would have published: requests and 5xx per target
+    // group (twice each, to be summed), and the custom metric per colour (to be averaged).
+    let published = [
+        (0, 900.0),
+        (0, 100.0),
+        (1, 90.0),
+        (1, 10.0),
+        (2, 1.0),
+        (3, 3.0),
+        (3, 2.0),
+        (4, 200.0),
+        (4, 220.0),
+        (5, 300.0),
+    ];
+    for (i, value) in published {
+        let q: &MetricQuery = &queries[i];
+        c.cloudwatch
+            .put_metric_data()
+            .namespace(&q.namespace)
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name(&q.metric_name)
+                    .set_dimensions(Some(
+                        q.dimensions
+                            .iter()
+                            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                            .collect(),
+                    ))
+                    .timestamp(at)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let start = now - chrono::TimeDelta::minutes(5);
+    let values = c.metric_values(&queries, start, now).await.unwrap();
+    assert_eq!(
+        values,
+        vec![
+            Some(1000.0),
+            Some(100.0),
+            Some(1.0),
+            Some(5.0),
+            Some(210.0),
+            Some(300.0)
+        ],
+        "{queries:#?}"
+    );
+    // Nothing published before the range: no datapoint, as for a 5xx count at zero.
+    let before = c
+        .metric_values(
+            &queries,
+            start - chrono::TimeDelta::hours(2),
+            start - chrono::TimeDelta::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, vec![None; queries.len()]);
+    // And the judgement of what came back: green's 5% of errors against blue's 0.1%.
+    let report = greenlight_core::analysis::judge(
+        &analysis,
+        &values,
+        greenlight_core::analysis::Round {
+            old: Colour::Blue,
+            new: Colour::Green,
+            weight: 10,
+            since: start,
+            at: now,
+        },
+    );
+    assert_eq!(
+        report.verdict,
+        greenlight_core::analysis::Verdict::Fail,
+        "{}",
+        report.summary()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // SNS (delivery checked through an SQS subscription)
 
@@ -634,6 +760,7 @@ fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
         reason: None,
         rollback_until: None,
         stop_requested: None,
+        analysis: None,
         approved_by: None,
         version: 0,
     }

@@ -61,6 +61,10 @@ pub struct Environment {
     /// What must hold for the rollout to go on.
     #[serde(default)]
     pub checks: Checks,
+    /// Canary analysis: the new colour's metrics judged against the old colour's while
+    /// both take traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
     /// How long the old colour stays warm after success, for an instant rollback.
     #[serde(default = "default_rollback_window")]
     pub rollback_window: Duration,
@@ -430,9 +434,12 @@ impl Config {
     }
 }
 
+mod analysis;
 mod decoding;
 mod loading;
 mod validation;
+
+pub use analysis::{Analysis, CustomMetric, MetricCheck, MetricKind, Tolerance, Worse};
 
 #[allow(unused_imports)]
 use decoding::*;

@@ -1,6 +1,7 @@
 //! greenlight's domain: configuration, ECR events, rollout plans, notifications, and the
 //! ports (traits) through which every AWS call goes. No AWS SDK here.
 
+pub mod analysis;
 pub mod approvers;
 pub mod arn;
 pub mod config;

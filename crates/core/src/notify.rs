@@ -196,6 +196,9 @@ pub struct Notification {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<Traffic>,
+    /// The canary analysis's last verdict, in one line (`analysis at 10%: pass (…)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<String>,
     /// What a person should do next, if anything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_steps: Vec<String>,
@@ -223,6 +226,7 @@ impl Notification {
             tag: None,
             time,
             reason: None,
+            analysis: None,
             traffic: None,
             next_steps: Vec::new(),
         }
@@ -304,6 +308,9 @@ impl Notification {
         if let Some(r) = &self.reason {
             field("reason", r);
         }
+        if let Some(a) = &self.analysis {
+            field("analysis", a);
+        }
         field(
             "time",
             &self.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -341,6 +348,9 @@ impl Notification {
         }
         if let Some(r) = &self.reason {
             description.push(format!("*Reason:* {r}"));
+        }
+        if let Some(a) = &self.analysis {
+            description.push(format!("*Analysis:* {a}"));
         }
         let mut context = serde_json::Map::new();
         for (k, v) in self.attributes() {

@@ -134,6 +134,13 @@ pub struct Rollout {
     pub stable_deadline: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake_until: Option<DateTime<Utc>>,
+    /// When traffic moved to the current weight (set by shift): where the analysis's
+    /// time range starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shifted_at: Option<DateTime<Utc>>,
+    /// The canary analysis's last report, if the environment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis::AnalysisReport>,
     /// When the rollback window ends (set by finalize).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_until: Option<DateTime<Utc>>,

@@ -6,6 +6,8 @@
 //!
 //! `Sim` is a cheap handle (`Clone`); all clones share one world.
 
+mod behaviour;
+mod metrics;
 mod ports;
 mod world;
 
@@ -13,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use behaviour::Behaviour;
 pub use world::*;
 
 /// A handle on a simulated AWS.

@@ -12,61 +12,10 @@ use greenlight_core::ports::{
 };
 use greenlight_core::{Arn, Digest, ImageRef};
 
+pub use crate::behaviour::Behaviour;
+
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-west-1";
-
-/// How an image behaves once ECS runs it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Behaviour {
-    /// Seconds from the service update until its tasks run.
-    pub start_secs: u64,
-    /// Tasks exit at once; ECS gives up after a few attempts and the rollout fails.
-    pub crash_on_start: bool,
-    /// Tasks run, but the target group's health check never passes.
-    pub never_healthy: bool,
-    /// Fraction of requests answered with 500 once the image takes traffic.
-    pub error_rate: f64,
-    /// Seconds after its tasks run until their health check stops passing (a leak, a
-    /// deadlock): the targets turn unhealthy while requests still succeed, so no 5xx alarm
-    /// sees it.
-    pub unhealthy_after_secs: Option<u64>,
-}
-
-impl Behaviour {
-    pub fn healthy() -> Self {
-        Behaviour {
-            start_secs: 40,
-            crash_on_start: false,
-            never_healthy: false,
-            error_rate: 0.0,
-            unhealthy_after_secs: None,
-        }
-    }
-    pub fn slow(start_secs: u64) -> Self {
-        Behaviour {
-            start_secs,
-            ..Self::healthy()
-        }
-    }
-    pub fn crashing() -> Self {
-        Behaviour {
-            crash_on_start: true,
-            ..Self::healthy()
-        }
-    }
-    pub fn never_healthy() -> Self {
-        Behaviour {
-            never_healthy: true,
-            ..Self::healthy()
-        }
-    }
-    pub fn erroring(rate: f64) -> Self {
-        Behaviour {
-            error_rate: rate,
-            ..Self::healthy()
-        }
-    }
-}
 
 /// Seconds after tasks run before the target group calls them healthy.
 pub const HEALTH_GRACE_SECS: u64 = 15;
@@ -92,6 +41,8 @@ pub struct TaskDef {
 
 #[derive(Clone, Debug)]
 pub struct Listener {
+    /// Carries production traffic (the requests the metrics count), not a test listener.
+    pub production: bool,
     pub dns_name: String,
     pub port: u16,
     pub scheme: String,
@@ -219,6 +170,8 @@ pub struct World {
     /// Public host names and the listener they resolve to (for `url` probes).
     pub dns: BTreeMap<String, Arn>,
     rng: u64,
+    /// The seed, for noise that must not depend on the order of calls (metrics).
+    pub seed: u64,
     pub services: BTreeMap<(String, String), Service>,
     pub task_defs: BTreeMap<String, TaskDef>,
     pub listeners: BTreeMap<Arn, Listener>,
@@ -267,6 +220,7 @@ impl World {
             subscriptions: Vec::new(),
             inboxes: BTreeMap::new(),
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            seed,
             services: BTreeMap::new(),
             task_defs: BTreeMap::new(),
             listeners: BTreeMap::new(),
@@ -685,6 +639,7 @@ impl World {
         self.listeners.insert(
             env.listeners.production.clone(),
             Listener {
+                production: true,
                 dns_name: dns.clone(),
                 port: 443,
                 scheme: "https".into(),
@@ -704,6 +659,7 @@ impl World {
             self.listeners.insert(
                 test.clone(),
                 Listener {
+                    production: false,
                     dns_name: dns,
                     port: 8443,
                     scheme: "https".into(),

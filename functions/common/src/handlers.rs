@@ -3,8 +3,8 @@
 
 use greenlight_core::arn::Arn;
 use greenlight_core::ports::{
-    Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, Notifier, Prober,
-    StateStore,
+    Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, Metrics, Notifier,
+    Prober, StateStore,
 };
 use greenlight_core::rollout::{CaughtError, Notice, Rollout, StartInput};
 use greenlight_core::usecase::approval::{AlarmChange, AwaitInput, Relayed};
@@ -123,7 +123,7 @@ pub struct CheckInput {
 
 pub async fn check<P>(p: P, _: Settings, input: CheckInput) -> Result<Rollout, Failure>
 where
-    P: StateStore + ContainerService + LoadBalancer + Alarms + Prober + Clock,
+    P: StateStore + ContainerService + LoadBalancer + Alarms + Metrics + Prober + Clock,
 {
     match input.mode {
         CheckMode::Stable => check::stable(&p, input.rollout).await,

@@ -37,3 +37,27 @@ pub trait Alarms: Send + Sync {
         names: &[String],
     ) -> impl Future<Output = PortResult<Vec<AlarmState>>> + Send;
 }
+
+/// One statistic of one CloudWatch metric, read over a time range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricQuery {
+    pub namespace: String,
+    pub metric_name: String,
+    /// Name and value of each dimension.
+    pub dimensions: Vec<(String, String)>,
+    /// `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount` or a percentile (`p99`).
+    pub statistic: String,
+}
+
+/// CloudWatch metrics.
+pub trait Metrics: Send + Sync {
+    /// Each query's value over `[start, end)`, in the order asked: the sum of its
+    /// datapoints for `Sum` and `SampleCount`, their mean for any other statistic, `None`
+    /// where CloudWatch holds no datapoint (as for a count that stayed at zero).
+    fn metric_values(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Vec<Option<f64>>>> + Send;
+}

@@ -184,6 +184,9 @@ pub struct DeploymentRecord {
     /// rolls it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_requested: Option<StopRequest>,
+    /// The canary analysis's last report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis::AnalysisReport>,
     /// The principal (as AWS authenticated it) who approved the deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,

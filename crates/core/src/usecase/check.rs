@@ -1,9 +1,10 @@
 //! deploy and the checks: the new colour gets the new revision, becomes stable, passes its
 //! pre-traffic probes, and stays healthy while it bakes.
 
+use crate::analysis::{AnalysisReport, Verdict};
 use crate::config::{Probe, ProbeVia};
 use crate::ports::{
-    AlarmValue, Alarms, Clock, ContainerService, HealthState, LoadBalancer, Phase, Prober,
+    AlarmValue, Alarms, Clock, ContainerService, HealthState, LoadBalancer, Metrics, Phase, Prober,
     RolloutState, StateStore, TokenPurpose,
 };
 use crate::rollout::{Rollout, StepError};
@@ -202,21 +203,78 @@ where
 /// check.
 pub async fn health<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
-    P: StateStore + LoadBalancer + Alarms + Prober + Clock,
+    P: StateStore + LoadBalancer + Alarms + Metrics + Prober + Clock,
 {
     guard(p, &r).await?;
     r.notice = None;
     p.delete_task_token(&r.deployment, TokenPurpose::Bake)
         .await?;
-    let failures = observe(p, &r, r.desired).await?;
-    tally(&mut r, failures)?;
+    let mut failures = observe(p, &r, r.desired).await?;
     let now = p.now();
     let left = r
         .bake_until
         .map_or(0, |until| (until - now).num_seconds().max(0) as u64);
+    if let Some(report) = analyse(p, &r).await? {
+        if report.verdict == Verdict::Fail {
+            // The verdict at the end of a bake is the step's: traffic never moves on from
+            // a failing analysis, however few rounds failed before.
+            if left == 0 {
+                return Err(StepError::HealthCheckFailed(format!(
+                    "at the end of the bake, {}",
+                    report.summary()
+                )));
+            }
+            failures.push(report.summary());
+        }
+        let changed = r.analysis.as_ref().map(|a| (a.verdict, a.weight))
+            != Some((report.verdict, report.weight));
+        r.analysis = Some(report);
+        if changed {
+            let latest = r.analysis.clone();
+            super::record::update(
+                p,
+                &r.deployment,
+                || None,
+                |rec| {
+                    rec.analysis = latest.clone();
+                    true
+                },
+            )
+            .await?;
+        }
+    }
+    tally(&mut r, failures)?;
     r.control.baking = left > 0;
     r.control.bake_wait_seconds = left.min(r.control.interval_seconds).max(1);
     Ok(r)
+}
+
+/// The canary analysis of this round, when the environment has one and both colours take
+/// traffic: each colour's metrics since the weight was set.
+async fn analyse<P>(p: &P, r: &Rollout) -> Result<Option<AnalysisReport>, StepError>
+where
+    P: Metrics + Clock,
+{
+    let (Some(analysis), Some(since)) = (&r.env.analysis, r.shifted_at) else {
+        return Ok(None);
+    };
+    let now = p.now();
+    if r.weight == 0 || r.weight >= 100 || now <= since {
+        return Ok(None);
+    }
+    let queries = crate::analysis::queries(&r.env, analysis, r.live, r.target);
+    let values = p.metric_values(&queries, since, now).await?;
+    Ok(Some(crate::analysis::judge(
+        analysis,
+        &values,
+        crate::analysis::Round {
+            old: r.live,
+            new: r.target,
+            weight: r.weight,
+            since,
+            at: now,
+        },
+    )))
 }
 
 /// A round of checks in the watched rollback window, after the release succeeded: the same

@@ -18,6 +18,10 @@ pub fn notification(r: &Rollout, kind: EventKind, now: DateTime<Utc>) -> Notific
         step: r.step,
         steps: r.plan.steps.len(),
     });
+    n.analysis = r
+        .analysis
+        .as_ref()
+        .map(crate::analysis::AnalysisReport::summary);
     n
 }
 

@@ -380,6 +380,8 @@ where
         stable_deadline,
         bake_until: None,
         window_until: None,
+        shifted_at: None,
+        analysis: None,
         topic,
         restore: crate::rollout::Restore {
             listener: env.listeners.production.to_string(),

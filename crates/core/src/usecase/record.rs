@@ -101,6 +101,7 @@ pub fn for_input(
         reason: None,
         rollback_until: None,
         stop_requested: None,
+        analysis: None,
         approved_by: None,
         version: 0,
     }
@@ -139,6 +140,9 @@ pub async fn record_with<S: StateStore>(
             rec.weight = r.weight;
             rec.colour = Some(r.target);
             rec.task_definition = Some(r.task_definition.clone());
+            if r.analysis.is_some() {
+                rec.analysis = r.analysis.clone();
+            }
             if rec.ended_at.is_none() && phase == Phase::Done {
                 rec.ended_at = Some(now);
             }

@@ -24,6 +24,7 @@ where
     r.weight = step.weight;
     r.step = r.step.saturating_add(1);
     r.bake_until = Some(bake_end(now, step.bake)?);
+    r.shifted_at = Some(now);
     r.control.steps_remaining = r.step < r.plan.steps.len();
     r.control.baking = !step.bake.is_zero();
     record(p, &r, Phase::Shifting, now).await?;

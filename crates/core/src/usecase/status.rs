@@ -40,6 +40,9 @@ pub struct InFlight {
     /// The new colour's share of production traffic.
     pub weight: u8,
     pub colour: Option<Colour>,
+    /// The canary analysis's last report, when the environment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis::AnalysisReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +120,7 @@ where
                         phase: r.phase,
                         weight: r.weight,
                         colour: r.colour,
+                        analysis: r.analysis,
                     })
                 }
                 _ => None,

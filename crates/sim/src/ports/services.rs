@@ -280,3 +280,21 @@ impl Alarms for Sim {
         })
     }
 }
+
+impl Metrics for Sim {
+    async fn metric_values(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> PortResult<Vec<Option<f64>>> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("cloudwatch:GetMetricData")?;
+            Ok(queries
+                .iter()
+                .map(|q| w.metric_value(q, start, end))
+                .collect())
+        })
+    }
+}
