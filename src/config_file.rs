@@ -24,10 +24,7 @@ pub fn print_problems(file: &Path, report: &Report) {
             (Some(l), None) => format!("{}:{l}", file.display()),
             _ => file.display().to_string(),
         };
-        let level = match p.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-        };
+        let level = p.level.as_str();
         let path = if p.path.is_empty() {
             String::new()
         } else {

@@ -443,7 +443,11 @@ fn validate(file: &Path, json: bool) -> u8 {
         .iter()
         .filter(|p| p.level == Level::Error)
         .count();
-    let warnings = report.problems.len() - errors;
+    let warnings = report
+        .problems
+        .iter()
+        .filter(|p| p.level == Level::Warning)
+        .count();
     if json {
         let out = config_file::Validation {
             file: file.display().to_string(),

@@ -118,13 +118,16 @@ pub fn timeline(s: &Simulation, since: Marks) -> Vec<Moment> {
         for change in &w.traffic[since.traffic..] {
             for (app_name, app) in &s.config.apps {
                 for (env_name, env) in &app.environments {
-                    if env.listeners.production != change.listener {
+                    let Some(lb) = env.load_balancer() else {
+                        continue;
+                    };
+                    if lb.listeners.production != change.listener {
                         continue;
                     }
                     let green = change
                         .weights
                         .iter()
-                        .filter(|tw| tw.target_group == env.target_groups.green)
+                        .filter(|tw| tw.target_group == lb.target_groups.green)
                         .map(|tw| tw.weight)
                         .sum::<u8>();
                     out.push(Moment {
@@ -205,7 +208,20 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                     output["task_definition"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")
                 ),
             ),
-            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h, "· stable: new tasks running, all targets healthy".into()),
+            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h, if output["env"]["listeners"].is_null() {
+                "· stable: the new colour has the new revision (its tasks start at the first step)".into()
+            } else {
+                "· stable: new tasks running, all targets healthy".into()
+            }),
+            ("TaskStateExited", "Shift") if output["env"]["listeners"].is_null() => {
+                let desired = output["desired"].as_u64().unwrap_or(0) as u32;
+                let weight = output["weight"].as_u64().unwrap_or(0).min(100) as u8;
+                let (new, old) = greenlight_core::usecase::task_split(desired, weight);
+                let green_is_new = output["target"] == "green";
+                let (blue, green) = if green_is_new { (old, new) } else { (new, old) };
+                let share = |n: u32| if desired == 0 { 0 } else { (u64::from(n) * 100 / u64::from(desired)) as u8 };
+                say(h, format!("tasks    blue {} {blue}  green {} {green}", render::bar(share(blue), 10), render::bar(share(green), 10)));
+            }
             ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => {
                 let probes = output["env"]["checks"]["probes"]
                     .as_array()
@@ -219,7 +235,8 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             ("TaskStateEntered", "AwaitApproval") => say(h, "· waiting for approval".into()),
             ("TaskStateExited", "AwaitApproval") => say(h, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
-                say(h, format!("· checks passed at {}%: alarms OK, targets healthy, probes OK", output["weight"]));
+                let what = if output["env"]["listeners"].is_null() { "tasks running and healthy" } else { "targets healthy, probes OK" };
+                say(h, format!("· checks passed at {}%: alarms OK, {what}", output["weight"]));
                 if output["analysis"]["weight"] == output["weight"] {
                     if let Ok(report) = serde_json::from_value::<greenlight_core::analysis::AnalysisReport>(output["analysis"].clone()) {
                         say(h, format!("· {}", report.summary()));

@@ -27,7 +27,12 @@ const CONFIG: &str = "examples/greenlight.yaml";
 fn the_example_config_is_valid() {
     let o = greenlight(&["config", "validate", CONFIG]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("valid (1 app(s), 2 environment(s))"));
+    assert!(stdout(&o).contains("valid (2 app(s), 3 environment(s))"));
+    assert!(
+        stderr(&o).contains("note: apps.worker.environments.staging: no load balancer"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

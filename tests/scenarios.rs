@@ -89,11 +89,11 @@ fn staging_green_weights(s: &Simulation) -> Vec<u8> {
         .world()
         .traffic
         .iter()
-        .filter(|t| t.listener == env.listeners.production)
+        .filter(|t| t.listener == env.listeners.as_ref().unwrap().production)
         .map(|t| {
             t.weights
                 .iter()
-                .filter(|w| w.target_group == env.target_groups.green)
+                .filter(|w| w.target_group == env.target_groups.as_ref().unwrap().green)
                 .map(|w| w.weight)
                 .sum()
         })
@@ -1371,4 +1371,89 @@ async fn the_canary_analysis_over_200_seeds_rolls_back_regressions_and_no_health
         caught * 10 >= SEEDS as u32 * 9,
         "caught {caught} of {SEEDS}"
     );
+}
+
+/// The worker service's desired task counts (blue, green).
+fn worker_tasks(s: &Simulation) -> (u32, u32) {
+    let w = s.sim.world();
+    let desired = |name: &str| {
+        w.services
+            .get(&("staging".to_string(), name.to_string()))
+            .map_or(0, |s| s.desired)
+    };
+    (
+        desired("worker-staging-blue"),
+        desired("worker-staging-green"),
+    )
+}
+
+async fn push_worker(s: &Simulation, tag: &str, behaviour: Behaviour) {
+    s.push("worker", tag, &digest_for(tag), behaviour)
+        .await
+        .unwrap();
+}
+
+/// A worker service without a load balancer: its canary is a share of tasks. With two
+/// tasks and `linear: {step: 50}`, the new colour runs one task and the old one the other,
+/// then both; the old colour ends at zero. A crashing image is rolled back: the new colour
+/// back to zero tasks, the old colour back to both, and the invariant holds.
+#[tokio::test(start_paused = true)]
+async fn a_worker_rolls_out_by_task_share_and_rolls_back_a_crashing_image() {
+    let s = world(&example());
+    assert_eq!(worker_tasks(&s), (2, 0));
+    push_worker(&s, "v2", Behaviour::healthy()).await;
+    s.sleep(60).await;
+    assert_eq!(worker_tasks(&s), (1, 1), "one task each at 50%");
+    s.sleep(5 * 60).await;
+    assert_eq!(
+        record(&s, "v2", "staging").outcome,
+        Some(Outcome::Succeeded)
+    );
+    assert_eq!(worker_tasks(&s), (0, 2), "all tasks on the new colour");
+    {
+        let env = &s.config.apps["worker"].environments["staging"];
+        assert_eq!(s.sim.world().live_colour(env), Some(Colour::Green));
+    }
+    push_worker(&s, "v3", Behaviour::crashing()).await;
+    s.sleep(60).await;
+    assert_eq!(worker_tasks(&s), (1, 1), "the canary task of v3");
+    s.sleep(4 * 60).await;
+    let v3 = record(&s, "v3", "staging");
+    assert_eq!(v3.outcome, Some(Outcome::RolledBack), "{v3:?}");
+    assert!(
+        v3.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("exit code 1")),
+        "{:?}",
+        v3.reason
+    );
+    assert_eq!(
+        worker_tasks(&s),
+        (0, 2),
+        "back on the old colour, all tasks"
+    );
+    s.settle().await;
+    assert_invariant(&s);
+    s.close();
+}
+
+/// The invariant of a worker service: work split between the colours after every execution
+/// has ended is broken, as split traffic is.
+#[tokio::test(start_paused = true)]
+async fn the_invariant_counts_a_worker_split_between_colours_as_broken() {
+    let s = world(&example());
+    s.sim
+        .world()
+        .services
+        .get_mut(&("staging".to_string(), "worker-staging-green".to_string()))
+        .unwrap()
+        .desired = 1;
+    let broken = s.invariant();
+    assert!(
+        broken.iter().any(|b| b.contains(
+            "worker/staging: traffic is not all on one colour (blue 2 tasks, green 1 tasks)"
+        )),
+        "{broken:#?}"
+    );
+    s.close();
 }

@@ -17,26 +17,55 @@ impl Simulation {
                 let at = format!("{app_name}/{env_name}");
                 match w.live_colour(env) {
                     None => {
-                        let weights = w
-                            .listeners
-                            .get(&env.listeners.production)
-                            .map(|l| l.weights.clone())
-                            .unwrap_or_default();
-                        broken.push(format!(
-                            "{at}: traffic is not all on one colour ({})",
-                            greenlight_core::usecase::describe_weights(env, &weights)
-                        ));
+                        let split = match env.load_balancer() {
+                            Some(lb) => {
+                                let weights = w
+                                    .listeners
+                                    .get(&lb.listeners.production)
+                                    .map(|l| l.weights.clone())
+                                    .unwrap_or_default();
+                                greenlight_core::usecase::describe_weights(lb, &weights)
+                            }
+                            None => [Colour::Blue, Colour::Green]
+                                .map(|c| {
+                                    let key = (env.cluster.clone(), env.services.get(c).clone());
+                                    format!(
+                                        "{c} {} tasks",
+                                        w.services.get(&key).map_or(0, |s| s.desired)
+                                    )
+                                })
+                                .join(", "),
+                        };
+                        broken.push(format!("{at}: traffic is not all on one colour ({split})"));
                     }
                     Some(live) => {
                         let key = (env.cluster.clone(), env.services.get(live).clone());
                         if let Some(service) = w.services.get(&key) {
                             let state = w.service_state(service);
-                            let healthy = w
-                                .target_health(env.target_groups.get(live))
-                                .iter()
-                                .filter(|t| t.state == HealthState::Healthy)
-                                .count() as u32;
                             let behaviour = w.behaviour_of(&service.task_definition);
+                            // Behind a load balancer: healthy targets; a worker: the tasks
+                            // running pass their container health check.
+                            let healthy = match env.load_balancer() {
+                                Some(lb) => w
+                                    .target_health(lb.target_groups.get(live))
+                                    .iter()
+                                    .filter(|t| t.state == HealthState::Healthy)
+                                    .count() as u32,
+                                None => {
+                                    let since_running = w
+                                        .elapsed(service.updated_at)
+                                        .saturating_sub(behaviour.start_secs);
+                                    let failing = behaviour.never_healthy
+                                        || behaviour
+                                            .unhealthy_after_secs
+                                            .is_some_and(|after| since_running >= after);
+                                    if failing {
+                                        0
+                                    } else {
+                                        state.running
+                                    }
+                                }
+                            };
                             if state.desired == 0
                                 || state.running < state.desired
                                 || state.rollout != RolloutState::Completed

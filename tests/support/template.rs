@@ -76,6 +76,10 @@ pub const UNSCOPABLE: &[(&str, &str)] = &[
         "reads both colours' metrics for the canary analysis (no resource-level permissions)",
     ),
     (
+        "ecs:ListTasks",
+        "lists a worker service's tasks (its resource is a container instance; scoped by the ecs:cluster condition)",
+    ),
+    (
         "ecs:DescribeTaskDefinition",
         "reads the live revision to copy it (no resource-level permissions)",
     ),

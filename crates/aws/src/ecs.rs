@@ -1,7 +1,11 @@
 //! `ContainerService` on Amazon ECS.
 
-use aws_sdk_ecs::types::{DeploymentRolloutState, TaskDefinitionField};
-use greenlight_core::ports::{ContainerService, PortError, PortResult, RolloutState, ServiceState};
+use aws_sdk_ecs::types::{
+    DeploymentRolloutState, DesiredStatus, HealthStatus, TaskDefinitionField, TaskStopCode,
+};
+use greenlight_core::ports::{
+    ContainerService, CrashedTask, PortError, PortResult, RolloutState, ServiceState, TaskReport,
+};
 
 use crate::error::{classify, missing};
 use crate::AwsCloud;
@@ -187,6 +191,83 @@ impl ContainerService for AwsCloud {
                 _ => classify(OP, e),
             })?;
         Ok(())
+    }
+
+    /// ListTasks (running, then stopped — ECS keeps stopped tasks for about an hour) and
+    /// DescribeTasks, 100 at a time. A stopped task counts as crashed when ECS stopped it
+    /// because an essential container exited or it failed to start, not when the scheduler
+    /// scaled it in.
+    async fn task_report(
+        &self,
+        cluster: &str,
+        service: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<TaskReport> {
+        let mut report = TaskReport::default();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let mut arns = Vec::new();
+            let mut pages = self
+                .ecs
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(status.clone())
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| classify("ecs:ListTasks", e))?;
+                arns.extend(page.task_arns().iter().cloned());
+            }
+            for chunk in arns.chunks(100) {
+                let out = self
+                    .ecs
+                    .describe_tasks()
+                    .cluster(cluster)
+                    .set_tasks(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| classify("ecs:DescribeTasks", e))?;
+                for t in out.tasks() {
+                    if status == DesiredStatus::Running {
+                        if t.last_status() != Some("RUNNING") {
+                            continue;
+                        }
+                        if t.health_status() == Some(&HealthStatus::Unhealthy) {
+                            report.unhealthy += 1;
+                        } else {
+                            report.healthy += 1;
+                        }
+                        continue;
+                    }
+                    let stopped_since = t
+                        .stopped_at()
+                        .is_some_and(|at| at.secs() >= since.timestamp());
+                    let crashed = matches!(
+                        t.stop_code(),
+                        Some(
+                            TaskStopCode::EssentialContainerExited
+                                | TaskStopCode::TaskFailedToStart
+                        )
+                    );
+                    if stopped_since && crashed {
+                        report.crashed.push(CrashedTask {
+                            task: t
+                                .task_arn()
+                                .and_then(|a| a.rsplit('/').next())
+                                .unwrap_or_default()
+                                .to_string(),
+                            exit_code: t
+                                .containers()
+                                .iter()
+                                .filter_map(|c| c.exit_code())
+                                .find(|c| *c != 0),
+                            reason: t.stopped_reason().unwrap_or("stopped").to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(report)
     }
 }
 

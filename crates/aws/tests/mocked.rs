@@ -249,3 +249,95 @@ async fn a_listener_that_does_not_forward_is_refused_clearly() {
         "{err}"
     );
 }
+
+/// A worker service's task report: a running task whose container health check fails, a
+/// healthy one, a task stopped because its essential container exited 1 (crashed), and one
+/// the scheduler scaled in (exit 143: not a crash).
+#[tokio::test]
+async fn a_task_report_counts_unhealthy_and_crashed_tasks_not_scale_ins() {
+    use aws_sdk_ecs::types::{Container, DesiredStatus, HealthStatus, Task, TaskStopCode};
+    let mut c = cloud().await;
+    let now = aws_smithy_types::DateTime::from_secs(1_800_000_000);
+    let list_running = mock!(aws_sdk_ecs::Client::list_tasks)
+        .match_requests(|r| r.desired_status() == Some(&DesiredStatus::Running))
+        .then_output(|| {
+            aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+                .task_arns("arn:aws:ecs:eu-west-1:123456789012:task/c/run1")
+                .task_arns("arn:aws:ecs:eu-west-1:123456789012:task/c/run2")
+                .build()
+        });
+    let list_stopped = mock!(aws_sdk_ecs::Client::list_tasks)
+        .match_requests(|r| r.desired_status() == Some(&DesiredStatus::Stopped))
+        .then_output(|| {
+            aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+                .task_arns("arn:aws:ecs:eu-west-1:123456789012:task/c/crash1")
+                .task_arns("arn:aws:ecs:eu-west-1:123456789012:task/c/scaled1")
+                .build()
+        });
+    let describe_running = mock!(aws_sdk_ecs::Client::describe_tasks)
+        .match_requests(|r| r.tasks().iter().any(|t| t.ends_with("run1")))
+        .then_output(|| {
+            aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+                .tasks(
+                    Task::builder()
+                        .task_arn("arn:aws:ecs:eu-west-1:123456789012:task/c/run1")
+                        .last_status("RUNNING")
+                        .health_status(HealthStatus::Unhealthy)
+                        .build(),
+                )
+                .tasks(
+                    Task::builder()
+                        .task_arn("arn:aws:ecs:eu-west-1:123456789012:task/c/run2")
+                        .last_status("RUNNING")
+                        .health_status(HealthStatus::Healthy)
+                        .build(),
+                )
+                .build()
+        });
+    let describe_stopped = mock!(aws_sdk_ecs::Client::describe_tasks)
+        .match_requests(|r| r.tasks().iter().any(|t| t.ends_with("crash1")))
+        .then_output(move || {
+            aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+                .tasks(
+                    Task::builder()
+                        .task_arn("arn:aws:ecs:eu-west-1:123456789012:task/c/crash1")
+                        .last_status("STOPPED")
+                        .stop_code(TaskStopCode::EssentialContainerExited)
+                        .stopped_reason("Essential container in task exited")
+                        .stopped_at(now)
+                        .containers(Container::builder().name("worker").exit_code(1).build())
+                        .build(),
+                )
+                .tasks(
+                    Task::builder()
+                        .task_arn("arn:aws:ecs:eu-west-1:123456789012:task/c/scaled1")
+                        .last_status("STOPPED")
+                        .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+                        .stopped_reason("Scaling activity initiated by deployment")
+                        .stopped_at(now)
+                        .containers(Container::builder().name("worker").exit_code(143).build())
+                        .build(),
+                )
+                .build()
+        });
+    c.ecs = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        &[
+            &list_running,
+            &list_stopped,
+            &describe_running,
+            &describe_stopped
+        ]
+    );
+    let since = chrono::DateTime::from_timestamp(1_800_000_000 - 60, 0).unwrap();
+    let report = c.task_report("c", "worker-blue", since).await.unwrap();
+    assert_eq!((report.healthy, report.unhealthy), (1, 1));
+    assert_eq!(report.crashed.len(), 1, "{report:?}");
+    assert_eq!(report.crashed[0].task, "crash1");
+    assert_eq!(report.crashed[0].exit_code, Some(1));
+    // Stopped before `since`: not this step's.
+    let later = chrono::DateTime::from_timestamp(1_800_000_000 + 60, 0).unwrap();
+    let report = c.task_report("c", "worker-blue", later).await.unwrap();
+    assert!(report.crashed.is_empty());
+}

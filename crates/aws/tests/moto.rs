@@ -66,6 +66,24 @@ async fn ecs_service(c: &greenlight_aws::AwsCloud) -> (String, String, String) {
     (cluster, service, td)
 }
 
+/// A worker service's tasks: ListTasks by service and status, then DescribeTasks. moto
+/// runs no task for a service, so the report is empty; what a report of crashed and
+/// unhealthy tasks reads is tested with aws-smithy-mocks (tests/mocked.rs).
+#[tokio::test]
+async fn ecs_task_report_of_a_service() {
+    let c = cloud("unused").await;
+    let (cluster, service, _) = ecs_service(&c).await;
+    let report = c
+        .task_report(
+            &cluster,
+            &service,
+            chrono::Utc::now() - chrono::TimeDelta::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report, TaskReport::default());
+}
+
 #[tokio::test]
 async fn ecs_describe_service() {
     let c = cloud("unused").await;

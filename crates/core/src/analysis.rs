@@ -145,12 +145,18 @@ pub fn target_group_dimension(tg: &Arn) -> Option<String> {
 }
 
 fn alb_query(env: &Environment, colour: Colour, metric: &str, statistic: &str) -> MetricQuery {
-    let lb = load_balancer_dimension(&env.listeners.production).unwrap_or_default();
-    let tg = target_group_dimension(env.target_groups.get(colour)).unwrap_or_default();
+    // A worker service has no load balancer: validation allows it custom metrics only.
+    let lb = env.load_balancer();
+    let lb_dim = lb
+        .and_then(|lb| load_balancer_dimension(&lb.listeners.production))
+        .unwrap_or_default();
+    let tg = lb
+        .and_then(|lb| target_group_dimension(lb.target_groups.get(colour)))
+        .unwrap_or_default();
     MetricQuery {
         namespace: ALB.into(),
         metric_name: metric.into(),
-        dimensions: vec![("TargetGroup".into(), tg), ("LoadBalancer".into(), lb)],
+        dimensions: vec![("TargetGroup".into(), tg), ("LoadBalancer".into(), lb_dim)],
         statistic: statistic.into(),
     }
 }

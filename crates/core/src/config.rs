@@ -52,10 +52,15 @@ pub struct Environment {
     pub cluster: String,
     /// The two ECS services, one per colour.
     pub services: Colours<String>,
-    /// The two target groups, one per colour, in the same order as `services`.
-    pub target_groups: Colours<Arn>,
-    /// The listener that carries production traffic, and optionally a test listener.
-    pub listeners: Listeners,
+    /// The two target groups, one per colour, in the same order as `services`. Leave out
+    /// with `listeners` for a service without a load balancer (a queue worker): its
+    /// canary is then a share of tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_groups: Option<Colours<Arn>>,
+    /// The listener that carries production traffic, and optionally a test listener. Leave
+    /// out with `target_groups` for a service without a load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listeners: Option<Listeners>,
     /// How traffic moves to the new colour.
     pub strategy: Strategy,
     /// What must hold for the rollout to go on.
@@ -351,7 +356,26 @@ impl Checks {
     }
 }
 
+/// The load balancer's side of an environment.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadBalanced<'a> {
+    pub target_groups: &'a Colours<Arn>,
+    pub listeners: &'a Listeners,
+}
+
 impl Environment {
+    /// The target groups and listeners, for an environment behind a load balancer; `None`
+    /// for a worker service, whose canary is a share of tasks.
+    pub fn load_balancer(&self) -> Option<LoadBalanced<'_>> {
+        match (&self.target_groups, &self.listeners) {
+            (Some(target_groups), Some(listeners)) => Some(LoadBalanced {
+                target_groups,
+                listeners,
+            }),
+            _ => None,
+        }
+    }
+
     /// The traffic steps of this environment's strategy, the last one (100%) held for
     /// `checks.final_bake` unless the strategy gives it a bake of its own.
     pub fn plan(&self) -> Result<crate::plan::Plan, crate::plan::PlanError> {

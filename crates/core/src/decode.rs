@@ -11,6 +11,18 @@ use crate::yaml::{join_path, Node, NodeKind, Span};
 pub enum Level {
     Error,
     Warning,
+    /// Not a problem: what greenlight will do with a valid choice, worth knowing.
+    Note,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Note => "note",
+        }
+    }
 }
 
 /// One thing wrong (or worth a second look) in a document.
@@ -28,10 +40,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-        };
+        let level = self.level.as_str();
         match self.line {
             Some(line) => write!(f, "{level}: line {line}: {}: {}", self.path, self.message),
             None => write!(f, "{level}: {}: {}", self.path, self.message),
@@ -52,6 +61,10 @@ impl Diagnostics {
 
     pub fn warning(&mut self, path: &str, span: Option<Span>, message: impl Into<String>) {
         self.push(Level::Warning, path, span, message.into());
+    }
+
+    pub fn note(&mut self, path: &str, span: Option<Span>, message: impl Into<String>) {
+        self.push(Level::Note, path, span, message.into());
     }
 
     fn push(&mut self, level: Level, path: &str, span: Option<Span>, message: String) {

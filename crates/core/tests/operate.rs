@@ -522,7 +522,10 @@ async fn status_shows_what_runs_and_refuses_names_the_configuration_does_not_hav
         .iter()
         .map(|e| format!("{}/{}", e.app, e.environment))
         .collect();
-    assert_eq!(names, ["web/prod", "web/staging"]);
+    assert_eq!(names, ["web/prod", "web/staging", "worker/staging"]);
+    // A worker service's traffic is its tasks.
+    assert_eq!(all.environments[2].weights, "blue 2 tasks, green 0 tasks");
+    assert_eq!(all.environments[2].live, Some(Colour::Blue));
     let staging = &all.environments[1];
     assert_eq!(staging.live, Some(Colour::Blue));
     assert_eq!(staging.tag.as_deref(), Some("initial"));

@@ -178,7 +178,7 @@ async fn a_rollout_that_lost_its_lock_stops_without_touching_traffic() {
     lose_the_lock(&sim, &r);
     let env = r.env.clone();
     let before = sim
-        .listener_weights(&env.listeners.production)
+        .listener_weights(&env.listeners.as_ref().unwrap().production)
         .await
         .unwrap();
 
@@ -198,7 +198,7 @@ async fn a_rollout_that_lost_its_lock_stops_without_touching_traffic() {
     assert_eq!(err.error_name(), "Greenlight.LockLost");
     assert!(check::health(&sim, r.clone()).await.is_err());
     let after = sim
-        .listener_weights(&env.listeners.production)
+        .listener_weights(&env.listeners.as_ref().unwrap().production)
         .await
         .unwrap();
     assert_eq!(before, after, "traffic untouched");

@@ -85,13 +85,13 @@ async fn prepare_refuses_what_it_cannot_do_and_leaves_nothing_behind() {
     let env = staging(&sim);
     sim.world()
         .listeners
-        .get_mut(&env.listeners.production)
+        .get_mut(&env.listeners.as_ref().unwrap().production)
         .unwrap()
         .weights[1]
         .weight = 10;
     sim.world()
         .listeners
-        .get_mut(&env.listeners.production)
+        .get_mut(&env.listeners.as_ref().unwrap().production)
         .unwrap()
         .weights[0]
         .weight = 90;
@@ -284,8 +284,9 @@ async fn deploy_and_wait_until_stable() {
             (2, r.task_definition.as_str())
         );
         assert_eq!(
-            w.listeners[env.listeners.test.as_ref().unwrap()].weights[0].target_group,
-            env.target_groups.green,
+            w.listeners[env.listeners.as_ref().unwrap().test.as_ref().unwrap()].weights[0]
+                .target_group,
+            env.target_groups.as_ref().unwrap().green,
             "test listener on the new colour"
         );
     }
@@ -379,7 +380,7 @@ async fn shift_sets_and_verifies_the_weights() {
         r.notice.as_ref().unwrap().attributes["event"],
         "traffic_shifted"
     );
-    let weights = sim.world().listeners[&env.listeners.production]
+    let weights = sim.world().listeners[&env.listeners.as_ref().unwrap().production]
         .weights
         .clone();
     assert_eq!(
@@ -389,7 +390,7 @@ async fn shift_sets_and_verifies_the_weights() {
 
     sim.world()
         .sticky_listeners
-        .insert(env.listeners.production.clone());
+        .insert(env.listeners.as_ref().unwrap().production.clone());
     let err = shift::shift(&sim, r.clone()).await.unwrap_err();
     assert_eq!(err.error_name(), "Greenlight.WeightsNotApplied");
     assert!(err.to_string().contains("blue 80%, green 20%"), "{err}");
@@ -708,9 +709,10 @@ async fn retire_keeps_a_colour_that_serves_traffic_again() {
     // Someone flipped traffic back to blue by hand.
     sim.world()
         .listeners
-        .get_mut(&env.listeners.production)
+        .get_mut(&env.listeners.as_ref().unwrap().production)
         .unwrap()
-        .weights = greenlight_core::usecase::weights_for(&env, Colour::Blue, 100);
+        .weights =
+        greenlight_core::usecase::weights_for(env.load_balancer().unwrap(), Colour::Blue, 100);
     sim.advance(30 * 60);
     let kept = finish::retire(&sim, &r).await.unwrap();
     assert!(!kept.retired);

@@ -6,6 +6,7 @@
 //!
 //! `Sim` is a cheap handle (`Clone`); all clones share one world.
 
+mod alarms;
 mod behaviour;
 mod metrics;
 mod ports;

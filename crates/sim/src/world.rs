@@ -12,6 +12,7 @@ use greenlight_core::ports::{
 };
 use greenlight_core::{Arn, Digest, ImageRef};
 
+pub use crate::alarms::AlarmSource;
 pub use crate::behaviour::Behaviour;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -58,7 +59,9 @@ pub struct Repo {
 /// An alarm on the 5xx rate of the traffic a listener sends.
 #[derive(Clone, Debug)]
 pub struct Alarm {
-    pub listener: Arn,
+    /// What the alarm measures: the 5xx rate of a production listener's traffic, or for a
+    /// worker service the failure rate of the work its two services' tasks do.
+    pub source: AlarmSource,
     pub threshold: f64,
     /// Set by a scenario to force the state regardless of traffic, with the reason
     /// CloudWatch gives for it.
@@ -350,7 +353,7 @@ impl World {
             .unwrap_or_else(Behaviour::healthy)
     }
 
-    fn elapsed(&self, since: DateTime<Utc>) -> u64 {
+    pub fn elapsed(&self, since: DateTime<Utc>) -> u64 {
         (self.now - since).num_seconds().max(0) as u64
     }
 
@@ -440,32 +443,6 @@ impl World {
         } else {
             b.error_rate
         }
-    }
-
-    /// The 5xx rate of a listener's traffic, weighting each group's error rate.
-    pub fn listener_error_rate(&self, listener: &Arn) -> f64 {
-        let Some(l) = self.listeners.get(listener) else {
-            return 0.0;
-        };
-        let total: u32 = l.weights.iter().map(|w| u32::from(w.weight)).sum();
-        if total == 0 {
-            return 1.0;
-        }
-        l.weights
-            .iter()
-            .map(|w| f64::from(w.weight) / f64::from(total) * self.error_rate(&w.target_group))
-            .sum()
-    }
-
-    pub fn alarm_value(&self, name: &str) -> Option<AlarmValue> {
-        let a = self.alarms.get(name)?;
-        Some(a.forced.as_ref().map(|(v, _)| *v).unwrap_or_else(|| {
-            if self.listener_error_rate(&a.listener) >= a.threshold {
-                AlarmValue::Alarm
-            } else {
-                AlarmValue::Ok
-            }
-        }))
     }
 
     // -----------------------------------------------------------------------------------
@@ -590,8 +567,9 @@ impl World {
                             updated_at: long_ago,
                         },
                     );
-                    self.target_groups
-                        .insert(env.target_groups.get(colour).clone(), key);
+                    if let Some(tgs) = &env.target_groups {
+                        self.target_groups.insert(tgs.get(colour).clone(), key);
+                    }
                 }
                 self.install_listeners(env);
                 // A `url` probe's host is the environment's public name: it resolves to the
@@ -603,14 +581,24 @@ impl World {
                         .and_then(|u| u.split_once("://"))
                         .map(|(_, r)| r.split(['/', ':']).next().unwrap_or(r).to_string())
                     {
-                        self.dns.insert(host, env.listeners.production.clone());
+                        if let Some(l) = &env.listeners {
+                            self.dns.insert(host, l.production.clone());
+                        }
                     }
                 }
+                let source = match &env.listeners {
+                    Some(l) => AlarmSource::Listener(l.production.clone()),
+                    None => AlarmSource::Tasks(
+                        env.cluster.clone(),
+                        env.services.blue.clone(),
+                        env.services.green.clone(),
+                    ),
+                };
                 for alarm in &env.checks.alarms {
                     self.alarms.insert(
                         alarm.clone(),
                         Alarm {
-                            listener: env.listeners.production.clone(),
+                            source: source.clone(),
                             threshold: 0.05,
                             forced: None,
                         },
@@ -628,16 +616,19 @@ impl World {
     }
 
     fn install_listeners(&mut self, env: &Environment) {
-        let lb = env
+        let Some(lb) = env.load_balancer() else {
+            return;
+        };
+        let lb_name = lb
             .listeners
             .production
             .parts()
             .ok()
             .map_or("lb", |p| p.resource.split('/').nth(2).unwrap_or("lb"))
             .to_string();
-        let dns = format!("{lb}-1234567890.{REGION}.elb.amazonaws.com");
+        let dns = format!("{lb_name}-1234567890.{REGION}.elb.amazonaws.com");
         self.listeners.insert(
-            env.listeners.production.clone(),
+            lb.listeners.production.clone(),
             Listener {
                 production: true,
                 dns_name: dns.clone(),
@@ -645,17 +636,17 @@ impl World {
                 scheme: "https".into(),
                 weights: vec![
                     TargetWeight {
-                        target_group: env.target_groups.blue.clone(),
+                        target_group: lb.target_groups.blue.clone(),
                         weight: 100,
                     },
                     TargetWeight {
-                        target_group: env.target_groups.green.clone(),
+                        target_group: lb.target_groups.green.clone(),
                         weight: 0,
                     },
                 ],
             },
         );
-        if let Some(test) = &env.listeners.test {
+        if let Some(test) = &lb.listeners.test {
             self.listeners.insert(
                 test.clone(),
                 Listener {
@@ -664,7 +655,7 @@ impl World {
                     port: 8443,
                     scheme: "https".into(),
                     weights: vec![TargetWeight {
-                        target_group: env.target_groups.green.clone(),
+                        target_group: lb.target_groups.green.clone(),
                         weight: 100,
                     }],
                 },
@@ -718,10 +709,23 @@ impl World {
         Ok(if self.random() < rate { 500 } else { 200 })
     }
 
-    /// Which colour all traffic of an environment goes to, if it all goes to one.
+    /// Which colour all traffic of an environment goes to, if it all goes to one: by the
+    /// listener's weights, or for a worker service the one colour whose service wants tasks.
     pub fn live_colour(&self, env: &Environment) -> Option<Colour> {
-        let l = self.listeners.get(&env.listeners.production)?;
-        greenlight_core::usecase::colour_of(env, &l.weights).ok()
+        let Some(lb) = env.load_balancer() else {
+            let desired = |c: Colour| {
+                self.services
+                    .get(&(env.cluster.clone(), env.services.get(c).clone()))
+                    .map_or(0, |s| s.desired)
+            };
+            return match (desired(Colour::Blue), desired(Colour::Green)) {
+                (b, 0) if b > 0 => Some(Colour::Blue),
+                (0, g) if g > 0 => Some(Colour::Green),
+                _ => None,
+            };
+        };
+        let l = self.listeners.get(&lb.listeners.production)?;
+        greenlight_core::usecase::colour_of(lb, &l.weights).ok()
     }
 }
 

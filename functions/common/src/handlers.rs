@@ -151,14 +151,14 @@ where
 
 pub async fn shift<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>
 where
-    P: StateStore + LoadBalancer + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Clock,
 {
     shift::shift(&p, r).await.map_err(Failure::of)
 }
 
 pub async fn finalize<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>
 where
-    P: StateStore + LoadBalancer + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Clock,
 {
     finish::finalize(&p, r).await.map_err(Failure::of)
 }

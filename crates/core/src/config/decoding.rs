@@ -107,8 +107,8 @@ pub(super) struct EnvParts {
     pub(super) approval: Option<Approval>,
     pub(super) cluster: Option<String>,
     pub(super) services: Option<Colours<String>>,
-    pub(super) target_groups: Option<Colours<Arn>>,
-    pub(super) listeners: Option<Listeners>,
+    pub(super) target_groups: Option<Option<Colours<Arn>>>,
+    pub(super) listeners: Option<Option<Listeners>>,
     pub(super) strategy: Option<Strategy>,
     pub(super) checks: Option<Checks>,
     pub(super) analysis: Option<Option<Analysis>>,
@@ -126,8 +126,14 @@ impl EnvParts {
             approval: Some(opt_or(&mut f, "approval", Approval::default(), dx)),
             cluster: f.required("cluster", dx),
             services: f.required("services", dx),
-            target_groups: f.required("target_groups", dx),
-            listeners: f.required("listeners", dx),
+            target_groups: match f.node("target_groups") {
+                None => Some(None),
+                Some(n) => Colours::<Arn>::decode(n, &f.path_of("target_groups"), dx).map(Some),
+            },
+            listeners: match f.node("listeners") {
+                None => Some(None),
+                Some(n) => Listeners::decode(n, &f.path_of("listeners"), dx).map(Some),
+            },
             strategy: f.required("strategy", dx),
             checks: Some(opt_or(&mut f, "checks", Checks::default(), dx)),
             analysis: match f.node("analysis") {

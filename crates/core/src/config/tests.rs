@@ -70,8 +70,23 @@ fn assert_error(text: &str, path: &str, fragment: &str) {
 #[test]
 fn the_example_is_valid_and_means_what_it_says() {
     let report = load(EXAMPLE);
-    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    // One note, on the worker service (what it can be checked by); nothing wrong.
+    let notes: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.level == Level::Note)
+        .collect();
+    assert_eq!(notes.len(), 1, "{:#?}", report.problems);
+    assert_eq!(notes[0].path, "apps.worker.environments.staging");
+    assert!(
+        notes[0].message.contains("share of tasks"),
+        "{}",
+        notes[0].message
+    );
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
     let config = report.config.unwrap();
+    let worker = &config.apps["worker"].environments["staging"];
+    assert!(worker.load_balancer().is_none());
     let web = &config.apps["web"];
     assert_eq!(web.repository, "web");
     let staging = &web.environments["staging"];
@@ -208,7 +223,9 @@ fn a_broken_config_lists_every_problem_with_path_and_line() {
 #[test]
 fn a_decoded_config_is_checked_by_the_same_rules() {
     let mut config = load(EXAMPLE).config.unwrap();
-    assert!(validate_config(&config).is_empty());
+    assert!(validate_config(&config)
+        .iter()
+        .all(|p| p.level == Level::Note));
     let prod = config
         .apps
         .get_mut("web")
@@ -222,7 +239,11 @@ fn a_decoded_config_is_checked_by_the_same_rules() {
     });
     prod.trigger = Trigger::PromoteFrom("qa".into());
     let problems = validate_config(&config);
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let paths: Vec<&str> = problems
+        .iter()
+        .filter(|p| p.level != Level::Note)
+        .map(|p| p.path.as_str())
+        .collect();
     assert_eq!(
         paths,
         [
@@ -619,4 +640,77 @@ fn cluster_and_service_names_follow_ecs_grammar() {
         "cluster: arn:aws:ecs:eu-west-1:123456789012:cluster/staging",
     );
     assert!(crate::config::load(&arn).is_valid());
+}
+
+#[test]
+fn a_worker_service_has_neither_target_groups_nor_listeners_and_no_load_balancer_checks() {
+    let worker = |extra: &str| {
+        format!(
+            "version: 1\napps:\n  worker:\n    repository: worker\n    container: worker\n    environments:\n      staging:\n        trigger: {{ on_push: {{ tags: [\"v*\"] }} }}\n        cluster: staging\n        services: {{ blue: w-blue, green: w-green }}\n        strategy: {{ linear: {{ step: 50, interval: 1m }} }}\n{extra}"
+        )
+    };
+    let fine = load(&worker(""));
+    assert!(fine.config.is_some(), "{:#?}", fine.problems);
+    assert_eq!(fine.problems.len(), 1);
+    assert_eq!(fine.problems[0].level, Level::Note);
+    let path = "apps.worker.environments.staging";
+    assert_error(
+        &worker("        checks:\n          probes: [{ path: /healthz }]\n"),
+        &format!("{path}.checks.probes[0].path"),
+        "a worker service has none; give it a `url`",
+    );
+    assert_error(
+        &worker(
+            "        analysis:\n          metrics: [{ metric: latency_p99, max_increase: 20% }]\n",
+        ),
+        &format!("{path}.analysis.metrics[0].metric"),
+        "latency_p99 is read from the load balancer",
+    );
+    assert_error(
+        &worker("        target_groups:\n          blue: arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/b/1\n          green: arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/g/2\n"),
+        &format!("{path}.listeners"),
+        "target_groups and listeners go together",
+    );
+}
+
+#[test]
+fn an_analysis_names_its_metrics_and_tolerances_clearly() {
+    let with = |analysis: &str| {
+        let text = EXAMPLE.replace(
+            "        analysis:\n          min_requests: 200\n          metrics:\n            - { metric: error_rate, max_increase: 0.5pp }   # percentage points\n            - { metric: latency_p99, max_increase: 20% }    # relative to the old colour\n",
+            analysis,
+        );
+        assert_ne!(text, EXAMPLE, "the example's analysis moved");
+        text
+    };
+    let path = "apps.web.environments.staging.analysis";
+    assert_error(
+        &with("        analysis:\n          metrics: [{ metric: latency_p99, max_increase: 0.5pp }]\n"),
+        &format!("{path}.metrics[0].max_increase"),
+        "percentage points (`pp`) apply to error_rate only",
+    );
+    assert_error(
+        &with(
+            "        analysis:\n          metrics: [{ metric: error_rate, max_increase: lots }]\n",
+        ),
+        &format!("{path}.metrics[0].max_increase"),
+        "`lots` is not a tolerance",
+    );
+    assert_error(
+        &with(
+            "        analysis:\n          metrics: [{ metric: latency_p95, max_increase: 20% }]\n",
+        ),
+        &format!("{path}.metrics[0].metric"),
+        "`latency_p95` is not one of",
+    );
+    assert_error(
+        &with("        analysis:\n          metrics: [{ metric: custom, max_increase: 20% }]\n"),
+        &format!("{path}.metrics[0]"),
+        "`metric: custom` needs `custom:`",
+    );
+    assert_error(
+        &with("        analysis:\n          metrics: []\n"),
+        path,
+        "names no metric",
+    );
 }

@@ -118,6 +118,9 @@ impl Checker<'_> {
     fn warning(&mut self, path: &str, message: impl Into<String>) {
         self.dx.warning(path, None, message);
     }
+    fn note(&mut self, path: &str, message: impl Into<String>) {
+        self.dx.note(path, None, message);
+    }
 }
 
 /// Rules that span several apps or environments.
@@ -154,11 +157,20 @@ pub(super) fn check_environment(
         check_strategy(c, strategy, &p("strategy"), interval);
     }
     if let Some(checks) = &env.checks {
-        let has_test_listener = env.listeners.as_ref().map(|l| l.test.is_some());
+        let has_test_listener = env
+            .listeners
+            .as_ref()
+            .map(|l| l.as_ref().is_some_and(|l| l.test.is_some()));
         check_checks(c, checks, has_test_listener, &p("checks"));
     }
     if let Some(approval) = &env.approval {
         check_approval(c, approval, ep);
+    }
+    if matches!(
+        (&env.target_groups, &env.listeners),
+        (Some(None), Some(None))
+    ) {
+        check_worker(c, env, ep);
     }
     if env
         .rollback_window
@@ -210,6 +222,38 @@ fn check_trigger(c: &mut Checker<'_>, siblings: &[&str], env_name: &str, env: &E
     }
 }
 
+/// A worker service (no target groups, no listeners): what it can be checked by, and the
+/// checks that need a load balancer refused.
+fn check_worker(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
+    c.note(
+        ep,
+        "no load balancer: a worker service. Its canary is a share of tasks (the new colour runs ceil(tasks × percent) of them, the old colour the rest); it is checked by alarms, ECS task health (running count, container health checks, tasks that exit non-zero) and custom analysis metrics with a colour dimension; probes by `path`, target health and the ALB metrics are not available; its old colour is not kept warm (a revert starts its tasks again)",
+    );
+    if let Some(checks) = &env.checks {
+        for (i, probe) in checks.probes.iter().enumerate() {
+            if probe.path.is_some() {
+                c.error(
+                    &format!("{ep}.checks.probes[{i}].path"),
+                    "a probe by `path` goes through a listener, and a worker service has none; give it a `url`",
+                );
+            }
+        }
+    }
+    if let Some(Some(analysis)) = &env.analysis {
+        for (i, m) in analysis.metrics.iter().enumerate() {
+            if m.metric != MetricKind::Custom {
+                c.error(
+                    &format!("{ep}.analysis.metrics[{i}].metric"),
+                    format!(
+                        "{} is read from the load balancer, and a worker service has none; use a custom metric with a colour dimension",
+                        m.metric.as_str()
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// The AWS resources of an environment: ECS names, distinct colours, target groups and
 /// listeners of the right kind, all in one region and account.
 fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
@@ -232,7 +276,18 @@ fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
             );
         }
     }
-    if let Some(tgs) = &env.target_groups {
+    match (&env.target_groups, &env.listeners) {
+        (Some(Some(_)), Some(None)) | (Some(None), Some(Some(_))) => c.error(
+            &p(if matches!(env.target_groups, Some(Some(_))) {
+                "listeners"
+            } else {
+                "target_groups"
+            }),
+            "target_groups and listeners go together: give both (a service behind a load balancer) or neither (a worker service, whose canary is a share of tasks)",
+        ),
+        _ => {}
+    }
+    if let Some(Some(tgs)) = &env.target_groups {
         for colour in [Colour::Blue, Colour::Green] {
             if let Err(e) =
                 tgs.get(colour)
@@ -248,7 +303,7 @@ fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
             );
         }
     }
-    if let Some(listeners) = &env.listeners {
+    if let Some(Some(listeners)) = &env.listeners {
         if let Err(e) = listeners.production.expect(
             "elasticloadbalancing",
             "listener/app/",
@@ -273,7 +328,7 @@ fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
         }
         let home = listeners.production.home();
         let mut related: Vec<(&str, &Arn)> = Vec::new();
-        if let Some(tgs) = &env.target_groups {
+        if let Some(Some(tgs)) = &env.target_groups {
             related.push(("target_groups.blue", &tgs.blue));
             related.push(("target_groups.green", &tgs.green));
         }
@@ -630,7 +685,10 @@ pub(super) fn check_push_races(c: &mut Checker<'_>, config: &Config) {
                 && [&a.env.services.blue, &a.env.services.green]
                     .iter()
                     .any(|s| *s == &b.env.services.blue || *s == &b.env.services.green);
-            let shares_listener = a.env.listeners.production == b.env.listeners.production;
+            let shares_listener = matches!(
+                (&a.env.listeners, &b.env.listeners),
+                (Some(la), Some(lb)) if la.production == lb.production
+            );
             let bp = format!(
                 "apps.{}.environments.{}.trigger.on_push.tags",
                 b.app, b.env_name

@@ -63,4 +63,37 @@ pub trait ContainerService: Send + Sync {
         task_definition: Option<&str>,
         desired: Option<u32>,
     ) -> impl Future<Output = PortResult<()>> + Send;
+    /// The service's tasks: running ones by container health, and the ones that crashed
+    /// since `since` (what a worker service without a load balancer is checked by).
+    fn task_report(
+        &self,
+        cluster: &str,
+        service: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<TaskReport>> + Send;
+}
+
+/// A task of a service that stopped because its application failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CrashedTask {
+    /// The task's ID.
+    pub task: String,
+    /// The exit code of the essential container that stopped it (`None`: it never started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// ECS's reason, e.g. `Essential container in task exited`.
+    pub reason: String,
+}
+
+/// How a service's tasks are doing: the running ones by container health, and the ones
+/// that crashed since a given time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskReport {
+    /// Running tasks whose container health checks pass, or that define none.
+    pub healthy: u32,
+    /// Running tasks whose container health check fails.
+    pub unhealthy: u32,
+    /// Tasks stopped since the time asked with a non-zero exit code of an essential
+    /// container, or that failed to start.
+    pub crashed: Vec<CrashedTask>,
 }

@@ -12,22 +12,24 @@ use crate::rollout::{Rollout, StepError};
 use super::{guard, record};
 
 /// Points the idle colour at the new revision at the live colour's size, and the test
-/// listener (if any) at the idle colour.
+/// listener (if any) at the idle colour. A worker service's new colour gets the revision
+/// with no task: its first tasks start at the first step, after any approval.
 pub async fn deploy<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Clock,
 {
     guard(p, &r).await?;
+    let lb = r.env.load_balancer();
     p.update_service(
         &r.env.cluster,
         r.env.services.get(r.target),
         Some(&r.task_definition),
-        Some(r.desired),
+        Some(if lb.is_some() { r.desired } else { 0 }),
     )
     .await?;
-    if let Some(test) = &r.env.listeners.test {
+    if let Some((test, lb)) = lb.and_then(|lb| lb.listeners.test.as_ref().map(|t| (t, lb))) {
         let to_target = vec![crate::ports::TargetWeight {
-            target_group: r.env.target_groups.get(r.target).clone(),
+            target_group: lb.target_groups.get(r.target).clone(),
             weight: 100,
         }];
         p.set_listener_weights(test, &to_target).await?;
@@ -39,7 +41,8 @@ where
 }
 
 /// Is the new colour steady: the new revision running at the desired count, the ECS
-/// rollout completed, every target healthy? Fails once the stable deadline has passed.
+/// rollout completed, every target healthy? Fails once the stable deadline has passed. A
+/// worker service's new colour is steady once ECS has its revision (it has no task yet).
 pub async fn stable<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Clock,
@@ -57,35 +60,50 @@ where
                 .unwrap_or_else(|| "the ECS deployment failed".into()),
         ));
     }
-    let health = p.target_health(r.env.target_groups.get(r.target)).await?;
-    let healthy = health
-        .iter()
-        .filter(|t| t.state == HealthState::Healthy)
-        .count() as u32;
-    let steady = service.task_definition == r.task_definition
-        && service.running == r.desired
-        && service.rollout == RolloutState::Completed
-        && healthy >= r.desired
-        && health
-            .iter()
-            .all(|t| matches!(t.state, HealthState::Healthy | HealthState::Draining));
+    let (steady, why_not) = match r.env.load_balancer() {
+        Some(lb) => {
+            let health = p.target_health(lb.target_groups.get(r.target)).await?;
+            let healthy = health
+                .iter()
+                .filter(|t| t.state == HealthState::Healthy)
+                .count() as u32;
+            let steady = service.task_definition == r.task_definition
+                && service.running == r.desired
+                && service.rollout == RolloutState::Completed
+                && healthy >= r.desired
+                && health
+                    .iter()
+                    .all(|t| matches!(t.state, HealthState::Healthy | HealthState::Draining));
+            let why_not = format!(
+                "{}: {} of {} tasks running, {} of {} targets healthy{}",
+                r.env.checks.stable_timeout,
+                service.running,
+                r.desired,
+                healthy,
+                r.desired,
+                first_reason(&health)
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            );
+            (steady, why_not)
+        }
+        None => (
+            service.task_definition == r.task_definition
+                && service.rollout == RolloutState::Completed,
+            format!(
+                "{}: ECS has not completed the update of {} to the new revision",
+                r.env.checks.stable_timeout,
+                r.env.services.get(r.target)
+            ),
+        ),
+    };
     r.control.stable = steady;
     if steady {
         record(p, &r, Phase::PreTrafficChecks, now).await?;
         return Ok(r);
     }
     if now >= r.stable_deadline {
-        return Err(StepError::StableTimeout(format!(
-            "{}: {} of {} tasks running, {} of {} targets healthy{}",
-            r.env.checks.stable_timeout,
-            service.running,
-            r.desired,
-            healthy,
-            r.desired,
-            first_reason(&health)
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default()
-        )));
+        return Err(StepError::StableTimeout(why_not));
     }
     Ok(r)
 }
@@ -117,13 +135,18 @@ pub async fn probe_url(
         return Ok(url.clone());
     }
     let path = probe.path.as_deref().unwrap_or("/");
+    let listeners = env.listeners.as_ref().ok_or_else(|| {
+        StepError::NotConfigured(
+            "a probe by `path` needs a load balancer, and this environment has none; give the probe a `url`".into(),
+        )
+    })?;
     let listener = match probe.via {
-        ProbeVia::Test => env.listeners.test.as_ref().ok_or_else(|| {
+        ProbeVia::Test => listeners.test.as_ref().ok_or_else(|| {
             StepError::NotConfigured(
                 "a probe goes via the test listener, which is not configured".into(),
             )
         })?,
-        ProbeVia::Production => &env.listeners.production,
+        ProbeVia::Production => &listeners.production,
     };
     let ep = lb.listener_endpoint(listener).await?;
     let default_port = if ep.scheme == "https" { 443 } else { 80 };
@@ -203,7 +226,7 @@ where
 /// check.
 pub async fn health<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
-    P: StateStore + LoadBalancer + Alarms + Metrics + Prober + Clock,
+    P: StateStore + ContainerService + LoadBalancer + Alarms + Metrics + Prober + Clock,
 {
     guard(p, &r).await?;
     r.notice = None;
@@ -325,11 +348,64 @@ pub fn window_control(r: &mut Rollout, now: chrono::DateTime<chrono::Utc>) -> bo
     r.control.watching
 }
 
+/// A worker service's new colour, checked by its tasks: ECS's deployment not failed, no
+/// task crashed since the weight was set (a non-zero exit of an essential container, or a
+/// task that never started), every running task's container health check passing, and —
+/// once `checks.stable_timeout` has passed since the tasks were asked for — as many
+/// running as wanted.
+async fn task_failures<P>(p: &P, r: &Rollout, desired: u32) -> Result<Vec<String>, StepError>
+where
+    P: ContainerService + Clock,
+{
+    let mut failures = Vec::new();
+    let service_name = r.env.services.get(r.target);
+    let service = p.describe_service(&r.env.cluster, service_name).await?;
+    if service.rollout == RolloutState::Failed {
+        return Err(StepError::DeploymentFailed(
+            service
+                .rollout_reason
+                .unwrap_or_else(|| "the ECS deployment failed".into()),
+        ));
+    }
+    let since = r.shifted_at.unwrap_or(r.started_at);
+    let tasks = p.task_report(&r.env.cluster, service_name, since).await?;
+    if let Some(first) = tasks.crashed.first() {
+        failures.push(format!(
+            "{} task(s) of {service_name} stopped since {}: {}{}",
+            tasks.crashed.len(),
+            since.format("%H:%M:%S"),
+            first.reason,
+            first
+                .exit_code
+                .map(|c| format!(" (exit code {c})"))
+                .unwrap_or_default()
+        ));
+    }
+    if tasks.unhealthy > 0 {
+        failures.push(format!(
+            "{} of {} running tasks of {service_name} fail their container health check",
+            tasks.unhealthy,
+            tasks.unhealthy + tasks.healthy
+        ));
+    }
+    let starting =
+        crate::rollout::deadline(since, r.env.checks.stable_timeout, "checks.stable_timeout")
+            .is_ok_and(|until| p.now() < until);
+    if service.running < desired && !starting {
+        failures.push(format!(
+            "{} of {desired} tasks of {service_name} running after {}",
+            service.running, r.env.checks.stable_timeout
+        ));
+    }
+    Ok(failures)
+}
+
 /// One round of observation: an alarm in ALARM fails at once; otherwise the failures of
-/// the round as readable lines (a missing alarm, unhealthy targets, failing probes).
+/// the round as readable lines (a missing alarm, unhealthy targets or tasks, failing
+/// probes).
 async fn observe<P>(p: &P, r: &Rollout, desired: u32) -> Result<Vec<String>, StepError>
 where
-    P: LoadBalancer + Alarms + Prober,
+    P: ContainerService + LoadBalancer + Alarms + Prober + Clock,
 {
     let mut failures = Vec::new();
     if !r.env.checks.alarms.is_empty() {
@@ -350,20 +426,25 @@ where
             }
         }
     }
-    let group = r.env.target_groups.get(r.target);
-    let health = p.target_health(group).await?;
-    let healthy = health
-        .iter()
-        .filter(|t| t.state == HealthState::Healthy)
-        .count() as u32;
-    if healthy < desired {
-        failures.push(format!(
-            "{healthy} of {desired} targets healthy in {}{}",
-            group.short_name(),
-            first_reason(&health)
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default()
-        ));
+    match r.env.load_balancer() {
+        Some(lb) => {
+            let group = lb.target_groups.get(r.target);
+            let health = p.target_health(group).await?;
+            let healthy = health
+                .iter()
+                .filter(|t| t.state == HealthState::Healthy)
+                .count() as u32;
+            if healthy < desired {
+                failures.push(format!(
+                    "{healthy} of {desired} targets healthy in {}{}",
+                    group.short_name(),
+                    first_reason(&health)
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        None => failures.extend(task_failures(p, r, desired).await?),
     }
     failures.extend(run_probes(p, r, &r.env.checks.probes).await?);
     Ok(failures)

@@ -16,7 +16,7 @@ use super::{live_colour, notice, notification};
 /// window, and releases the lock.
 pub async fn finalize<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
-    P: StateStore + LoadBalancer + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Clock,
 {
     let now = p.now();
     // A retried finalize whose first attempt completed: announce again, change nothing.

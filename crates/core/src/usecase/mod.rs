@@ -22,4 +22,5 @@ pub mod watch;
 
 pub use notices::{notice, notification};
 pub use record::{ensure_not_stopped, guard, record, record_with};
-pub use traffic::{colour_of, describe_weights, live_colour, set_and_verify, weights_for};
+pub use traffic::{colour_of, describe_traffic, describe_weights, live_colour};
+pub use traffic::{set_and_verify, task_counts, task_split, weights_for};

@@ -383,10 +383,14 @@ where
         shifted_at: None,
         analysis: None,
         topic,
-        restore: crate::rollout::Restore {
-            listener: env.listeners.production.to_string(),
-            target_group: env.target_groups.get(live).to_string(),
-        },
+        // A worker service has no listener to restore: its last resort is the escalation.
+        restore: env
+            .load_balancer()
+            .map(|lb| crate::rollout::Restore {
+                listener: lb.listeners.production.to_string(),
+                target_group: lb.target_groups.get(live).to_string(),
+            })
+            .unwrap_or_default(),
         control,
         notice: None,
         env,

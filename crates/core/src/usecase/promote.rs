@@ -18,7 +18,7 @@ use crate::ports::{
 use crate::rollout::{StartInput, StepError};
 
 use super::prepare::request_stop;
-use super::{colour_of, set_and_verify};
+use super::{live_colour, set_and_verify, task_counts};
 
 /// Why an operator's command (`promote`, `rollback`) did nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,8 +83,7 @@ pub async fn live_service<P>(
 where
     P: LoadBalancer + ContainerService,
 {
-    let weights = p.listener_weights(&env.listeners.production).await?;
-    let live = colour_of(env, &weights)?;
+    let live = live_colour(p, env).await?;
     let service = p
         .describe_service(&env.cluster, env.services.get(live))
         .await?;
@@ -112,18 +111,27 @@ where
     P: LoadBalancer + ContainerService,
 {
     let (live, service, image, digest) = live_service(p, env, container).await?;
-    let health = p.target_health(env.target_groups.get(live)).await?;
+    let running = service.desired > 0 && service.running >= service.desired;
+    let Some(lb) = env.load_balancer() else {
+        return Ok(LiveImage {
+            digest,
+            image,
+            healthy: running,
+            detail: format!(
+                "{live}: {} of {} tasks running",
+                service.running, service.desired
+            ),
+        });
+    };
+    let health = p.target_health(lb.target_groups.get(live)).await?;
     let healthy_targets = health
         .iter()
         .filter(|t| t.state == HealthState::Healthy)
         .count() as u32;
-    let healthy = service.desired > 0
-        && service.running >= service.desired
-        && healthy_targets >= service.desired;
     Ok(LiveImage {
         digest,
         image,
-        healthy,
+        healthy: running && healthy_targets >= service.desired,
         detail: format!(
             "{live}: {} of {} tasks running, {healthy_targets} targets healthy",
             service.running, service.desired
@@ -448,29 +456,42 @@ where
                 )))
             }
         }
-        let weights = p.listener_weights(&env.listeners.production).await?;
-        if colour_of(env, &weights)? != colour {
+        if live_colour(p, env).await? != colour {
             return Err(CommandError::revert_refused(format!(
                 "{colour} does not serve {app}/{environment} any more"
             )));
         }
     }
     let previous = colour.other();
-    let service = p
-        .describe_service(&env.cluster, env.services.get(previous))
-        .await?;
-    let health = p.target_health(env.target_groups.get(previous)).await?;
-    let healthy = health
-        .iter()
-        .filter(|t| t.state == HealthState::Healthy)
-        .count() as u32;
-    if service.desired == 0 || service.running < service.desired || healthy < service.desired {
-        return Err(CommandError::revert_refused(format!(
-            "{previous} is not warm ({} of {} tasks, {healthy} healthy targets); deploy the previous digest instead",
-            service.running, service.desired
-        )));
-    }
-    set_and_verify(p, env, previous, 100).await?;
+    let total = match env.load_balancer() {
+        Some(lb) => {
+            let service = p
+                .describe_service(&env.cluster, env.services.get(previous))
+                .await?;
+            let health = p.target_health(lb.target_groups.get(previous)).await?;
+            let healthy = health
+                .iter()
+                .filter(|t| t.state == HealthState::Healthy)
+                .count() as u32;
+            if service.desired == 0
+                || service.running < service.desired
+                || healthy < service.desired
+            {
+                return Err(CommandError::revert_refused(format!(
+                    "{previous} is not warm ({} of {} tasks, {healthy} healthy targets); deploy the previous digest instead",
+                    service.running, service.desired
+                )));
+            }
+            service.desired
+        }
+        // A worker's previous colour is not kept warm (its tasks would take work): it is
+        // scaled back to the tasks the environment runs now, on the revision it still has.
+        None => {
+            let (blue, green) = task_counts(p, env).await?;
+            (blue + green).max(1)
+        }
+    };
+    set_and_verify(p, env, previous, 100, total).await?;
     if interrupted {
         // Nothing will ever need the interrupted deployment's colour.
         p.update_service(&env.cluster, env.services.get(colour), None, Some(0))

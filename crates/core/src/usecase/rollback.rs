@@ -51,7 +51,7 @@ where
     // Traffic is only ours to move while the lock is: otherwise another deployment may
     // own the listener now.
     hold_lock(p, &r).await?;
-    set_and_verify(p, &r.env, r.target, 0).await?;
+    set_and_verify(p, &r.env, r.target, 0, r.desired).await?;
     r.weight = 0;
     p.update_service(&r.env.cluster, r.env.services.get(r.target), None, Some(0))
         .await?;
@@ -87,12 +87,21 @@ where
     let mut n = notification(&r, EventKind::RollbackFailed, now);
     n.reason = Some(format!("the rollback failed: {}", error.reason()));
     n.next_steps = vec![
-        format!(
-            "Check listener {}: all traffic must go to the {} target group {}.",
-            r.env.listeners.production,
-            r.live,
-            r.env.target_groups.get(r.live)
-        ),
+        match r.env.load_balancer() {
+            Some(lb) => format!(
+                "Check listener {}: all traffic must go to the {} target group {}.",
+                lb.listeners.production,
+                r.live,
+                lb.target_groups.get(r.live)
+            ),
+            None => format!(
+                "Check the services in cluster {}: {} must run {} task(s), {} none.",
+                r.env.cluster,
+                r.env.services.get(r.live),
+                r.desired,
+                r.env.services.get(r.target)
+            ),
+        },
         format!(
             "Then run `greenlight rollback {} --env {}`, or fix the weights in the console.",
             r.app, r.environment
@@ -202,8 +211,15 @@ where
     ));
     n.next_steps = vec![
         format!(
-            "Run `greenlight status {} --env {}` and check listener {}: traffic may still be split between {} and {}.",
-            r.app, r.environment, r.env.listeners.production, r.live, r.target
+            "Run `greenlight status {} --env {}` and check {}: traffic may still be split between {} and {}.",
+            r.app,
+            r.environment,
+            r.env
+                .listeners
+                .as_ref()
+                .map_or_else(|| format!("the services in cluster {}", r.env.cluster), |l| format!("listener {}", l.production)),
+            r.live,
+            r.target
         ),
         format!(
             "If it is split and no other deployment runs, run `greenlight rollback {} --env {}`.",

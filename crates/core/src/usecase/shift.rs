@@ -1,7 +1,7 @@
 //! shift: move traffic to the next step of the plan, and prove it moved.
 
 use crate::notify::EventKind;
-use crate::ports::{Clock, LoadBalancer, Phase, StateStore};
+use crate::ports::{Clock, ContainerService, LoadBalancer, Phase, StateStore};
 use crate::rollout::{Rollout, StepError};
 
 use super::check::bake_end;
@@ -9,7 +9,7 @@ use super::{guard, notice, notification, record, set_and_verify};
 
 pub async fn shift<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
-    P: StateStore + LoadBalancer + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Clock,
 {
     guard(p, &r).await?;
     let step = *r.plan.steps.get(r.step).ok_or_else(|| {
@@ -19,7 +19,7 @@ where
             r.plan.steps.len()
         ))
     })?;
-    set_and_verify(p, &r.env, r.target, step.weight).await?;
+    set_and_verify(p, &r.env, r.target, step.weight, r.desired).await?;
     let now = p.now();
     r.weight = step.weight;
     r.step = r.step.saturating_add(1);

@@ -27,7 +27,8 @@ pub struct EnvironmentStatus {
     pub image: Option<String>,
     /// A tag of that image in ECR.
     pub tag: Option<String>,
-    /// The production listener's weights, described (`blue 80%, green 20%`).
+    /// The production listener's weights, described (`blue 80%, green 20%`); for a worker
+    /// service, each colour's tasks (`blue 3 tasks, green 1 task`).
     pub weights: String,
     /// The deployment holding the environment's lock.
     pub in_flight: Option<InFlight>,
@@ -90,8 +91,13 @@ where
             .iter()
             .filter(|(n, _)| environment.is_none_or(|f| f == *n))
         {
-            let weights = p.listener_weights(&env.listeners.production).await?;
-            let live = super::colour_of(env, &weights).ok();
+            let live = match super::live_colour(p, env).await {
+                Ok(c) => Some(c),
+                Err(
+                    crate::rollout::StepError::Retryable(e) | crate::rollout::StepError::Aws(e),
+                ) => return Err(e.into()),
+                Err(_) => None,
+            };
             let (mut image, mut tag) = (None, None);
             if let Some(c) = live {
                 let service = p
@@ -131,7 +137,7 @@ where
                 live,
                 image,
                 tag,
-                weights: super::describe_weights(env, &weights),
+                weights: super::describe_traffic(p, env).await?,
                 in_flight,
             });
         }

@@ -129,6 +129,55 @@ impl ContainerService for Sim {
             Ok(())
         })
     }
+
+    /// Running tasks are healthy unless the image never passes its health check or has
+    /// stopped passing it; an image that crashes on start leaves a batch of stopped tasks
+    /// (exit code 1) every 30 s while ECS keeps trying, the first 30 s after the tasks
+    /// were asked for.
+    async fn task_report(
+        &self,
+        cluster: &str,
+        service: &str,
+        since: DateTime<Utc>,
+    ) -> PortResult<TaskReport> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecs:ListTasks")?;
+            w.call("ecs:DescribeTasks")?;
+            let s = w
+                .services
+                .get(&(cluster.to_string(), service.to_string()))
+                .cloned()
+                .ok_or_else(|| {
+                    PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+                })?;
+            let state = w.service_state(&s);
+            let b = w.behaviour_of(&s.task_definition);
+            let since_running = w.elapsed(s.updated_at).saturating_sub(b.start_secs);
+            let unhealthy = b.never_healthy
+                || b.unhealthy_after_secs
+                    .is_some_and(|after| since_running >= after);
+            let mut report = TaskReport::default();
+            if unhealthy {
+                report.unhealthy = state.running;
+            } else {
+                report.healthy = state.running;
+            }
+            if b.crash_on_start && s.desired > 0 {
+                let from = since.max(s.updated_at);
+                let batches = (w.now - from).num_seconds().max(0) / 30;
+                let count = (batches as u32).saturating_mul(s.desired).min(20);
+                report.crashed = (0..count)
+                    .map(|i| CrashedTask {
+                        task: format!("{:032x}", u128::from(i) + 1),
+                        exit_code: Some(1),
+                        reason: "Essential container in task exited".into(),
+                    })
+                    .collect();
+            }
+            Ok(report)
+        })
+    }
 }
 
 impl LoadBalancer for Sim {
@@ -265,7 +314,7 @@ impl Alarms for Sim {
                             Some((_, reason)) => reason.clone(),
                             None => format!(
                                 "5xx rate {:.1}% over the {:.0}% threshold",
-                                w.listener_error_rate(&a.listener) * 100.0,
+                                w.source_error_rate(&a.source) * 100.0,
                                 a.threshold * 100.0
                             ),
                         }
