@@ -1298,9 +1298,17 @@ async fn the_watched_window_costs_three_transitions_per_round() {
     }
     let watched = transitions(example()).await;
     let plain = transitions(with_staging(|e| e.rollback_window_watch = false)).await;
+    let unbaked = transitions(with_staging(|e| {
+        e.rollback_window_watch = false;
+        e.checks.final_bake = Some(greenlight_core::Duration::ZERO);
+    }))
+    .await;
     println!(
-        "state transitions of a healthy release: {watched} with the window watched, {plain} without"
+        "state transitions of a healthy release: {watched} with the window watched, {plain} without, {unbaked} without the final bake either"
     );
+    // The final bake (30s x 3) is three rounds of a bake: three more waits, each one
+    // `Bake` task, its `CheckHealth` and the `Baking` choice.
+    assert_eq!(plain - unbaked, 3 * 3, "{plain} against {unbaked}");
     // Six rounds of three states, against the one plain wait (which the watched window
     // still enters once, for nothing, when its last round ends the watch).
     assert_eq!(watched - plain, 6 * 3, "{watched} against {plain}");
