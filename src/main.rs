@@ -159,6 +159,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The four DORA measures per app and environment over a period, from the deployment
+    /// history: deployment frequency, lead time, change failure rate, time to restore.
+    Report {
+        /// Only this app.
+        app: Option<String>,
+        /// Only this environment.
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// The period, ending now (`7d`, `30d`, `12h`).
+        #[arg(long, default_value = "30d", value_parser = parse_duration)]
+        since: greenlight_core::Duration,
+        /// Print one JSON document (its shape: docs/JSON.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Past deployments of an environment, newest first.
     History {
         /// The app, as named in the configuration.
@@ -221,6 +236,10 @@ enum Command {
         /// A scenario file, or a directory of them (repeatable). Format: docs/SCENARIOS.md.
         #[arg(long, short, required = true)]
         scenario: Vec<PathBuf>,
+        /// After each scenario, the four DORA measures of its history (as `greenlight
+        /// report` computes them).
+        #[arg(long)]
+        report: bool,
         /// Print one JSON document (its shape: docs/JSON.md).
         #[arg(long)]
         json: bool,
@@ -305,8 +324,12 @@ fn quiet_on_closed_pipe() {
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
-    let stack = cli.stack.clone();
-    let code = match cli.command {
+    ExitCode::from(run(cli.command, cli.stack))
+}
+
+/// The commands that need no AWS account; the others go to [`operate`].
+fn run(command: Command, stack: ops::Stack) -> u8 {
+    match command {
         Command::Config(ConfigCommand::Validate { file, json }) => validate(&file, json),
         Command::Config(ConfigCommand::Schema) => {
             println!("{}", schema_json());
@@ -327,8 +350,9 @@ fn main() -> ExitCode {
         Command::Simulate {
             config,
             scenario,
+            report,
             json,
-        } => simulate_cmd(&config, &scenario, json),
+        } => simulate_cmd(&config, &scenario, report, json),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -338,6 +362,13 @@ fn main() -> ExitCode {
             );
             exit::OK
         }
+        other => operate(other, stack),
+    }
+}
+
+/// The commands that read or change a stack in AWS.
+fn operate(command: Command, stack: ops::Stack) -> u8 {
+    match command {
         Command::Config(ConfigCommand::Apply {
             file,
             dry_run,
@@ -399,6 +430,14 @@ fn main() -> ExitCode {
         } => aws(|| async move {
             ops::status_watch(&stack, app.as_deref(), environment.as_deref(), watch, json).await
         }),
+        Command::Report {
+            app,
+            environment,
+            since,
+            json,
+        } => aws(|| async move {
+            ops::report_cmd(&stack, app.as_deref(), environment.as_deref(), since, json).await
+        }),
         Command::History {
             app,
             environment,
@@ -417,8 +456,8 @@ fn main() -> ExitCode {
         Command::Subscriptions { json } => {
             aws(|| async move { ops::subscriptions_cmd(&stack, json).await })
         }
-    };
-    ExitCode::from(code)
+        local => run(local, stack),
+    }
 }
 
 /// The JSON Schema of the configuration format.
@@ -553,7 +592,7 @@ fn plan_cmd(config_file: &Path, app: &str, environment: &str, json: bool) -> u8 
     exit::OK
 }
 
-fn simulate_cmd(config_file: &Path, paths: &[PathBuf], json: bool) -> u8 {
+fn simulate_cmd(config_file: &Path, paths: &[PathBuf], dora: bool, json: bool) -> u8 {
     let config = match config_file::load(config_file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -604,7 +643,7 @@ fn simulate_cmd(config_file: &Path, paths: &[PathBuf], json: bool) -> u8 {
         }
         return exit::INVALID;
     }
-    if greenlight::scenario::simulate(&config, &scenarios, json) {
+    if greenlight::scenario::simulate(&config, &scenarios, json, dora) {
         exit::OK
     } else {
         exit::INVALID

@@ -72,6 +72,41 @@ pub fn promotion(p: &greenlight_core::usecase::promote::Promotion, app: &str, to
     }
 }
 
+/// The four DORA measures, a line per environment.
+pub fn dora(r: &greenlight_core::usecase::report::Report) -> String {
+    let duration = |s: Option<u64>| {
+        s.map_or("-".to_string(), |s| {
+            greenlight_core::Duration::from_secs(s).to_string()
+        })
+    };
+    let mut out = format!(
+        "  {:<24} {:>7} {:>9} {:>6} {:>9}  {:<11} {:<14} {}\n",
+        "environment",
+        "started",
+        "succeeded",
+        "failed",
+        "per day",
+        "lead time",
+        "change failure",
+        "time to restore"
+    );
+    for e in &r.environments {
+        out.push_str(&format!(
+            "  {:<24} {:>7} {:>9} {:>6} {:>9.2}  {:<11} {:<14} {}\n",
+            format!("{}/{}", e.app, e.environment),
+            e.started,
+            e.succeeded,
+            e.failed,
+            e.deployment_frequency,
+            duration(e.lead_time_seconds),
+            e.change_failure_rate
+                .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0)),
+            duration(e.time_to_restore_seconds)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

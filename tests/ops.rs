@@ -307,6 +307,7 @@ fn record(id: &str, started: i64, outcome: Option<Outcome>) -> DeploymentRecord 
         ended_at: None,
         outcome,
         reason: outcome.map(|_| "because".to_string()),
+        reverted_at: None,
         rollback_until: None,
         stop_requested: None,
         analysis: None,
@@ -827,4 +828,65 @@ async fn dead_letters_are_listed_and_what_cannot_be_replayed_stays() {
         .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].body, "not an event");
+}
+
+/// `greenlight report` against the store on moto: the DORA measures of the deployments of
+/// the last day (one succeeded 30 minutes after it started, one rolled back after 5).
+#[tokio::test(flavor = "multi_thread")]
+async fn report_measures_the_history_of_the_period() {
+    let (env, cloud) = setup().await;
+    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    cloud
+        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let mut ok = record("web-prod-ok", 0, Some(Outcome::Succeeded));
+    let mut bad = record("web-prod-bad", 0, Some(Outcome::RolledBack));
+    for (r, started, lasted) in [(&mut ok, 120, 30), (&mut bad, 60, 5)] {
+        r.colour = Some(greenlight_core::Colour::Green);
+        r.started_at = now - chrono::TimeDelta::minutes(started);
+        r.ended_at = Some(r.started_at + chrono::TimeDelta::minutes(lasted));
+        cloud.put_deployment(r).await.unwrap();
+    }
+    ok.image.digest = Digest::parse(&format!("sha256:{}", "5".repeat(64))).unwrap();
+    let o = greenlight(
+        &env,
+        &["report", "web", "--env", "prod", "--since", "1d", "--json"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let prod = &r["environments"][0];
+    assert_eq!(prod["environment"], "prod");
+    assert_eq!(
+        (
+            prod["started"].as_u64(),
+            prod["succeeded"].as_u64(),
+            prod["failed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(prod["change_failure_rate"], 0.5);
+    assert_eq!(prod["time_to_restore_seconds"], 300);
+    // Both records have the same digest: its first deployment (the rolled back one, an
+    // hour before) is where the lead time starts... no: the earlier one is the success,
+    // two hours ago, which lasted 30 minutes.
+    assert_eq!(prod["lead_time_seconds"], 1800);
+    let text = out(&greenlight(
+        &env,
+        &["report", "web", "--env", "prod", "--since", "1d"],
+    ));
+    assert!(
+        text.contains("web/prod") && text.contains("50%") && text.contains("5m"),
+        "{text}"
+    );
+    let unknown = greenlight(&env, &["report", "web", "--env", "qa"]);
+    assert_eq!(unknown.status.code(), Some(1));
 }

@@ -1465,3 +1465,34 @@ async fn the_invariant_counts_a_worker_split_between_colours_as_broken() {
     );
     s.close();
 }
+
+/// A worker's canary that bakes longer than `checks.stable_timeout` is checked against the
+/// tasks of its share (one of two), not against every task: a healthy release succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_worker_canary_baking_past_the_stable_timeout_is_checked_against_its_share() {
+    let mut config = example();
+    let worker = config
+        .apps
+        .get_mut("worker")
+        .unwrap()
+        .environments
+        .get_mut("staging")
+        .unwrap();
+    worker.strategy = config::Strategy::Canary(config::Canary {
+        percent: 50,
+        bake: greenlight_core::Duration::from_mins(15),
+    });
+    let s = world(&config);
+    push_worker(&s, "v2", Behaviour::healthy()).await;
+    s.sleep(12 * 60).await;
+    assert_eq!(
+        worker_tasks(&s),
+        (1, 1),
+        "still at the canary, past the stable timeout"
+    );
+    s.sleep(10 * 60).await;
+    let v2 = record(&s, "v2", "staging");
+    assert_eq!(v2.outcome, Some(Outcome::Succeeded), "{v2:?}");
+    assert_eq!(worker_tasks(&s), (0, 2));
+    s.close();
+}

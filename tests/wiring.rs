@@ -332,7 +332,12 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
     let rollback = &asl["States"]["Rollback"];
     let last = rollback["Catch"].as_array().unwrap().last().unwrap();
     assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]));
-    assert_eq!(last["Next"], "RestoreTraffic");
+    assert_eq!(last["Next"], "CanRestore");
+    // (A worker service has no listener: it goes to the escalation at once.)
+    let can = &asl["States"]["CanRestore"];
+    assert_eq!(can["Default"], "RestoreTraffic");
+    assert_eq!(can["Choices"][0]["Variable"], "$.restore.listener");
+    assert_eq!(can["Choices"][0]["Next"], "Escalate");
     let restore = &asl["States"]["RestoreTraffic"];
     assert_eq!(
         restore["Resource"],

@@ -408,14 +408,33 @@ pub async fn history_cmd(
                 .unwrap_or_else(|| r.phase.to_string()),
             r.reason.unwrap_or_default()
         );
-        if let Some(a) = r
-            .analysis
-            .as_ref()
-            .filter(|_| r.outcome == Some(greenlight_core::ports::Outcome::Succeeded))
-        {
+        if let Some(a) = &r.analysis {
             println!("  {}", a.summary());
         }
     }
+    Ok(())
+}
+
+/// `greenlight report`: the DORA measures over the period that ends now.
+pub async fn report_cmd(
+    stack: &Stack,
+    app: Option<&str>,
+    env: Option<&str>,
+    since: greenlight_core::Duration,
+    json_out: bool,
+) -> Outcome {
+    let cloud = stack.cloud().await?;
+    let report = greenlight_core::usecase::report::report(&cloud, app, env, since).await?;
+    if json_out {
+        print_json(&serde_json::to_value(&report).unwrap());
+        return Ok(());
+    }
+    println!(
+        "from {} to {}",
+        report.since.format("%Y-%m-%d %H:%M"),
+        report.until.format("%Y-%m-%d %H:%M")
+    );
+    print!("{}", crate::render::dora(&report));
     Ok(())
 }
 
@@ -612,6 +631,7 @@ mod tests {
             ended_at: None,
             outcome,
             reason: None,
+            reverted_at: None,
             rollback_until: None,
             stop_requested: None,
             analysis: None,

@@ -26,6 +26,8 @@ pub struct Report {
     pub unmet: Vec<String>,
     pub invariant: Vec<String>,
     pub ended_at: DateTime<Utc>,
+    /// The four DORA measures of the rehearsal's history (printed with `--report`).
+    pub dora: Option<greenlight_core::usecase::report::Report>,
     /// Which function made which AWS call (see `greenlight_sim::World::access`); for the
     /// least-privilege test, not part of the report people read.
     #[serde(skip)]
@@ -121,8 +123,12 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         .iter()
         .map(|p| p.notification.clone())
         .collect();
+    let dora = greenlight_core::usecase::report::report_between(&s.sim, None, None, start, s.now())
+        .await
+        .ok();
     let report = Report {
         name: scenario.name.clone(),
+        dora,
         timeline: crate::timeline::timeline(&s, since),
         deployments,
         notifications,
@@ -333,7 +339,12 @@ pub fn print(report: &Report) {
 
 /// Runs scenario files for the CLI: each one, its report printed (or JSON); whether all
 /// passed.
-pub fn simulate(config: &Config, scenarios: &BTreeMap<String, Scenario>, json: bool) -> bool {
+pub fn simulate(
+    config: &Config,
+    scenarios: &BTreeMap<String, Scenario>,
+    json: bool,
+    dora: bool,
+) -> bool {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -347,6 +358,10 @@ pub fn simulate(config: &Config, scenarios: &BTreeMap<String, Scenario>, json: b
         if !json {
             println!("── {file}");
             print(&report);
+            if let Some(r) = report.dora.as_ref().filter(|_| dora) {
+                println!("\nDORA measures of the rehearsal");
+                print!("{}", crate::render::dora(r));
+            }
             println!(
                 "result: {}\n",
                 if report.passed() { "PASSED" } else { "FAILED" }

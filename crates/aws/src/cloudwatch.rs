@@ -59,9 +59,10 @@ impl Alarms for AwsCloud {
 const QUERIES_PER_CALL: usize = 500;
 
 impl Metrics for AwsCloud {
-    /// One `GetMetricData` call per 500 queries, each query one period covering the whole
-    /// range (whole minutes from the minute `start` falls in), so each answers with one
-    /// datapoint, or two when CloudWatch aligns the period differently.
+    /// One `GetMetricData` call per 500 queries, each query one period covering the range
+    /// from the first whole minute at or after `start` (whole minutes), so each answers with
+    /// one datapoint, or two when CloudWatch aligns the period differently: a `Sum` or
+    /// `SampleCount` adds them, any other statistic averages them.
     async fn metric_values(
         &self,
         queries: &[MetricQuery],
@@ -69,7 +70,9 @@ impl Metrics for AwsCloud {
         end: DateTime<Utc>,
     ) -> PortResult<Vec<Option<f64>>> {
         const OP: &str = "cloudwatch:GetMetricData";
-        let from = start.timestamp() - start.timestamp().rem_euclid(60);
+        // From the first whole minute at or after `start`: no datapoint of the minute
+        // before (the previous weight's traffic) leaks into the range.
+        let from = start.timestamp() + (60 - start.timestamp().rem_euclid(60)) % 60;
         let span = (end.timestamp() - from).max(60);
         let period = i32::try_from((span + 59) / 60 * 60).unwrap_or(i32::MAX / 60 * 60);
         // Per query: the sum of its datapoints and how many there were.

@@ -195,7 +195,7 @@ impl ContainerService for AwsCloud {
 
     /// ListTasks (running, then stopped — ECS keeps stopped tasks for about an hour) and
     /// DescribeTasks, 100 at a time. A stopped task counts as crashed when ECS stopped it
-    /// because an essential container exited or it failed to start, not when the scheduler
+    /// because an essential container exited non-zero or it failed to start, not when the scheduler
     /// scaled it in.
     async fn task_report(
         &self,
@@ -242,13 +242,18 @@ impl ContainerService for AwsCloud {
                     let stopped_since = t
                         .stopped_at()
                         .is_some_and(|at| at.secs() >= since.timestamp());
-                    let crashed = matches!(
-                        t.stop_code(),
-                        Some(
-                            TaskStopCode::EssentialContainerExited
-                                | TaskStopCode::TaskFailedToStart
-                        )
-                    );
+                    let exit_code = t
+                        .containers()
+                        .iter()
+                        .filter_map(|c| c.exit_code())
+                        .find(|c| *c != 0);
+                    // An essential container that exited 0 finished; one that exited
+                    // otherwise, or a task that never started, crashed.
+                    let crashed = match t.stop_code() {
+                        Some(TaskStopCode::TaskFailedToStart) => true,
+                        Some(TaskStopCode::EssentialContainerExited) => exit_code.is_some(),
+                        _ => false,
+                    };
                     if stopped_since && crashed {
                         report.crashed.push(CrashedTask {
                             task: t
@@ -256,11 +261,7 @@ impl ContainerService for AwsCloud {
                                 .and_then(|a| a.rsplit('/').next())
                                 .unwrap_or_default()
                                 .to_string(),
-                            exit_code: t
-                                .containers()
-                                .iter()
-                                .filter_map(|c| c.exit_code())
-                                .find(|c| *c != 0),
+                            exit_code,
                             reason: t.stopped_reason().unwrap_or("stopped").to_string(),
                         });
                     }

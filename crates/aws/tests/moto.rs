@@ -776,6 +776,7 @@ fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
         ended_at: None,
         outcome: None,
         reason: None,
+        reverted_at: None,
         rollback_until: None,
         stop_requested: None,
         analysis: None,

@@ -183,18 +183,20 @@ fn metric_query(env: &Environment, check: &MetricCheck, colour: Colour) -> Metri
     }
 }
 
-/// What to ask CloudWatch, in this order: the requests of the old and the new colour, then
-/// for each metric its value for the old and the new colour.
+/// What to ask CloudWatch, in this order: behind a load balancer the requests of the old
+/// and the new colour (a worker service has no request count: its custom metrics are
+/// judged without that gate), then for each metric its value for the old and the new colour.
 pub fn queries(
     env: &Environment,
     analysis: &Analysis,
     old: Colour,
     new: Colour,
 ) -> Vec<MetricQuery> {
-    let mut q = vec![
-        alb_query(env, old, "RequestCount", "Sum"),
-        alb_query(env, new, "RequestCount", "Sum"),
-    ];
+    let mut q = Vec::new();
+    if env.load_balancer().is_some() {
+        q.push(alb_query(env, old, "RequestCount", "Sum"));
+        q.push(alb_query(env, new, "RequestCount", "Sum"));
+    }
     for m in &analysis.metrics {
         q.push(metric_query(env, m, old));
         q.push(metric_query(env, m, new));
@@ -216,16 +218,24 @@ pub struct Round {
 pub fn judge(analysis: &Analysis, values: &[Option<f64>], round: Round) -> AnalysisReport {
     let value = |i: usize| values.get(i).copied().flatten();
     let count = |i: usize| value(i).unwrap_or(0.0).max(0.0);
-    let (old_requests, new_requests) = (count(0), count(1));
-    let enough = old_requests >= analysis.min_requests as f64
-        && new_requests >= analysis.min_requests as f64;
+    // With the two request counts first (behind a load balancer), or without (a worker).
+    let gated = values.len() >= 2 + 2 * analysis.metrics.len();
+    let base = if gated { 2 } else { 0 };
+    let (old_requests, new_requests) = if gated {
+        (count(0), count(1))
+    } else {
+        (0.0, 0.0)
+    };
+    let enough = !gated
+        || (old_requests >= analysis.min_requests as f64
+            && new_requests >= analysis.min_requests as f64);
     let names = (round.old, round.new);
     let metrics: Vec<MetricVerdict> = analysis
         .metrics
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let (o, n) = (2 + 2 * i, 3 + 2 * i);
+            let (o, n) = (base + 2 * i, base + 1 + 2 * i);
             if !enough {
                 return MetricVerdict {
                     metric: m.name().to_string(),
@@ -471,7 +481,7 @@ mod tests {
     #[test]
     fn a_custom_metric_is_judged_in_the_direction_that_is_worse() {
         let a = analysis(
-            "  - metric: custom\n    max_increase: 10%\n    custom: { name: checkouts, namespace: Shop, metric_name: Checkouts, statistic: Sum, colour_dimension: Colour, worse: lower }\n",
+            "  - metric: custom\n    max_increase: 10%\n    custom: { name: checkout_rate, namespace: Shop, metric_name: CheckoutRate, statistic: Average, colour_dimension: Colour, worse: lower }\n",
         );
         let r = judge(
             &a,

@@ -138,6 +138,9 @@ pub struct Rollout {
     /// time range starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shifted_at: Option<DateTime<Utc>>,
+    /// When the last round of checks ran (a worker's crashed tasks are counted since then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
     /// The canary analysis's last report, if the environment has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis::AnalysisReport>,

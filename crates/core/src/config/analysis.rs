@@ -77,7 +77,8 @@ pub struct CustomMetric {
     pub name: String,
     pub namespace: String,
     pub metric_name: String,
-    /// `Average` (default), `Sum`, `Minimum`, `Maximum`, or a percentile such as `p99`.
+    /// `Average` (default), `Minimum`, `Maximum`, or a percentile such as `p99` (not `Sum`
+    /// or `SampleCount`, which grow with each colour's share of the work).
     #[serde(default = "default_statistic")]
     pub statistic: String,
     /// The dimension whose value names the colour.
@@ -301,7 +302,7 @@ impl Decode for MetricCheck {
     }
 }
 
-const STATISTICS: &[&str] = &["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
+const STATISTICS: &[&str] = &["Average", "Minimum", "Maximum"];
 
 impl Decode for CustomMetric {
     fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
@@ -320,6 +321,16 @@ impl Decode for CustomMetric {
             .strip_prefix('p')
             .and_then(|n| n.parse::<f64>().ok())
             .is_some_and(|n| n > 0.0 && n < 100.0);
+        if matches!(statistic.as_str(), "Sum" | "SampleCount") {
+            dx.error(
+                &join_path(path, "statistic"),
+                Some(span),
+                format!(
+                    "`{statistic}` grows with each colour's share of the work, so it cannot compare a 10% canary with the other 90%; publish a rate or a time per colour and compare its `Average`, `Minimum`, `Maximum` or a percentile"
+                ),
+            );
+            return None;
+        }
         if !percentile && !STATISTICS.contains(&statistic.as_str()) {
             dx.error(
                 &join_path(path, "statistic"),

@@ -177,6 +177,9 @@ pub struct DeploymentRecord {
     pub outcome: Option<Outcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When a successful deployment was reverted (traffic back on the colour before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_at: Option<DateTime<Utc>>,
     /// Until when a finished deployment can be rolled back by a listener flip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_until: Option<DateTime<Utc>>,

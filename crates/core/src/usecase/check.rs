@@ -232,7 +232,13 @@ where
     r.notice = None;
     p.delete_task_token(&r.deployment, TokenPurpose::Bake)
         .await?;
-    let mut failures = observe(p, &r, r.desired).await?;
+    // Behind a load balancer the new colour runs every task from deploy on; a worker's new
+    // colour runs its share of them at this step.
+    let wanted = match r.env.load_balancer() {
+        Some(_) => r.desired,
+        None => super::task_split(r.desired, r.weight).0,
+    };
+    let mut failures = observe(p, &r, wanted).await?;
     let now = p.now();
     let left = r
         .bake_until
@@ -267,6 +273,7 @@ where
         }
     }
     tally(&mut r, failures)?;
+    r.checked_at = Some(now);
     r.control.baking = left > 0;
     r.control.bake_wait_seconds = left.min(r.control.interval_seconds).max(1);
     Ok(r)
@@ -328,6 +335,7 @@ where
             .desired;
         let failures = observe(p, &r, desired).await?;
         tally(&mut r, failures)?;
+        r.checked_at = Some(p.now());
     } else {
         r.control.watching = false;
     }
@@ -367,7 +375,13 @@ where
                 .unwrap_or_else(|| "the ECS deployment failed".into()),
         ));
     }
-    let since = r.shifted_at.unwrap_or(r.started_at);
+    // Crashes since the last round (ECS keeps stopped tasks for an hour): one crash is one
+    // failed round, a crash loop fails every round.
+    let since = [r.checked_at, r.shifted_at]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(r.started_at);
     let tasks = p.task_report(&r.env.cluster, service_name, since).await?;
     if let Some(first) = tasks.crashed.first() {
         failures.push(format!(
@@ -388,9 +402,13 @@ where
             tasks.unhealthy + tasks.healthy
         ));
     }
-    let starting =
-        crate::rollout::deadline(since, r.env.checks.stable_timeout, "checks.stable_timeout")
-            .is_ok_and(|until| p.now() < until);
+    let step_began = r.shifted_at.unwrap_or(r.started_at);
+    let starting = crate::rollout::deadline(
+        step_began,
+        r.env.checks.stable_timeout,
+        "checks.stable_timeout",
+    )
+    .is_ok_and(|until| p.now() < until);
     if service.running < desired && !starting {
         failures.push(format!(
             "{} of {desired} tasks of {service_name} running after {}",

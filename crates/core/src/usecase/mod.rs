@@ -13,6 +13,7 @@ pub mod prepare;
 pub mod promote;
 pub mod reconcile;
 pub mod record;
+pub mod report;
 pub mod rollback;
 pub mod shift;
 pub mod status;

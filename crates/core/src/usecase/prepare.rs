@@ -381,6 +381,7 @@ where
         bake_until: None,
         window_until: None,
         shifted_at: None,
+        checked_at: None,
         analysis: None,
         topic,
         // A worker service has no listener to restore: its last resort is the escalation.

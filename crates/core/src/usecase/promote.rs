@@ -513,6 +513,7 @@ where
                 rec.phase = crate::ports::Phase::Done;
             } else {
                 rec.outcome = Some(Outcome::Reverted);
+                rec.reverted_at = Some(now);
             }
             rec.reason = Some(reason.clone());
             rec.rollback_until = None;

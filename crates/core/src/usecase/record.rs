@@ -99,6 +99,7 @@ pub fn for_input(
         ended_at: None,
         outcome: None,
         reason: None,
+        reverted_at: None,
         rollback_until: None,
         stop_requested: None,
         analysis: None,

@@ -150,7 +150,11 @@ where
 
 /// Refuses an app or environment the configuration does not have (a typo would otherwise
 /// show nothing, as if nothing were deployed), naming what it has.
-fn known(config: &Config, app: Option<&str>, environment: Option<&str>) -> Result<(), StatusError> {
+pub(super) fn known(
+    config: &Config,
+    app: Option<&str>,
+    environment: Option<&str>,
+) -> Result<(), StatusError> {
     let apps: Vec<&str> = config.apps.keys().map(String::as_str).collect();
     let in_apps: Vec<_> = config
         .apps

@@ -167,12 +167,20 @@ where
     }
     let Some(lb) = env.load_balancer() else {
         let (new, old) = task_split(total, weight);
-        let (up, down) = if weight >= 50 {
+        // The colour that grows first, then the one that shrinks: the work never has fewer
+        // tasks than it is asked to keep.
+        let (blue_now, green_now) = task_counts(p, env).await?;
+        let target_now = if target == Colour::Blue {
+            blue_now
+        } else {
+            green_now
+        };
+        let (first, second) = if new >= target_now {
             ((target, new), (target.other(), old))
         } else {
             ((target.other(), old), (target, new))
         };
-        for (colour, count) in [up, down] {
+        for (colour, count) in [first, second] {
             p.update_service(&env.cluster, env.services.get(colour), None, Some(count))
                 .await?;
         }
