@@ -795,3 +795,65 @@ fn every_checkov_finding_skipped_in_the_template_says_why() {
     }
     assert!(skips > 0);
 }
+
+/// The stack's dashboard is valid JSON once CloudFormation has substituted its `${…}`,
+/// and every greenlight metric it and the failed-executions alarm read is one the
+/// functions emit (functions/common/src/metrics.rs).
+#[test]
+fn the_dashboard_and_the_alarm_read_metrics_the_functions_emit() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let emitted = std::fs::read_to_string(root().join("functions/common/src/metrics.rs")).unwrap();
+    let start = template.find("DashboardBody: !Sub |").expect("a dashboard");
+    let body: Vec<&str> = template[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("        ") || l.is_empty())
+        .collect();
+    let mut text = body.join("\n");
+    for (from, to) in [
+        ("${AWS::Region}", "eu-west-1"),
+        ("${AWS::StackName}", "greenlight"),
+        (
+            "${RolloutStateMachine}",
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout",
+        ),
+        ("${DeadLetterQueue.QueueName}", "greenlight-dead-letters"),
+    ] {
+        text = text.replace(from, to);
+    }
+    assert!(!text.contains("${"), "an unsubstituted reference: {text}");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let widgets = dashboard["widgets"].as_array().unwrap();
+    assert!(widgets.len() >= 6);
+    let mut names: Vec<String> = Vec::new();
+    for w in widgets {
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            let expr = m[0]["expression"].as_str().unwrap_or_default();
+            if let Some(rest) = expr
+                .split("{greenlight,app,environment} MetricName=\"")
+                .nth(1)
+            {
+                names.push(rest.split('"').next().unwrap().to_string());
+            }
+        }
+    }
+    let alarm = template.find("FailedExecutionsAlarm:").expect("the alarm");
+    let alarm_text = &template[alarm..alarm + 2000];
+    names.push(
+        alarm_text
+            .split("Namespace: greenlight\n              MetricName: ")
+            .nth(1)
+            .expect("the alarm reads a greenlight metric")
+            .lines()
+            .next()
+            .unwrap()
+            .to_string(),
+    );
+    assert!(names.len() >= 8, "{names:?}");
+    for name in &names {
+        assert!(
+            emitted.contains(&format!("\"{name}\"")),
+            "the dashboard or alarm reads {name}, which no function emits"
+        );
+    }
+}

@@ -102,6 +102,9 @@ impl Simulation {
         let sim = Sim::new(seed, start);
         sim.world().install(config, initial, desired);
         sim.follow_tokio_clock();
+        // The handlers' metric lines are for CloudWatch, not for a rehearsal's output: they
+        // are kept on this thread (the runtime's one) and dropped with the next simulation.
+        greenlight_lambda::metrics::capture();
         let settings = Settings {
             table: "greenlight-state".into(),
             topic: Arn::parse(TOPIC).expect("the simulated topic is an ARN"),

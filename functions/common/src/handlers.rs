@@ -3,8 +3,8 @@
 
 use greenlight_core::arn::Arn;
 use greenlight_core::ports::{
-    Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, Metrics, Notifier,
-    Prober, StateStore,
+    Alarms, Clock, ContainerService, DeploymentRecord, Executions, ImageRegistry, LoadBalancer,
+    Metrics, Notifier, Outcome, Prober, StateStore,
 };
 use greenlight_core::rollout::{CaughtError, Notice, Rollout, StartInput};
 use greenlight_core::usecase::approval::{AlarmChange, AwaitInput, Relayed};
@@ -16,7 +16,7 @@ use greenlight_core::usecase::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Failure, Settings};
+use crate::{metrics, Failure, Settings};
 
 /// `on-push`: an EventBridge ECR event.
 pub async fn on_push<P>(
@@ -86,13 +86,24 @@ where
     result.map_err(Failure::of)
 }
 
+/// The deployment's record before a step: metrics are emitted on a change of it only, so
+/// a retried step never counts twice.
+async fn before<P: StateStore>(p: &P, deployment: &str) -> Option<DeploymentRecord> {
+    p.get_deployment(deployment).await.ok().flatten()
+}
+
 pub async fn prepare<P>(p: P, settings: Settings, input: StartInput) -> Result<Rollout, Failure>
 where
     P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
 {
-    prepare::prepare(&p, input, settings.topic.as_str())
+    let was = before(&p, &input.deployment).await;
+    let r = prepare::prepare(&p, input, settings.topic.as_str())
         .await
-        .map_err(Failure::of)
+        .map_err(Failure::of)?;
+    if !was.is_some_and(|w| w.took_environment()) {
+        metrics::started(&r, p.now());
+    }
+    Ok(r)
 }
 
 pub async fn deploy<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>
@@ -160,7 +171,12 @@ pub async fn finalize<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failu
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
-    finish::finalize(&p, r).await.map_err(Failure::of)
+    let was = before(&p, &r.deployment).await;
+    let r = finish::finalize(&p, r).await.map_err(Failure::of)?;
+    if !was.is_some_and(|w| w.outcome == Some(Outcome::Succeeded)) {
+        metrics::succeeded(&r, p.now());
+    }
+    Ok(r)
 }
 
 pub async fn retire<P>(p: P, _: Settings, r: Rollout) -> Result<Retired, Failure>
@@ -186,14 +202,25 @@ where
 {
     if input.window {
         let cause = input.error.reason();
-        greenlight_core::usecase::promote::revert_in_window(&p, &input.rollout, &cause)
-            .await
-            .map_err(Failure::of)?;
+        let reverted =
+            greenlight_core::usecase::promote::revert_in_window(&p, &input.rollout, &cause)
+                .await
+                .map_err(Failure::of)?;
+        if reverted.is_some() {
+            metrics::reverted(&input.rollout, p.now());
+        }
         return Ok(input.rollout);
     }
-    rollback::rollback(&p, input.rollout, &input.error)
+    let began = p.now();
+    let was = before(&p, &input.rollout.deployment).await;
+    let r = rollback::rollback(&p, input.rollout, &input.error)
         .await
-        .map_err(Failure::of)
+        .map_err(Failure::of)?;
+    if was.is_none_or(|w| w.outcome.is_none()) {
+        let (outcome, _) = rollback::outcome_of(&input.error);
+        metrics::ended(&r, outcome, began, p.now());
+    }
+    Ok(r)
 }
 
 /// `notify`: the notifications of the two failure paths that have no rollout step to
@@ -226,10 +253,15 @@ where
         NotifyInput::Refused { input, error } => {
             Ok(rollback::refused(&p, &input, &error, &settings.topic).await)
         }
-        NotifyInput::RollbackFailed { rollout, error } => rollback::escalate(&p, *rollout, &error)
-            .await
-            .notice
-            .ok_or_else(|| Failure::invalid_input("the rollout names no valid topic")),
+        NotifyInput::RollbackFailed { rollout, error } => {
+            let was = before(&p, &rollout.deployment).await;
+            let r = rollback::escalate(&p, *rollout, &error).await;
+            if !was.is_some_and(|w| w.outcome == Some(Outcome::RollbackFailed)) {
+                metrics::rollback_failed(&r, p.now());
+            }
+            r.notice
+                .ok_or_else(|| Failure::invalid_input("the rollout names no valid topic"))
+        }
         NotifyInput::LockLost { rollout, error } => rollback::lock_lost(&p, *rollout, &error)
             .await
             .notice

@@ -3,6 +3,7 @@
 //! a call of a core use case.
 
 pub mod handlers;
+pub mod metrics;
 
 use std::future::Future;
 

@@ -365,3 +365,85 @@ async fn the_approval_url_answers_as_the_principal_aws_authenticated() {
         "{answers:?}"
     );
 }
+
+/// The Embedded Metric Format lines: one when a deployment takes its environment, one
+/// when it succeeds (with its duration, and its lead time as it came from a push), one
+/// when one is rolled back — and none again for a retried step that changes nothing.
+#[tokio::test]
+async fn deployments_emit_their_metrics_once_in_the_embedded_metric_format() {
+    let emitted = |lines: Vec<String>| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("each line is one JSON document"))
+            .collect()
+    };
+    let s = settings();
+    let sim = world();
+    crate::metrics::capture();
+    let start: StartInput = read("prepare", "start");
+    let r = prepare(sim.clone(), s.clone(), start.clone())
+        .await
+        .unwrap();
+    let lines = emitted(crate::metrics::captured());
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let m = &lines[0];
+    assert_eq!(m["DeploymentsStarted"], 1.0);
+    assert_eq!(
+        (m["app"].as_str(), m["environment"].as_str()),
+        (Some("web"), Some("staging"))
+    );
+    assert_eq!(m["deployment"], r.deployment.as_str());
+    let cw = &m["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(cw["Namespace"], "greenlight");
+    assert_eq!(
+        cw["Dimensions"],
+        serde_json::json!([["app", "environment"], []])
+    );
+    assert_eq!(cw["Metrics"][0]["Name"], "DeploymentsStarted");
+    assert_eq!(m["_aws"]["Timestamp"], sim.world().now.timestamp_millis());
+
+    let r = deploy(sim.clone(), s.clone(), r).await.unwrap();
+    sim.advance(60);
+    let mut r = shift(sim.clone(), s.clone(), r).await.unwrap();
+    sim.advance(120);
+    r = shift(sim.clone(), s.clone(), r).await.unwrap();
+    sim.advance(90);
+    let done = finalize(sim.clone(), s.clone(), r.clone()).await.unwrap();
+    // Retried: the deployment is already recorded succeeded.
+    finalize(sim.clone(), s.clone(), r).await.unwrap();
+    let lines = emitted(crate::metrics::captured());
+    assert_eq!(
+        lines.len(),
+        1,
+        "one success, however often finalize ran: {lines:#?}"
+    );
+    assert_eq!(lines[0]["DeploymentsSucceeded"], 1.0);
+    let took = (sim.world().now - done.started_at).num_seconds() as f64;
+    assert_eq!(lines[0]["DeploymentDuration"], took);
+    assert_eq!(lines[0]["LeadTime"], took, "a push: push to live");
+
+    // A rollback of another deployment, by its alarm.
+    let sim = world();
+    let r = prepare(sim.clone(), s.clone(), start).await.unwrap();
+    let r = deploy(sim.clone(), s.clone(), r).await.unwrap();
+    sim.advance(60);
+    let r = shift(sim.clone(), s.clone(), r).await.unwrap();
+    crate::metrics::captured();
+    let input = RollbackInput {
+        rollout: r,
+        error: CaughtError {
+            error: "Greenlight.AlarmFired".into(),
+            cause: "alarm fired: web-staging-5xx".into(),
+        },
+        window: false,
+    };
+    rollback(sim.clone(), s.clone(), input.clone())
+        .await
+        .unwrap();
+    rollback(sim.clone(), s.clone(), input).await.unwrap();
+    let lines = emitted(crate::metrics::captured());
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["DeploymentsRolledBack"], 1.0);
+    assert_eq!(lines[0]["DeploymentDuration"], 60.0);
+    assert!(lines[0]["RollbackDuration"].as_f64().is_some());
+}
