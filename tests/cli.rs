@@ -23,6 +23,14 @@ fn stderr(o: &Output) -> String {
 
 const CONFIG: &str = "examples/greenlight.yaml";
 
+/// The configuration that goes with the example application stack validates.
+#[test]
+fn the_app_stack_config_is_valid() {
+    let o = greenlight(&["config", "validate", "examples/app-stack.greenlight.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("valid (1 app(s), 1 environment(s))"));
+}
+
 #[test]
 fn the_example_config_is_valid() {
     let o = greenlight(&["config", "validate", CONFIG]);
