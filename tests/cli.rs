@@ -35,7 +35,7 @@ fn the_app_stack_config_is_valid() {
 fn the_example_config_is_valid() {
     let o = greenlight(&["config", "validate", CONFIG]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("valid (2 app(s), 3 environment(s))"));
+    assert!(stdout(&o).contains("valid (3 app(s), 4 environment(s))"));
     assert!(
         stderr(&o).contains("note: apps.worker.environments.staging: no load balancer"),
         "{}",
@@ -222,7 +222,7 @@ fn plan_shows_the_steps() {
     let o = greenlight(&["plan", "-c", CONFIG, "web", "qa"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("configured: web/prod, web/staging"),
+        stderr(&o).contains("configured: api/staging, web/prod, web/staging, worker/staging"),
         "{}",
         stderr(&o)
     );

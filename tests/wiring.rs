@@ -151,7 +151,8 @@ fn every_task_resource_maps_to_a_defined_substitution_and_an_existing_function()
                     "arn:aws:states:::lambda:invoke",
                     "arn:aws:states:::lambda:invoke.waitForTaskToken",
                     "arn:aws:states:::sns:publish",
-                    "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener"
+                    "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener",
+                    "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyRule"
                 ]
                 .contains(&resource),
                 "{name}: unexpected resource {resource}"
@@ -553,6 +554,8 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
         [
             // The rollback cannot move traffic: restore, escalate, notify.
             "name: e\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2, behaviour: 5xx }\n  - at: 1m30s\n    fault: { operation: elbv2:ModifyListener, error: server_error, times: always }\n",
+            // The same on a listener rule: the machine restores the rule itself.
+            "name: r\nsteps:\n  - at: 0s\n    push: { repository: api, tag: v2.0.0, image: a2, behaviour: 5xx }\n  - at: 30s\n    fault: { operation: lambda:Invoke/greenlight-rollback, error: server_error, times: always }\n",
             // Two pushes at once: the second queues (supersede) and is refused when its
             // image is gone; a stale lock makes a third wait.
             "name: q\nsteps:\n  - at: 0s\n    push: { repository: web, tag: v2.0.0, image: v2 }\n  - at: 10s\n    push: { repository: web, tag: v3.0.0, image: v3 }\n  - at: 1h\n    stale_lock: { app: web, environment: staging, for: 5m }\n  - at: 1h\n    push: { repository: web, tag: v4.0.0, image: v4 }\n  - at: 2h5m\n    fault: { operation: ecr:DescribeImages, error: access_denied }\n  - at: 2h5m\n    push: { repository: web, tag: v5.0.0, image: v5 }\n",

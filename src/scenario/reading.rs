@@ -28,6 +28,8 @@ pub const FAULT_OPERATIONS: &[&str] = &[
     "elbv2:DescribeListeners",
     "elbv2:DescribeTargetHealth",
     "elbv2:ModifyListener",
+    "elbv2:ModifyRule",
+    "elbv2:DescribeRules",
     "sns:Publish",
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",

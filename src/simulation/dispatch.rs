@@ -114,12 +114,16 @@ pub(super) async fn publish(sim: &Sim, input: &Value) -> Result<Value, TaskError
     Ok(json!({"MessageId": id}))
 }
 
-/// The `aws-sdk:elasticloadbalancingv2:modifyListener` integration, for a forward action.
+/// The `aws-sdk:elasticloadbalancingv2:modifyListener` and `modifyRule` integrations, for a
+/// forward action.
 pub(super) async fn modify_listener(sim: &Sim, input: &Value) -> Result<Value, TaskError> {
     let invalid = |m: String| TaskError::new("ElasticLoadBalancingV2.ValidationErrorException", m);
-    let listener =
-        Arn::parse(input["ListenerArn"].as_str().unwrap_or_default()).map_err(invalid)?;
-    let groups = input["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+    let (arn, actions) = match input.get("RuleArn") {
+        Some(rule) => (rule, &input["Actions"]),
+        None => (&input["ListenerArn"], &input["DefaultActions"]),
+    };
+    let listener = Arn::parse(arn.as_str().unwrap_or_default()).map_err(invalid)?;
+    let groups = actions[0]["ForwardConfig"]["TargetGroups"]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -232,7 +236,8 @@ impl Dispatcher for SimDispatcher {
                 "arn:aws:states:::sns:publish" => {
                     as_function("state-machine", publish(&sim, &input)).await
                 }
-                "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener" => {
+                "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener"
+                | "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyRule" => {
                     as_function("state-machine", modify_listener(&sim, &input)).await
                 }
                 other => Err(TaskError::new(

@@ -64,6 +64,10 @@ pub const UNSCOPABLE: &[(&str, &str)] = &[
         "reads the listener weights (Describe* of ELBv2 take no resource)",
     ),
     (
+        "elasticloadbalancing:DescribeRules",
+        "reads the weights of a listener rule's forward action (Describe* of ELBv2 take no resource)",
+    ),
+    (
         "elasticloadbalancing:DescribeLoadBalancers",
         "finds the DNS name of the listener a `url` probe goes through",
     ),

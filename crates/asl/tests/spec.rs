@@ -528,6 +528,7 @@ fn the_rollout_definition_loads() {
         m.resources(),
         [
             "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyListener",
+            "arn:aws:states:::aws-sdk:elasticloadbalancingv2:modifyRule",
             "arn:aws:states:::lambda:invoke",
             "arn:aws:states:::lambda:invoke.waitForTaskToken",
             "arn:aws:states:::sns:publish"

@@ -4,7 +4,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum,
 };
 use greenlight_core::ports::{
-    HealthState, ListenerEndpoint, LoadBalancer, PortError, PortResult, TargetHealth, TargetWeight,
+    is_listener_rule, listener_of_rule, HealthState, ListenerEndpoint, LoadBalancer, PortError,
+    PortResult, TargetHealth, TargetWeight,
 };
 use greenlight_core::Arn;
 
@@ -35,6 +36,37 @@ impl AwsCloud {
     }
 }
 
+impl AwsCloud {
+    /// A listener's default actions, or a listener rule's actions.
+    async fn forward_actions(&self, listener: &Arn) -> PortResult<(&'static str, Vec<Action>)> {
+        if !is_listener_rule(listener) {
+            let l = self.listener(listener).await?;
+            return Ok((
+                "elasticloadbalancing:DescribeListeners",
+                l.default_actions().to_vec(),
+            ));
+        }
+        const OP: &str = "elasticloadbalancing:DescribeRules";
+        let out = self
+            .elb
+            .describe_rules()
+            .rule_arns(listener.as_str())
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_rule_not_found_exception() => {
+                    PortError::not_found(format!("listener rule {listener}"))
+                }
+                _ => classify(OP, e),
+            })?;
+        let rule = out
+            .rules()
+            .first()
+            .ok_or_else(|| PortError::not_found(format!("listener rule {listener}")))?;
+        Ok((OP, rule.actions().to_vec()))
+    }
+}
+
 fn parse_arn(op: &str, text: &str) -> PortResult<Arn> {
     Arn::parse(text).map_err(|message| PortError::Other {
         operation: op.to_string(),
@@ -43,16 +75,17 @@ fn parse_arn(op: &str, text: &str) -> PortResult<Arn> {
 }
 
 impl LoadBalancer for AwsCloud {
+    /// The weights of a listener's forward default action, or of a listener rule's forward
+    /// action.
     async fn listener_weights(&self, listener: &Arn) -> PortResult<Vec<TargetWeight>> {
-        const OP: &str = "elasticloadbalancing:DescribeListeners";
-        let l = self.listener(listener).await?;
-        let forward = l
-            .default_actions()
+        let (op, actions) = self.forward_actions(listener).await?;
+        let op_name: &str = op;
+        let forward = actions
             .iter()
             .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
             .ok_or_else(|| PortError::Invalid {
-                operation: OP.into(),
-                message: format!("listener {listener} has no forward default action"),
+                operation: op_name.into(),
+                message: format!("{listener} has no forward action"),
             })?;
         match forward
             .forward_config()
@@ -64,9 +97,9 @@ impl LoadBalancer for AwsCloud {
                 .map(|t| {
                     Ok(TargetWeight {
                         target_group: parse_arn(
-                            OP,
+                            op_name,
                             t.target_group_arn()
-                                .ok_or_else(|| missing(OP, "TargetGroupArn"))?,
+                                .ok_or_else(|| missing(op_name, "TargetGroupArn"))?,
                         )?,
                         // A tuple without a weight carries the default weight, 1; alone it
                         // takes all traffic.
@@ -80,10 +113,10 @@ impl LoadBalancer for AwsCloud {
                 .collect(),
             None => Ok(vec![TargetWeight {
                 target_group: parse_arn(
-                    OP,
+                    op_name,
                     forward
                         .target_group_arn()
-                        .ok_or_else(|| missing(OP, "TargetGroupArn"))?,
+                        .ok_or_else(|| missing(op_name, "TargetGroupArn"))?,
                 )?,
                 weight: 100,
             }]),
@@ -113,6 +146,25 @@ impl LoadBalancer for AwsCloud {
                     .build(),
             )
             .build();
+        if is_listener_rule(listener) {
+            const RULE_OP: &str = "elasticloadbalancing:ModifyRule";
+            self.elb
+                .modify_rule()
+                .rule_arn(listener.as_str())
+                .actions(action)
+                .send()
+                .await
+                .map_err(|e| match e.as_service_error() {
+                    Some(se) if se.is_rule_not_found_exception() => {
+                        PortError::not_found(format!("listener rule {listener}"))
+                    }
+                    Some(se) if se.is_target_group_not_found_exception() => {
+                        PortError::not_found(format!("a target group of listener rule {listener}"))
+                    }
+                    _ => classify(RULE_OP, e),
+                })?;
+            return Ok(());
+        }
         self.elb
             .modify_listener()
             .listener_arn(listener.as_str())
@@ -178,9 +230,18 @@ impl LoadBalancer for AwsCloud {
             .collect())
     }
 
+    /// A listener rule is reached through its listener (a probe by `path` must also match
+    /// the rule's conditions: give it a `url` with the rule's host).
     async fn listener_endpoint(&self, listener: &Arn) -> PortResult<ListenerEndpoint> {
         const OP: &str = "elasticloadbalancing:DescribeLoadBalancers";
-        let l = self.listener(listener).await?;
+        let listener = match is_listener_rule(listener) {
+            true => listener_of_rule(listener).ok_or_else(|| PortError::Invalid {
+                operation: OP.into(),
+                message: format!("{listener} names no listener"),
+            })?,
+            false => listener.clone(),
+        };
+        let l = self.listener(&listener).await?;
         let lb = l
             .load_balancer_arn()
             .ok_or_else(|| missing(OP, "LoadBalancerArn"))?;

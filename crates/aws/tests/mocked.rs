@@ -245,7 +245,7 @@ async fn a_listener_that_does_not_forward_is_refused_clearly() {
         .unwrap();
     let err = c.listener_weights(&l).await.unwrap_err();
     assert!(
-        err.to_string().contains("no forward default action"),
+        err.to_string().contains("has no forward action"),
         "{err}"
     );
 }

@@ -252,6 +252,91 @@ async fn elb_weights_read_write_and_read_back() {
     ));
 }
 
+/// An environment on a shared load balancer: the weights of a listener rule's forward
+/// action (a host-header rule), read (DescribeRules), written (ModifyRule) and read back;
+/// its endpoint is its listener's.
+#[tokio::test]
+async fn elb_listener_rule_weights_read_write_and_read_back() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, HostHeaderConditionConfig, RuleCondition,
+        TargetGroupTuple,
+    };
+    let c = cloud("unused").await;
+    let (l, blue, green) = blue_green_listener(&c).await;
+    let rule = c
+        .elb
+        .create_rule()
+        .listener_arn(l.as_str())
+        .priority(10)
+        .conditions(
+            RuleCondition::builder()
+                .field("host-header")
+                .host_header_config(
+                    HostHeaderConditionConfig::builder()
+                        .values("api.example.com")
+                        .build(),
+                )
+                .build(),
+        )
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(
+                    ForwardActionConfig::builder()
+                        .target_groups(
+                            TargetGroupTuple::builder()
+                                .target_group_arn(blue.as_str())
+                                .weight(100)
+                                .build(),
+                        )
+                        .target_groups(
+                            TargetGroupTuple::builder()
+                                .target_group_arn(green.as_str())
+                                .weight(0)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rules()[0]
+        .rule_arn()
+        .unwrap()
+        .to_string();
+    let rule = arn(&rule);
+    assert!(is_listener_rule(&rule), "{rule}");
+    assert_eq!(listener_of_rule(&rule), Some(l.clone()));
+    let split = vec![
+        TargetWeight {
+            target_group: blue.clone(),
+            weight: 75,
+        },
+        TargetWeight {
+            target_group: green.clone(),
+            weight: 25,
+        },
+    ];
+    c.set_listener_weights(&rule, &split).await.unwrap();
+    assert_eq!(c.listener_weights(&rule).await.unwrap(), split);
+    // The listener's own default action is left alone.
+    assert_eq!(c.listener_weights(&l).await.unwrap()[0].target_group, blue);
+    assert_eq!(
+        c.listener_endpoint(&rule).await.unwrap(),
+        c.listener_endpoint(&l).await.unwrap()
+    );
+    let missing = arn(&format!(
+        "{}/0123456789abcdef",
+        rule.as_str().rsplit_once('/').unwrap().0
+    ));
+    assert!(matches!(
+        c.listener_weights(&missing).await,
+        Err(PortError::NotFound { .. })
+    ));
+}
+
 #[tokio::test]
 async fn elb_target_health_and_endpoint() {
     let c = cloud("unused").await;

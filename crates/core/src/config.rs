@@ -174,9 +174,12 @@ impl std::fmt::Display for Colour {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Listeners {
-    /// ALB listener ARN that serves production traffic.
+    /// ALB listener ARN that serves production traffic — or a listener rule's ARN, for an
+    /// environment on a shared load balancer routed by host or path (greenlight then moves
+    /// the weights of the rule's forward action).
     pub production: Arn,
-    /// ALB listener ARN pointed at the idle colour for checks before traffic.
+    /// ALB listener (or listener rule) ARN pointed at the idle colour for checks before
+    /// traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<Arn>,
 }

@@ -190,10 +190,10 @@ mod tests {
 
     #[test]
     fn pushes_that_start_nothing_say_why() {
-        let other = match_push(&config(), &push("api", Some("v1")));
+        let other = match_push(&config(), &push("billing", Some("v1")));
         assert_eq!(
             other.ignored.as_deref(),
-            Some("no app is configured for repository `api`")
+            Some("no app is configured for repository `billing`")
         );
         let untagged = match_push(&config(), &push("web", None));
         assert!(untagged.deployments.is_empty());

@@ -522,11 +522,16 @@ async fn status_shows_what_runs_and_refuses_names_the_configuration_does_not_hav
         .iter()
         .map(|e| format!("{}/{}", e.app, e.environment))
         .collect();
-    assert_eq!(names, ["web/prod", "web/staging", "worker/staging"]);
+    assert_eq!(
+        names,
+        ["api/staging", "web/prod", "web/staging", "worker/staging"]
+    );
+    // An environment on a listener rule reads its rule's weights.
+    assert_eq!(all.environments[0].weights, "blue 100%, green 0%");
     // A worker service's traffic is its tasks.
-    assert_eq!(all.environments[2].weights, "blue 2 tasks, green 0 tasks");
-    assert_eq!(all.environments[2].live, Some(Colour::Blue));
-    let staging = &all.environments[1];
+    assert_eq!(all.environments[3].weights, "blue 2 tasks, green 0 tasks");
+    assert_eq!(all.environments[3].live, Some(Colour::Blue));
+    let staging = &all.environments[2];
     assert_eq!(staging.live, Some(Colour::Blue));
     assert_eq!(staging.tag.as_deref(), Some("initial"));
     assert!(staging

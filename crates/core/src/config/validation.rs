@@ -304,19 +304,18 @@ fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
         }
     }
     if let Some(Some(listeners)) = &env.listeners {
-        if let Err(e) = listeners.production.expect(
-            "elasticloadbalancing",
-            "listener/app/",
-            "an Application Load Balancer listener",
-        ) {
+        // A listener (greenlight rewrites its default action) or a listener rule on a
+        // shared load balancer (its forward action).
+        let listener_or_rule = |arn: &Arn| {
+            const WHAT: &str = "an Application Load Balancer listener or listener rule";
+            arn.expect("elasticloadbalancing", "listener/app/", WHAT)
+                .or_else(|_| arn.expect("elasticloadbalancing", "listener-rule/app/", WHAT))
+        };
+        if let Err(e) = listener_or_rule(&listeners.production) {
             c.error(&p("listeners.production"), e);
         }
         if let Some(test) = &listeners.test {
-            if let Err(e) = test.expect(
-                "elasticloadbalancing",
-                "listener/app/",
-                "an Application Load Balancer listener",
-            ) {
+            if let Err(e) = listener_or_rule(test) {
                 c.error(&p("listeners.test"), e);
             }
             if *test == listeners.production {

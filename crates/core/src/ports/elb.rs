@@ -50,6 +50,21 @@ impl std::fmt::Display for HealthState {
     }
 }
 
+/// Whether an ARN names a listener rule (`…:listener-rule/app/…`) rather than a listener:
+/// an environment on a shared load balancer, routed by host or path, moves the weights of
+/// its rule's forward action instead of a listener's default action.
+pub fn is_listener_rule(arn: &Arn) -> bool {
+    arn.parts()
+        .is_ok_and(|p| p.resource.starts_with("listener-rule/"))
+}
+
+/// The listener a listener rule belongs to (the rule ARN without its last segment).
+pub fn listener_of_rule(rule: &Arn) -> Option<Arn> {
+    let text = rule.as_str().replacen(":listener-rule/", ":listener/", 1);
+    let (listener, _rule_id) = text.rsplit_once('/')?;
+    Arn::parse(listener).ok()
+}
+
 /// Where a listener can be reached, for HTTP probes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ListenerEndpoint {

@@ -184,7 +184,11 @@ impl LoadBalancer for Sim {
     async fn listener_weights(&self, listener: &Arn) -> PortResult<Vec<TargetWeight>> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("elbv2:DescribeListeners")?;
+            w.call(if is_listener_rule(listener) {
+                "elbv2:DescribeRules"
+            } else {
+                "elbv2:DescribeListeners"
+            })?;
             w.listeners
                 .get(listener)
                 .map(|l| l.weights.clone())
@@ -199,7 +203,11 @@ impl LoadBalancer for Sim {
     ) -> PortResult<()> {
         self.answered(|| {
             let mut w = self.world();
-            w.call("elbv2:ModifyListener")?;
+            w.call(if is_listener_rule(listener) {
+                "elbv2:ModifyRule"
+            } else {
+                "elbv2:ModifyListener"
+            })?;
             for tw in weights {
                 if !w.target_groups.contains_key(&tw.target_group) {
                     return Err(PortError::not_found(format!(
