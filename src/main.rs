@@ -368,6 +368,25 @@ fn run(command: Command, stack: ops::Stack) -> u8 {
 
 /// The commands that read or change a stack in AWS.
 fn operate(command: Command, stack: ops::Stack) -> u8 {
+    if matches!(
+        command,
+        Command::Config(ConfigCommand::Validate { .. } | ConfigCommand::Schema)
+            | Command::Match { .. }
+            | Command::Plan { .. }
+            | Command::Demo { .. }
+            | Command::Simulate { .. }
+            | Command::Completions { .. }
+    ) {
+        return run(command, stack);
+    }
+    let mut resolved = None;
+    let code = aws(|| async {
+        resolved = Some(stack.resolve().await?);
+        Ok(())
+    });
+    let Some(stack) = resolved.filter(|_| code == exit::OK) else {
+        return code;
+    };
     match command {
         Command::Config(ConfigCommand::Apply {
             file,

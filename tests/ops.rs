@@ -890,3 +890,79 @@ async fn report_measures_the_history_of_the_period() {
     let unknown = greenlight(&env, &["report", "web", "--env", "qa"]);
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+/// `--stack NAME` (or `GREENLIGHT_STACK`): the table, topic and state machine come from the
+/// stack's outputs (CloudFormation DescribeStacks on moto), with no variable set; a flag
+/// still wins over an output; a stack that does not exist is named in the error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_is_found_by_its_name() {
+    let (env, cloud) = setup().await;
+    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    cloud
+        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let name = unique("greenlight");
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "StateTableName": {"Value": env.table},
+            "TopicArn": {"Value": env.topic},
+            "StateMachineArn": {"Value": env.state_machine},
+        }
+    });
+    let cfn = greenlight_aws::stacks::CloudFormation::new(&cloud.sdk);
+    cfn.client
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let run = |args: &[&str], stack_env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_greenlight"));
+        c.args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("GREENLIGHT_TABLE")
+            .env_remove("GREENLIGHT_TOPIC")
+            .env_remove("GREENLIGHT_STATE_MACHINE")
+            .env_remove("GREENLIGHT_STACK");
+        if let Some(s) = stack_env {
+            c.env("GREENLIGHT_STACK", s);
+        }
+        c.output().expect("greenlight runs")
+    };
+    let o = run(&["--stack", &name, "config", "show", "--json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["version"], 1);
+    let o = run(&["history", "web", "--env", "prod", "--json"], Some(&name));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // Nothing to find it by: the error says how.
+    let o = run(&["config", "show"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("--stack NAME"), "{}", err(&o));
+    // A flag wins over the output: this table does not exist.
+    let o = run(
+        &[
+            "--stack",
+            &name,
+            "--table",
+            "no-such-table",
+            "config",
+            "show",
+        ],
+        None,
+    );
+    assert_ne!(o.status.code(), Some(0));
+    let o = run(&["--stack", "no-such-stack", "config", "show"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("no stack no-such-stack"), "{}", err(&o));
+}

@@ -3,7 +3,6 @@
 //! AWS adapters; credentials, profile, region and `AWS_ENDPOINT_URL` come from the standard
 //! AWS configuration chain.
 
-use greenlight_aws::AwsCloud;
 use greenlight_core::config::Config;
 use greenlight_core::json::sort_keys;
 use greenlight_core::notify::{EventKind, Severity};
@@ -19,36 +18,12 @@ use serde_json::{json, Value};
 use crate::exit;
 
 mod messages;
+mod stack;
 pub use messages::*;
-
-/// Where the greenlight stack is (flags, or the stack's outputs exported as variables).
-#[derive(Clone, Debug, clap::Args)]
-pub struct Stack {
-    /// AWS profile (default: the standard chain).
-    #[arg(long, global = true)]
-    pub profile: Option<String>,
-    /// AWS region (default: the standard chain).
-    #[arg(long, global = true)]
-    pub region: Option<String>,
-    /// The state table (the stack's StateTableName output).
-    #[arg(long, env = "GREENLIGHT_TABLE", global = true)]
-    pub table: Option<String>,
-    /// The rollout state machine (StateMachineArn output).
-    #[arg(long, env = "GREENLIGHT_STATE_MACHINE", global = true)]
-    pub state_machine: Option<String>,
-    /// The notification topic (TopicArn output).
-    #[arg(long, env = "GREENLIGHT_TOPIC", global = true)]
-    pub topic: Option<String>,
-    /// The dead-letter queue's URL (DeadLetterQueueUrl output).
-    #[arg(long, env = "GREENLIGHT_DEAD_LETTERS", global = true)]
-    pub dead_letters: Option<String>,
-    /// The approval URL (ApprovalUrl output): approvals and rejections are signed requests
-    /// to it, and AWS tells it who you are.
-    #[arg(long, env = "GREENLIGHT_APPROVAL_URL", global = true)]
-    pub approval_url: Option<String>,
-}
+pub use stack::Stack;
 
 /// A command's failure: what to print and the exit code.
+#[derive(Debug)]
 pub struct Stop(pub String, pub u8);
 
 impl<E: ErrorName> From<E> for Stop {
@@ -58,63 +33,6 @@ impl<E: ErrorName> From<E> for Stop {
 }
 
 pub type Outcome = Result<(), Stop>;
-
-impl Stack {
-    pub async fn cloud(&self) -> Result<AwsCloud, Stop> {
-        let table = self.table.clone().ok_or_else(|| Stop("no state table: pass --table or set GREENLIGHT_TABLE (the stack's StateTableName output)".into(), exit::INVALID))?;
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(p) = &self.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &self.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        Ok(AwsCloud::new(&loader.load().await, table))
-    }
-
-    fn arn(value: &Option<String>, flag: &str, var: &str, output: &str) -> Result<Arn, Stop> {
-        let text = value.as_deref().ok_or_else(|| {
-            Stop(
-                format!("pass {flag} or set {var} (the stack's {output} output)"),
-                exit::INVALID,
-            )
-        })?;
-        Arn::parse(text).map_err(|e| Stop(format!("{flag}: {e}"), exit::INVALID))
-    }
-
-    pub fn state_machine(&self) -> Result<Arn, Stop> {
-        Self::arn(
-            &self.state_machine,
-            "--state-machine",
-            "GREENLIGHT_STATE_MACHINE",
-            "StateMachineArn",
-        )
-    }
-
-    pub fn topic(&self) -> Result<Arn, Stop> {
-        Self::arn(&self.topic, "--topic", "GREENLIGHT_TOPIC", "TopicArn")
-    }
-
-    /// The approval URL.
-    pub fn approval_url(&self) -> Result<String, Stop> {
-        self.approval_url.clone().ok_or_else(|| {
-            Stop(
-                "pass --approval-url or set GREENLIGHT_APPROVAL_URL (the stack's ApprovalUrl output)".into(),
-                exit::INVALID,
-            )
-        })
-    }
-
-    /// The dead-letter queue's URL (a URL, not an ARN: SQS addresses queues by URL).
-    pub fn dead_letter_queue(&self) -> Result<String, Stop> {
-        self.dead_letters.clone().ok_or_else(|| {
-            Stop(
-                "pass --dead-letters or set GREENLIGHT_DEAD_LETTERS (the stack's DeadLetterQueueUrl output)".into(),
-                exit::INVALID,
-            )
-        })
-    }
-}
 
 /// Who is asking, for the records: `--by`, or the login name.
 /// Who the caller is, as AWS says (STS `GetCallerIdentity`).
@@ -611,6 +529,57 @@ mod tests {
         DeploymentRecord, ExecutionStatus, Executions, Phase, StartOutcome, TriggerInfo,
     };
     use greenlight_sim::Sim;
+
+    /// `--stack`: the outputs fill what no flag or variable gave (read through the Stacks
+    /// port, here the simulator's); a stack without the table output is refused.
+    #[tokio::test]
+    async fn a_stack_fills_the_locations_no_flag_gave() {
+        let sim = Sim::at_epoch(1);
+        sim.world().stacks.insert(
+            "greenlight".into(),
+            [
+                ("StateTableName", "greenlight-state"),
+                (
+                    "StateMachineArn",
+                    "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout",
+                ),
+                ("TopicArn", "arn:aws:sns:eu-west-1:123456789012:greenlight"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        );
+        let outputs = greenlight_core::ports::Stacks::stack_outputs(&sim, "greenlight")
+            .await
+            .unwrap();
+        let mut stack = Stack {
+            stack: Some("greenlight".into()),
+            profile: None,
+            region: None,
+            table: None,
+            state_machine: None,
+            topic: Some("arn:aws:sns:eu-west-1:123456789012:mine".into()),
+            dead_letters: None,
+            approval_url: None,
+        };
+        assert!(stack.fill_from("greenlight", &outputs).is_ok());
+        assert_eq!(stack.table.as_deref(), Some("greenlight-state"));
+        assert!(stack.state_machine().is_ok());
+        assert_eq!(
+            stack.topic().unwrap().as_str(),
+            "arn:aws:sns:eu-west-1:123456789012:mine"
+        );
+        assert!(stack.dead_letters.is_none());
+        let mut bare = stack.clone();
+        bare.table = None;
+        let Err(Stop(why, _)) = bare.fill_from("other", &Default::default()) else {
+            panic!("a stack without outputs is taken")
+        };
+        assert!(why.contains("is it a greenlight stack?"), "{why}");
+        assert!(matches!(
+            greenlight_core::ports::Stacks::stack_outputs(&sim, "nope").await,
+            Err(greenlight_core::ports::PortError::NotFound { .. })
+        ));
+    }
 
     fn record(outcome: Option<DeploymentOutcome>) -> DeploymentRecord {
         DeploymentRecord {

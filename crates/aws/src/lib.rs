@@ -14,6 +14,8 @@ mod http;
 pub mod sfn;
 mod sns;
 mod sqs;
+#[cfg(feature = "stacks")]
+pub mod stacks;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -244,10 +244,7 @@ async fn a_listener_that_does_not_forward_is_refused_clearly() {
     let l = Arn::parse("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/1/2")
         .unwrap();
     let err = c.listener_weights(&l).await.unwrap_err();
-    assert!(
-        err.to_string().contains("has no forward action"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("has no forward action"), "{err}");
 }
 
 /// A worker service's task report: a running task whose container health check fails, a

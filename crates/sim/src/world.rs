@@ -199,6 +199,8 @@ pub struct World {
     pub queues: BTreeMap<String, Vec<(greenlight_core::ports::DeadLetter, DateTime<Utc>)>>,
     /// The last causal sequence number handed out.
     pub seq: u64,
+    /// CloudFormation stacks' outputs, by stack name (for `--stack`).
+    pub stacks: BTreeMap<String, BTreeMap<String, String>>,
     /// Alarm states forced by scenarios, in order.
     pub alarm_changes: Vec<AlarmChange>,
     /// Which function made which AWS call (IAM action names, DynamoDB ones with the key
@@ -241,6 +243,7 @@ impl World {
             calls: Vec::new(),
             queues: BTreeMap::new(),
             seq: 0,
+            stacks: BTreeMap::new(),
             alarm_changes: Vec::new(),
             access: BTreeSet::new(),
             lost_reply: None,

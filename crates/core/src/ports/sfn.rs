@@ -99,3 +99,12 @@ pub trait Executions: Send + Sync {
         cause: &str,
     ) -> impl Future<Output = PortResult<()>> + Send;
 }
+
+/// CloudFormation, for the operator's CLI: a deployed stack's outputs by name.
+pub trait Stacks: Send + Sync {
+    /// The outputs of stack `name` (`OutputKey` → `OutputValue`).
+    fn stack_outputs(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = PortResult<std::collections::BTreeMap<String, String>>> + Send;
+}

@@ -355,3 +355,19 @@ impl Metrics for Sim {
         })
     }
 }
+
+impl Stacks for Sim {
+    async fn stack_outputs(
+        &self,
+        name: &str,
+    ) -> PortResult<std::collections::BTreeMap<String, String>> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("cloudformation:DescribeStacks")?;
+            w.stacks
+                .get(name)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("stack {name}")))
+        })
+    }
+}
