@@ -69,6 +69,17 @@ async fn setup() -> (Env, AwsCloud) {
     (env, cloud)
 }
 
+/// The example configuration, stored as `config apply` would.
+async fn store_example_config(cloud: &AwsCloud) {
+    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
+        .config
+        .unwrap();
+    cloud
+        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn config_apply_show_and_diff() {
     let (env, cloud) = setup().await;
@@ -356,13 +367,7 @@ async fn history_and_approval_refusals() {
     // that checks the SigV4 signature the CLI made, stands in for AWS's authentication
     // (the key `testing` is the session `ops-lead/alice`, the key `intruder` a developer),
     // and runs the real approval handler against moto.
-    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
-        .config
-        .unwrap();
-    cloud
-        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
-        .await
-        .unwrap();
+    store_example_config(&cloud).await;
     let url = approval_endpoint(cloud.clone()).await;
     let approve = |args: &[&str], key: &str| {
         let mut all = vec!["--approval-url", url.as_str()];
@@ -835,13 +840,7 @@ async fn dead_letters_are_listed_and_what_cannot_be_replayed_stays() {
 #[tokio::test(flavor = "multi_thread")]
 async fn report_measures_the_history_of_the_period() {
     let (env, cloud) = setup().await;
-    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
-        .config
-        .unwrap();
-    cloud
-        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
-        .await
-        .unwrap();
+    store_example_config(&cloud).await;
     let now = chrono::Utc::now();
     let mut ok = record("web-prod-ok", 0, Some(Outcome::Succeeded));
     let mut bad = record("web-prod-bad", 0, Some(Outcome::RolledBack));
@@ -897,13 +896,7 @@ async fn report_measures_the_history_of_the_period() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stack_is_found_by_its_name() {
     let (env, cloud) = setup().await;
-    let config = greenlight_core::config::load(include_str!("../examples/greenlight.yaml"))
-        .config
-        .unwrap();
-    cloud
-        .put_config(&config, "version: 1\n", 0, "test", chrono::Utc::now())
-        .await
-        .unwrap();
+    store_example_config(&cloud).await;
     let name = unique("greenlight");
     let template = serde_json::json!({
         "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},

@@ -360,6 +360,16 @@ impl World {
         (self.now - since).num_seconds().max(0) as u64
     }
 
+    /// A service, as ECS would refuse a name it does not know.
+    pub fn service(&self, cluster: &str, service: &str) -> Result<Service, PortError> {
+        self.services
+            .get(&(cluster.to_string(), service.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+            })
+    }
+
     /// The state ECS would report for a service now.
     pub fn service_state(&self, s: &Service) -> ServiceState {
         let b = self.behaviour_of(&s.task_definition);

@@ -8,13 +8,7 @@ impl ContainerService for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("ecs:DescribeServices")?;
-            let s = w
-                .services
-                .get(&(cluster.to_string(), service.to_string()))
-                .cloned()
-                .ok_or_else(|| {
-                    PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
-                })?;
+            let s = w.service(cluster, service)?;
             Ok(w.service_state(&s))
         })
     }
@@ -144,13 +138,7 @@ impl ContainerService for Sim {
             let mut w = self.world();
             w.call("ecs:ListTasks")?;
             w.call("ecs:DescribeTasks")?;
-            let s = w
-                .services
-                .get(&(cluster.to_string(), service.to_string()))
-                .cloned()
-                .ok_or_else(|| {
-                    PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
-                })?;
+            let s = w.service(cluster, service)?;
             let state = w.service_state(&s);
             let b = w.behaviour_of(&s.task_definition);
             let since_running = w.elapsed(s.updated_at).saturating_sub(b.start_secs);
