@@ -415,6 +415,44 @@ pub async fn status_cmd(
     Ok(())
 }
 
+/// Progress on standard error: lines that stay, and on a terminal one status line under
+/// them, redrawn in place (plain lines only when standard error is not a terminal).
+struct Progress {
+    live: bool,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            live: std::io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    /// A line that stays.
+    fn line(&mut self, text: &str) {
+        self.clear();
+        eprintln!("{text}");
+    }
+
+    /// The status line (on a terminal only).
+    fn status(&mut self, text: &str) {
+        if self.live {
+            eprint!("\r\x1b[2K{text}");
+            self.shown = true;
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}
+
 /// Follows a deployment until it ends, printing each change of phase or traffic: Ok when it
 /// succeeded, an error otherwise — including an execution that ended without recording an
 /// outcome (it died, or was stopped by hand).
@@ -455,6 +493,8 @@ where
         .timeout
         .map(|t| started + std::time::Duration::from_secs(t.as_secs()));
     let (mut last, mut failures) = (None, 0);
+    let mut last_analysis: Option<String> = None;
+    let mut progress = Progress::new();
     loop {
         let seen = match look(cloud, deployment, execution).await {
             Ok(seen) => {
@@ -463,30 +503,48 @@ where
             }
             Err(e) if e.is_retryable() && failures + 1 < PATIENCE => {
                 failures += 1;
-                eprintln!("  (AWS: {e}; trying again)");
+                progress.line(&format!("  (AWS: {e}; trying again)"));
                 tokio::time::sleep(every * failures).await;
                 continue;
             }
             Err(e) if e.is_retryable() => {
+                progress.clear();
                 return Err(Stop(
                     format!("{deployment}: could not follow it ({e}); it may still be running — `greenlight status` shows it"),
                     exit::UNAVAILABLE,
-                ))
+                ));
             }
-            Err(e) => return Err(port(e)),
+            Err(e) => {
+                progress.clear();
+                return Err(port(e));
+            }
         };
+        let elapsed = greenlight_core::Duration::from_secs(started.elapsed().as_secs());
+        // Every change is a line of its own; on a terminal the line under them shows
+        // where the deployment is now and for how long, redrawn at every look.
         if let Some((phase, weight)) = seen.at.filter(|a| last != Some(*a)) {
-            let elapsed = greenlight_core::Duration::from_secs(started.elapsed().as_secs());
-            eprintln!(
+            progress.line(&format!(
                 "  {:<20} {}  {elapsed}",
                 phase.as_str(),
                 crate::render::bar(weight, 20)
-            );
+            ));
             last = Some((phase, weight));
+        }
+        if seen.analysis.is_some() && seen.analysis != last_analysis {
+            progress.line(&format!("  {}", seen.analysis.clone().unwrap_or_default()));
+            last_analysis = seen.analysis.clone();
+        }
+        if let Some((phase, weight)) = last.filter(|_| seen.end.is_none()) {
+            progress.status(&format!(
+                "  now: {} at {weight}% for {elapsed}; looking again in {}s",
+                phase.as_str(),
+                every.as_secs()
+            ));
         }
         match seen.end {
             None => {
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    progress.clear();
                     let phase = last.map_or("not started", |(p, _)| p.as_str());
                     return Err(Stop(
                         format!(
@@ -499,6 +557,7 @@ where
                 tokio::time::sleep(every).await
             }
             Some(End::Outcome { outcome, reason }) => {
+                progress.clear();
                 let name = outcome.as_str();
                 eprintln!(
                     "{deployment}: {name}{}",
@@ -511,12 +570,13 @@ where
                 };
             }
             Some(End::ExecutionEnded { status }) => {
+                progress.clear();
                 return Err(Stop(
                     format!(
                         "{deployment}: the execution ended {status} without a successful outcome"
                     ),
                     exit::INVALID,
-                ))
+                ));
             }
         }
     }

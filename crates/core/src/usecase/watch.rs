@@ -9,6 +9,8 @@ use crate::ports::{ExecutionStatus, Executions, Outcome, Phase, PortError, State
 pub struct Look {
     /// Its phase and the new colour's weight, once it has a record.
     pub at: Option<(Phase, u8)>,
+    /// The canary analysis's last verdict, in one line, when there is one.
+    pub analysis: Option<String>,
     pub end: Option<End>,
 }
 
@@ -44,19 +46,31 @@ where
 {
     let record = p.get_deployment(deployment).await?;
     let at = record.as_ref().map(|r| (r.phase, r.weight));
+    let analysis = record
+        .as_ref()
+        .and_then(|r| r.analysis.as_ref())
+        .map(crate::analysis::AnalysisReport::summary);
     if let Some(r) = record.filter(|r| r.outcome.is_some()) {
         let end = r.outcome.map(|outcome| End::Outcome {
             outcome,
             reason: r.reason,
         });
-        return Ok(Look { at, end });
+        return Ok(Look { at, analysis, end });
     }
     let Some(arn) = execution else {
-        return Ok(Look { at, end: None });
+        return Ok(Look {
+            at,
+            analysis,
+            end: None,
+        });
     };
     let info = p.describe(arn).await?;
     if info.status == ExecutionStatus::Running {
-        return Ok(Look { at, end: None });
+        return Ok(Look {
+            at,
+            analysis,
+            end: None,
+        });
     }
     // The record may have been written just before the end: read it once more.
     let end = match p.get_deployment(deployment).await?.and_then(|r| {
@@ -70,5 +84,9 @@ where
             status: info.status,
         },
     };
-    Ok(Look { at, end: Some(end) })
+    Ok(Look {
+        at,
+        analysis,
+        end: Some(end),
+    })
 }
