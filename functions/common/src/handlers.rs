@@ -152,7 +152,7 @@ pub async fn await_token<P>(
     input: AwaitInput,
 ) -> Result<serde_json::Value, Failure>
 where
-    P: StateStore + Notifier + Clock,
+    P: StateStore + Notifier + Alarms + Clock,
 {
     approval::await_token(&p, &input)
         .await

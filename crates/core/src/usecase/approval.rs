@@ -21,10 +21,13 @@ pub struct AwaitInput {
     pub rollout: Rollout,
 }
 
-/// Stores the token; for an approval, records the phase and asks the subscribers.
+/// Stores the token; for an approval, records the phase and asks the subscribers. For a
+/// bake or the rollback window, the watched alarms are read once the token is stored: one
+/// that went to ALARM between the last round of checks and now (when no token was there for
+/// the alarm relay to fail) fails the wait at once instead of at the next round.
 pub async fn await_token<P>(p: &P, input: &AwaitInput) -> Result<(), StepError>
 where
-    P: StateStore + Notifier + Clock,
+    P: StateStore + Notifier + crate::ports::Alarms + Clock,
 {
     if input.token.is_empty() {
         return Err(StepError::InvalidInput("empty task token".into()));
@@ -42,6 +45,15 @@ where
     };
     p.put_task_token(&r.deployment, input.purpose, &input.token, alarms)
         .await?;
+    if !alarms.is_empty() {
+        let states = p.alarm_states(alarms).await?;
+        if let Some(a) = states
+            .iter()
+            .find(|a| a.value == crate::ports::AlarmValue::Alarm)
+        {
+            return Err(super::check::fired(a));
+        }
+    }
     if input.purpose == TokenPurpose::Approval {
         let now = p.now();
         record(p, r, Phase::AwaitingApproval, now).await?;

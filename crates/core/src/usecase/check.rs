@@ -418,6 +418,18 @@ where
     Ok(failures)
 }
 
+/// The failure of an alarm in ALARM: its name and CloudWatch's reason.
+pub(super) fn fired(a: &crate::ports::AlarmState) -> StepError {
+    StepError::AlarmFired(format!(
+        "{}{}",
+        a.name,
+        a.reason
+            .as_ref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    ))
+}
+
 /// One round of observation: an alarm in ALARM fails at once; otherwise the failures of
 /// the round as readable lines (a missing alarm, unhealthy targets or tasks, failing
 /// probes).
@@ -429,14 +441,7 @@ where
     if !r.env.checks.alarms.is_empty() {
         let states = p.alarm_states(&r.env.checks.alarms).await?;
         if let Some(a) = states.iter().find(|a| a.value == AlarmValue::Alarm) {
-            return Err(StepError::AlarmFired(format!(
-                "{}{}",
-                a.name,
-                a.reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            )));
+            return Err(fired(a));
         }
         for name in &r.env.checks.alarms {
             if !states.iter().any(|s| &s.name == name) {

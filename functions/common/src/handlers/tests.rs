@@ -447,3 +447,44 @@ async fn deployments_emit_their_metrics_once_in_the_embedded_metric_format() {
     assert_eq!(lines[0]["DeploymentDuration"], 60.0);
     assert!(lines[0]["RollbackDuration"].as_f64().is_some());
 }
+
+/// A bake's wait that begins while one of its alarms is already in ALARM (it changed after
+/// the last round of checks read it, when no token was there for the relay) fails at once
+/// with `Greenlight.AlarmFired` instead of waiting for the next round.
+#[tokio::test]
+async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
+    let s = settings();
+    let sim = world();
+    let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
+        .await
+        .unwrap();
+    let input = |purpose| AwaitInput {
+        purpose,
+        token: "a-task-token".into(),
+        rollout: r.clone(),
+    };
+    sim.world().waiting_tokens.insert("a-task-token".into());
+    await_token(sim.clone(), s.clone(), input(TokenPurpose::Bake))
+        .await
+        .unwrap();
+    sim.world()
+        .force_alarm(
+            "web-staging-5xx",
+            Some(greenlight_core::ports::AlarmValue::Alarm),
+            "5xx over the threshold",
+        )
+        .unwrap();
+    for purpose in [TokenPurpose::Bake, TokenPurpose::Window] {
+        let failed = await_token(sim.clone(), s.clone(), input(purpose))
+            .await
+            .unwrap_err();
+        assert_eq!(failed.name, "Greenlight.AlarmFired", "{purpose:?}");
+        assert!(failed
+            .message
+            .contains("web-staging-5xx: 5xx over the threshold"));
+    }
+    // An approval watches no alarm.
+    await_token(sim.clone(), s.clone(), input(TokenPurpose::Approval))
+        .await
+        .unwrap();
+}
