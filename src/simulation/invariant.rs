@@ -51,20 +51,8 @@ impl Simulation {
                                     .iter()
                                     .filter(|t| t.state == HealthState::Healthy)
                                     .count() as u32,
-                                None => {
-                                    let since_running = w
-                                        .elapsed(service.updated_at)
-                                        .saturating_sub(behaviour.start_secs);
-                                    let failing = behaviour.never_healthy
-                                        || behaviour
-                                            .unhealthy_after_secs
-                                            .is_some_and(|after| since_running >= after);
-                                    if failing {
-                                        0
-                                    } else {
-                                        state.running
-                                    }
-                                }
+                                None if w.health_failing(service) => 0,
+                                None => state.running,
                             };
                             if state.desired == 0
                                 || state.running < state.desired

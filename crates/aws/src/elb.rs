@@ -79,12 +79,11 @@ impl LoadBalancer for AwsCloud {
     /// action.
     async fn listener_weights(&self, listener: &Arn) -> PortResult<Vec<TargetWeight>> {
         let (op, actions) = self.forward_actions(listener).await?;
-        let op_name: &str = op;
         let forward = actions
             .iter()
             .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
             .ok_or_else(|| PortError::Invalid {
-                operation: op_name.into(),
+                operation: op.into(),
                 message: format!("{listener} has no forward action"),
             })?;
         match forward
@@ -97,9 +96,9 @@ impl LoadBalancer for AwsCloud {
                 .map(|t| {
                     Ok(TargetWeight {
                         target_group: parse_arn(
-                            op_name,
+                            op,
                             t.target_group_arn()
-                                .ok_or_else(|| missing(op_name, "TargetGroupArn"))?,
+                                .ok_or_else(|| missing(op, "TargetGroupArn"))?,
                         )?,
                         // A tuple without a weight carries the default weight, 1; alone it
                         // takes all traffic.
@@ -113,10 +112,10 @@ impl LoadBalancer for AwsCloud {
                 .collect(),
             None => Ok(vec![TargetWeight {
                 target_group: parse_arn(
-                    op_name,
+                    op,
                     forward
                         .target_group_arn()
-                        .ok_or_else(|| missing(op_name, "TargetGroupArn"))?,
+                        .ok_or_else(|| missing(op, "TargetGroupArn"))?,
                 )?,
                 weight: 100,
             }]),

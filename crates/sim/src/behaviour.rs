@@ -59,6 +59,17 @@ impl Behaviour {
     }
 }
 
+impl Behaviour {
+    /// Whether its health check fails once its tasks have run `running_for` seconds: it
+    /// never passes, or it has stopped passing.
+    pub fn health_failing(&self, running_for: u64) -> bool {
+        self.never_healthy
+            || self
+                .unhealthy_after_secs
+                .is_some_and(|after| running_for >= after)
+    }
+}
+
 impl Default for Behaviour {
     fn default() -> Self {
         Behaviour::healthy()

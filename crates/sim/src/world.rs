@@ -408,6 +408,18 @@ impl World {
         }
     }
 
+    /// Seconds a service's tasks have been running, by its image's start-up time.
+    pub fn running_for(&self, s: &Service) -> u64 {
+        let b = self.behaviour_of(&s.task_definition);
+        self.elapsed(s.updated_at).saturating_sub(b.start_secs)
+    }
+
+    /// Whether a service's tasks fail their health check now.
+    pub fn health_failing(&self, s: &Service) -> bool {
+        self.behaviour_of(&s.task_definition)
+            .health_failing(self.running_for(s))
+    }
+
     /// The targets of a target group now.
     pub fn target_health(&self, tg: &Arn) -> Vec<TargetHealth> {
         let Some(key) = self.target_groups.get(tg) else {
@@ -418,12 +430,12 @@ impl World {
         };
         let state = self.service_state(s);
         let b = self.behaviour_of(&s.task_definition);
-        let since_running = self.elapsed(s.updated_at).saturating_sub(b.start_secs);
+        let since_running = self.running_for(s);
         (0..state.running)
             .map(|i| {
                 let (state, reason) = if b.never_healthy {
                     (HealthState::Unhealthy, Some("Target.ResponseCodeMismatch: health checks failed with these codes: [503]".to_string()))
-                } else if b.unhealthy_after_secs.is_some_and(|after| since_running >= after) {
+                } else if b.health_failing(since_running) {
                     (HealthState::Unhealthy, Some("Target.Timeout: Request timed out".to_string()))
                 } else if since_running < HEALTH_GRACE_SECS {
                     (HealthState::Initial, Some("Elb.RegistrationInProgress".to_string()))

@@ -141,12 +141,8 @@ impl ContainerService for Sim {
             let s = w.service(cluster, service)?;
             let state = w.service_state(&s);
             let b = w.behaviour_of(&s.task_definition);
-            let since_running = w.elapsed(s.updated_at).saturating_sub(b.start_secs);
-            let unhealthy = b.never_healthy
-                || b.unhealthy_after_secs
-                    .is_some_and(|after| since_running >= after);
             let mut report = TaskReport::default();
-            if unhealthy {
+            if w.health_failing(&s) {
                 report.unhealthy = state.running;
             } else {
                 report.healthy = state.running;
