@@ -2,6 +2,7 @@
 
 pub mod config_file;
 pub mod demo;
+pub mod init;
 pub mod ops;
 pub mod render;
 pub mod scenario;

@@ -56,6 +56,16 @@ enum Command {
     /// Work with greenlight.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Adopt an existing ECS service: read it (Describe calls only) and write the
+    /// CloudFormation template that adds its second colour; once that is deployed, run it
+    /// again to write the greenlight.yaml environment with every ARN filled in.
+    Init {
+        #[command(flatten)]
+        args: greenlight::init::InitArgs,
+        /// Print one JSON document (its shape: docs/JSON.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show which deployments an ECR event would start, and why others would not.
     Match {
         /// The configuration file.
@@ -475,6 +485,9 @@ fn operate(command: Command, stack: ops::Stack) -> u8 {
         Command::Subscriptions { json } => {
             aws(|| async move { ops::subscriptions_cmd(&stack, json).await })
         }
+        Command::Init { args, json } => aws(|| async move {
+            greenlight::init::init_cmd(&stack.inventory().await, &args, json).await
+        }),
         local => run(local, stack),
     }
 }

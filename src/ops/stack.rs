@@ -99,6 +99,11 @@ impl Stack {
         loader.load().await
     }
 
+    /// The AWS clients for reading what exists (`init`: no greenlight stack needed).
+    pub async fn inventory(&self) -> AwsCloud {
+        AwsCloud::new(&self.sdk_config().await, String::new())
+    }
+
     pub async fn cloud(&self) -> Result<AwsCloud, Stop> {
         let table = self.table.clone().ok_or_else(|| Stop("no state table: pass --stack NAME (or set GREENLIGHT_STACK), or --table / GREENLIGHT_TABLE (the stack's StateTableName output)".into(), exit::INVALID))?;
         Ok(AwsCloud::new(&self.sdk_config().await, table))

@@ -11,6 +11,8 @@ mod ecs;
 mod elb;
 pub mod error;
 mod http;
+#[cfg(feature = "inventory")]
+mod inventory;
 pub mod sfn;
 mod sns;
 mod sqs;

@@ -7,6 +7,7 @@ pub mod check;
 pub mod configure;
 pub mod dead_letters;
 pub mod finish;
+pub mod init;
 pub mod notices;
 pub mod on_push;
 pub mod prepare;

@@ -96,6 +96,7 @@ impl Sim {
 }
 
 mod executions;
+mod inventory;
 mod messaging;
 mod services;
 mod store;
