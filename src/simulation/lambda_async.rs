@@ -24,6 +24,7 @@ pub enum Async {
     OnPush,
     AlarmRelay,
     Reconcile,
+    EventRelay,
 }
 
 impl Async {
@@ -31,7 +32,7 @@ impl Async {
     /// reconcile takes none, the next period being its retry.
     pub fn retries(self) -> &'static [u64] {
         match self {
-            Async::OnPush | Async::AlarmRelay => &ASYNC_RETRY_DELAYS,
+            Async::OnPush | Async::AlarmRelay | Async::EventRelay => &ASYNC_RETRY_DELAYS,
             Async::Reconcile => &[],
         }
     }
@@ -41,6 +42,7 @@ impl Async {
             Async::OnPush => "on-push",
             Async::AlarmRelay => "alarm-relay",
             Async::Reconcile => "reconcile",
+            Async::EventRelay => "event-relay",
         }
     }
 }
@@ -169,6 +171,9 @@ impl Simulation {
             }
             Async::Reconcile => {
                 run_as(function.name(), handlers::reconcile, sim, settings, event).await
+            }
+            Async::EventRelay => {
+                run_as(function.name(), handlers::event_relay, sim, settings, event).await
             }
         }
     }

@@ -167,7 +167,7 @@ impl Simulation {
                     .push(handle);
             }));
         }
-        Simulation {
+        let simulation = Simulation {
             sim,
             engine,
             machine,
@@ -177,7 +177,27 @@ impl Simulation {
             running,
             schedule: Arc::new(Mutex::new(None)),
             notes: Arc::new(Mutex::new(Vec::new())),
-        }
+        };
+        simulation.subscribe_event_relay();
+        simulation
+    }
+
+    /// The event relay, subscribed to the stack's topic as template.yaml subscribes it:
+    /// SNS invokes it asynchronously with each notification published there.
+    fn subscribe_event_relay(&self) {
+        let s = self.clone();
+        self.sim.world().publish_sink = Some(Arc::new(move |topic: &Arn, n: &Notification| {
+            if topic != &s.settings.topic {
+                return;
+            }
+            let body = serde_json::to_string(n).expect("a notification serializes");
+            let delivery = handlers::SnsDelivery::of(topic.as_str(), body);
+            let event = serde_json::to_value(delivery).expect("a delivery serializes");
+            let relay = s.clone();
+            s.spawn(async move {
+                let _ = relay.deliver_async(Async::EventRelay, event).await;
+            });
+        }));
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -333,6 +353,7 @@ impl Simulation {
         w.token_sink = None;
         w.stop_sink = None;
         w.start_sink = None;
+        w.publish_sink = None;
     }
 
     /// Lets virtual time pass.

@@ -10,6 +10,7 @@ mod ecr;
 mod ecs;
 mod elb;
 pub mod error;
+mod events;
 mod http;
 #[cfg(feature = "inventory")]
 mod inventory;
@@ -31,6 +32,7 @@ pub struct AwsCloud {
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub events: aws_sdk_eventbridge::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -49,6 +51,7 @@ impl AwsCloud {
             ecs: aws_sdk_ecs::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),

@@ -338,3 +338,31 @@ async fn a_task_report_counts_unhealthy_and_crashed_tasks_not_scale_ins() {
     let report = c.task_report("c", "worker-blue", later).await.unwrap();
     assert!(report.crashed.is_empty());
 }
+
+/// EventBridge accepts a PutEvents call but refuses some of its entries (it answers 200
+/// with a failed-entry count): the port fails, retryably, naming the refusal.
+#[tokio::test]
+async fn put_events_with_refused_entries_fails_retryably() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    use greenlight_core::notify::{EventKind, Notification};
+    use greenlight_core::ports::EventBus;
+    let mut c = cloud().await;
+    let put = mock!(aws_sdk_eventbridge::Client::put_events).then_output(|| {
+        PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("ThrottlingException")
+                    .error_message("Rate exceeded")
+                    .build(),
+            )
+            .build()
+    });
+    c.events = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[&put], |c| c
+        .retry_config(RetryConfig::disabled()));
+    let n = Notification::new(EventKind::Started, "web", "staging", chrono::Utc::now());
+    let e = c.put_events(&[n.bus_event()]).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("ThrottlingException"), "{e}");
+}

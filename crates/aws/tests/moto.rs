@@ -1102,6 +1102,90 @@ async fn sqs_dead_letters_are_listed_whole_and_deleted_by_receipt() {
 }
 
 // ---------------------------------------------------------------------------------------
+// EventBridge (the event relay)
+
+/// A notification put on the default bus reaches a rule matching greenlight's source and
+/// detail-type, whole: the detail is greenlight's JSON with its links, the resources are
+/// the execution and the service.
+#[tokio::test]
+async fn eventbridge_events_reach_a_rule_on_the_default_bus() {
+    let c = cloud("unused").await;
+    let queue = c
+        .sqs
+        .create_queue()
+        .queue_name(unique("deployments"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let app = unique("web");
+    let rule = unique("deployments");
+    c.events
+        .put_rule()
+        .name(&rule)
+        .event_pattern(
+            serde_json::json!({
+                "source": ["greenlight"],
+                "detail-type": ["Greenlight Deployment State Change"],
+                "detail": {"app": [app]},
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.events
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut n = Notification::new(EventKind::RolledBack, &app, "staging", chrono::Utc::now());
+    n.execution =
+        Some("arn:aws:states:us-east-1:123456789012:execution:greenlight-rollout:web-1".into());
+    n.service = Some("arn:aws:ecs:us-east-1:123456789012:service/staging/web-green".into());
+    c.put_events(&[n.bus_event()]).await.unwrap();
+    let got = c
+        .sqs
+        .receive_message()
+        .queue_url(&queue)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(body["source"], "greenlight");
+    assert_eq!(body["detail-type"], "Greenlight Deployment State Change");
+    assert_eq!(body["detail"]["event"], "rolled_back");
+    assert_eq!(body["detail"]["app"], app.as_str());
+    assert!(body["detail"]["links"]["service"]
+        .as_str()
+        .unwrap()
+        .contains("/ecs/v2/clusters/staging/services/web-green"));
+    assert_eq!(body["resources"], serde_json::json!(n.resources()));
+    assert!(c.put_events(&[]).await.is_ok());
+}
+
+// ---------------------------------------------------------------------------------------
 // Provenance: prepare against DynamoDB and ECR
 
 #[tokio::test]

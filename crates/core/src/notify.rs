@@ -202,6 +202,55 @@ pub struct Notification {
     /// What a person should do next, if anything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_steps: Vec<String>,
+    /// The ARN of the Step Functions execution of the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// The ARN of the ECS service receiving the new image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// The detail-type of greenlight's events on EventBridge.
+pub const EVENT_DETAIL_TYPE: &str = "Greenlight Deployment State Change";
+/// The source of greenlight's events on EventBridge.
+pub const EVENT_SOURCE: &str = "greenlight";
+
+/// One event for EventBridge's `PutEvents`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent {
+    pub source: String,
+    pub detail_type: String,
+    /// The event's `detail` (a JSON object).
+    pub detail: serde_json::Value,
+    /// ARNs the event concerns (EventBridge's `resources`).
+    pub resources: Vec<String>,
+    pub time: DateTime<Utc>,
+}
+
+/// The AWS console page of an ARN that has one: a Step Functions execution, an ECS service.
+pub fn console_url(arn: &str) -> Option<String> {
+    let a = crate::arn::Arn::parse(arn).ok()?;
+    let p = a.parts().ok()?;
+    let host = match p.partition {
+        "aws" => format!("{}.console.aws.amazon.com", p.region),
+        "aws-cn" => format!("{}.console.amazonaws.cn", p.region),
+        "aws-us-gov" => "console.amazonaws-us-gov.com".to_string(),
+        _ => return None,
+    };
+    match p.service {
+        "states" if p.resource.starts_with("execution:") => Some(format!(
+            "https://{host}/states/home?region={}#/v2/executions/details/{arn}",
+            p.region
+        )),
+        "ecs" => {
+            let (cluster, service) = p.resource.strip_prefix("service/")?.split_once('/')?;
+            Some(format!(
+                "https://{host}/ecs/v2/clusters/{cluster}/services/{service}/health?region={}",
+                p.region
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The attribute value used when an event concerns no known app or environment.
@@ -229,6 +278,39 @@ impl Notification {
             analysis: None,
             traffic: None,
             next_steps: Vec::new(),
+            execution: None,
+            service: None,
+        }
+    }
+
+    /// The console pages of the execution and the service, as (name, URL).
+    pub fn links(&self) -> Vec<(&'static str, String)> {
+        [("execution", &self.execution), ("service", &self.service)]
+            .into_iter()
+            .filter_map(|(name, arn)| Some((name, console_url(arn.as_deref()?)?)))
+            .collect()
+    }
+
+    /// The ARNs this notification concerns.
+    pub fn resources(&self) -> Vec<String> {
+        [&self.execution, &self.service]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// The notification as an EventBridge event: greenlight's JSON form as `detail`, with
+    /// the console links added as `links`, and the execution and service as `resources`.
+    pub fn bus_event(&self) -> BusEvent {
+        let mut detail = self.json();
+        detail["links"] = json!(self.links().into_iter().collect::<BTreeMap<_, _>>());
+        BusEvent {
+            source: EVENT_SOURCE.into(),
+            detail_type: EVENT_DETAIL_TYPE.into(),
+            detail,
+            resources: self.resources(),
+            time: self.time,
         }
     }
 
@@ -315,6 +397,9 @@ impl Notification {
             "time",
             &self.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
+        for (name, url) in self.links() {
+            field(name, &url);
+        }
         if !self.next_steps.is_empty() {
             lines.push(String::new());
             lines.push("Next steps:".into());
@@ -352,6 +437,14 @@ impl Notification {
         if let Some(a) = &self.analysis {
             description.push(format!("*Analysis:* {a}"));
         }
+        let links: Vec<String> = self
+            .links()
+            .into_iter()
+            .map(|(name, url)| format!("<{url}|{name}>"))
+            .collect();
+        if !links.is_empty() {
+            description.push(format!("*Console:* {}", links.join(" · ")));
+        }
         let mut context = serde_json::Map::new();
         for (k, v) in self.attributes() {
             context.insert(k.to_string(), json!(v));
@@ -381,6 +474,9 @@ impl Notification {
         });
         if !self.next_steps.is_empty() {
             out["content"]["nextSteps"] = json!(self.next_steps);
+        }
+        if !self.resources().is_empty() {
+            out["metadata"]["relatedResources"] = json!(self.resources());
         }
         out
     }
@@ -498,6 +594,49 @@ mod tests {
             "greenlight approve web-prod-0123456789abcdef"
         );
         assert_eq!(c["metadata"]["additionalContext"]["severity"], "warn");
+    }
+
+    /// The console pages of an execution and a service, in text, in Chatbot's description
+    /// and related resources; nothing for an ARN without a page, or a malformed one.
+    #[test]
+    fn notifications_link_to_the_console() {
+        let execution =
+            "arn:aws:states:eu-west-1:123456789012:execution:greenlight-rollout:web-prod-1";
+        let service = "arn:aws:ecs:eu-west-1:123456789012:service/prod/web-prod-green";
+        assert_eq!(
+            console_url(execution).unwrap(),
+            format!("https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{execution}")
+        );
+        assert_eq!(
+            console_url(service).unwrap(),
+            "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web-prod-green/health?region=eu-west-1"
+        );
+        assert_eq!(
+            console_url("arn:aws-cn:ecs:cn-north-1:123456789012:service/prod/web").unwrap(),
+            "https://cn-north-1.console.amazonaws.cn/ecs/v2/clusters/prod/services/web/health?region=cn-north-1"
+        );
+        assert_eq!(
+            console_url("arn:aws:sns:eu-west-1:123456789012:topic"),
+            None
+        );
+        assert_eq!(console_url("not an arn"), None);
+        let mut n = sample(EventKind::RolledBack);
+        assert!(n.links().is_empty() && n.chatbot()["metadata"].get("relatedResources").is_none());
+        n.execution = Some(execution.into());
+        n.service = Some(service.into());
+        assert!(n.text().contains(&format!("execution   https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{execution}")), "{}", n.text());
+        let c = n.chatbot();
+        assert_eq!(
+            c["metadata"]["relatedResources"],
+            json!([execution, service])
+        );
+        assert!(c["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("|service>"));
+        let e = n.bus_event();
+        assert_eq!(e.detail["links"]["service"], console_url(service).unwrap());
+        assert_eq!(e.detail["execution"], execution);
     }
 
     #[test]

@@ -155,6 +155,9 @@ pub struct Rollout {
     /// A notification for the next `sns:Publish` state, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<Notice>,
+    /// The ARN of the execution running this rollout (its notifications link to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 /// How a rollout step failed. Each variant has a stable Step Functions error name that the

@@ -300,7 +300,7 @@ fn validation_bounds_the_durations_a_lease_adds_up() {
 }
 
 #[tokio::test]
-async fn dead_letters_replay_pushes_once_and_drop_alarm_changes() {
+async fn dead_letters_replay_pushes_once_put_notifications_on_the_bus_and_drop_alarm_changes() {
     use greenlight_core::usecase::dead_letters;
     let sim = world();
     sim.world()
@@ -328,25 +328,42 @@ async fn dead_letters_replay_pushes_once_and_drop_alarm_changes() {
             sim.now(),
         )
     };
+    // A notification the event relay could not put on the bus (Lambda's on-failure record
+    // of SNS's delivery).
+    let mut n = greenlight_core::notify::Notification::new(
+        greenlight_core::notify::EventKind::Succeeded,
+        "web",
+        "staging",
+        sim.now(),
+    );
+    n.deployment = Some("web-staging-1".into());
+    let relay_failed = serde_json::json!({
+        "requestContext": {"condition": "RetriesExhausted"},
+        "requestPayload": {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": serde_json::to_string(&n).unwrap()}}]},
+        "responsePayload": {"errorType": "Greenlight.Retryable", "errorMessage": "events:PutEvents: throttled"}
+    });
     let letters = vec![
         letter("1", failed.to_string()),
         letter("2", push.to_string()),
         letter("3", alarm.to_string()),
         letter("4", "garbage".into()),
+        letter("5", relay_failed.to_string()),
     ];
     sim.world().queues.insert(queue.into(), letters);
     let listed = dead_letters::list(&sim, queue).await.unwrap();
-    assert_eq!(listed.len(), 4);
+    assert_eq!(listed.len(), 5);
     assert_eq!(
         listed[0].failure.as_deref(),
         Some("dynamodb:GetItem: throttled")
     );
+    assert_eq!(listed[4].kind.as_str(), "notification");
+    assert_eq!(listed[4].summary, "web/staging succeeded (web-staging-1)");
     let sm = greenlight_core::Arn::parse(STATE_MACHINE).unwrap();
     let topic = greenlight_core::Arn::parse(TOPIC).unwrap();
     let done = dead_letters::replay(&sim, queue, &sm, &topic)
         .await
         .unwrap();
-    assert_eq!(done.len(), 4);
+    assert_eq!(done.len(), 5);
     assert!(
         done[0].removed && done[0].result.contains("1 started"),
         "{:?}",
@@ -360,6 +377,11 @@ async fn dead_letters_replay_pushes_once_and_drop_alarm_changes() {
     );
     assert!(done[2].removed && done[2].result.contains("dropped"));
     assert!(!done[3].removed);
+    assert!(done[4].removed && done[4].result.contains("1 event(s) put on the bus"));
+    assert_eq!(
+        sim.world().bus_events[0].detail["deployment"],
+        "web-staging-1"
+    );
     assert_eq!(sim.world().executions.len(), 1);
     let left: Vec<_> = sim.world().queues[queue]
         .iter()

@@ -143,6 +143,8 @@ pub type TokenSink = std::sync::Arc<dyn Fn(&str, TokenAnswer) -> bool + Send + S
 pub type StopSink = std::sync::Arc<dyn Fn(&str, &str, &str) -> bool + Send + Sync>;
 /// Called with each execution the `Executions` port starts, to run it.
 pub type StartSink = std::sync::Arc<dyn Fn(Execution) + Send + Sync>;
+/// Called with each notification published (topic, notification): SNS's subscribed functions.
+pub type PublishSink = std::sync::Arc<dyn Fn(&Arn, &Notification) + Send + Sync>;
 
 /// A change of a listener's weights, for timelines.
 #[derive(Clone, Debug)]
@@ -160,6 +162,7 @@ pub struct World {
     pub tokio_origin: Option<(DateTime<Utc>, tokio::time::Instant)>,
     pub token_sink: Option<TokenSink>,
     pub start_sink: Option<StartSink>,
+    pub publish_sink: Option<PublishSink>,
     /// Stops a running execution by name (`StopExecution`), when a state machine runner
     /// owns the executions: (name, error, cause) → whether it was running.
     pub stop_sink: Option<StopSink>,
@@ -184,6 +187,8 @@ pub struct World {
     pub behaviours: BTreeMap<Digest, Behaviour>,
     pub alarms: BTreeMap<String, Alarm>,
     pub published: Vec<Published>,
+    /// Events put on the default EventBridge bus, in order.
+    pub bus_events: Vec<greenlight_core::notify::BusEvent>,
     pub store: Store,
     pub executions: BTreeMap<String, Execution>,
     /// Tokens of tasks that are waiting, and the answers given to tokens.
@@ -218,6 +223,7 @@ impl World {
             tokio_origin: None,
             token_sink: None,
             start_sink: None,
+            publish_sink: None,
             stop_sink: None,
             kill_at: None,
             traffic: Vec::new(),
@@ -234,6 +240,7 @@ impl World {
             behaviours: BTreeMap::new(),
             alarms: BTreeMap::new(),
             published: Vec::new(),
+            bus_events: Vec::new(),
             store: Store::default(),
             executions: BTreeMap::new(),
             waiting_tokens: BTreeSet::new(),

@@ -97,9 +97,14 @@ where
     P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
 {
     let was = before(&p, &input.deployment).await;
-    let r = prepare::prepare(&p, input, settings.topic.as_str())
-        .await
-        .map_err(Failure::of)?;
+    let r = prepare::prepare_in(
+        &p,
+        input,
+        settings.topic.as_str(),
+        settings.state_machine.as_deref(),
+    )
+    .await
+    .map_err(Failure::of)?;
     if !was.is_some_and(|w| w.took_environment()) {
         metrics::started(&r, p.now());
     }
@@ -282,6 +287,69 @@ where
     approval::relay_alarm(&p, &event.detail)
         .await
         .map_err(Failure::of)
+}
+
+/// `event-relay`: what SNS delivers to a subscribed function; only each record's message
+/// is read (the notification's JSON form).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnsDelivery {
+    #[serde(rename = "Records")]
+    pub records: Vec<SnsRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnsRecord {
+    #[serde(rename = "Sns")]
+    pub sns: SnsMessage,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnsMessage {
+    #[serde(rename = "Message")]
+    pub message: String,
+    #[serde(rename = "TopicArn", default)]
+    pub topic: String,
+}
+
+impl SnsDelivery {
+    /// What SNS hands a subscribed function for one publish of `message` (a function
+    /// subscription receives the `lambda` body of a `MessageStructure: json` publish).
+    pub fn of(topic: &str, message: String) -> SnsDelivery {
+        SnsDelivery {
+            records: vec![SnsRecord {
+                sns: SnsMessage {
+                    message,
+                    topic: topic.to_string(),
+                },
+            }],
+        }
+    }
+}
+
+/// `event-relay`: puts each notification of the topic on the default EventBridge bus.
+pub async fn event_relay<P>(
+    p: P,
+    _: Settings,
+    delivery: SnsDelivery,
+) -> Result<greenlight_core::usecase::events::Forwarded, Failure>
+where
+    P: greenlight_core::ports::EventBus,
+{
+    let messages: Vec<String> = delivery
+        .records
+        .into_iter()
+        .map(|r| r.sns.message)
+        .collect();
+    let out = greenlight_core::usecase::events::forward(&p, &messages)
+        .await
+        .map_err(|e| Failure {
+            name: e.error_code().as_str(),
+            message: e.to_string(),
+        })?;
+    for reason in &out.skipped {
+        tracing::warn!(%reason, "message skipped");
+    }
+    Ok(out)
 }
 
 /// The answer of the approval URL (a Lambda function URL response).

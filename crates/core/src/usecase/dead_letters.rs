@@ -3,6 +3,8 @@
 //! on-failure destination), and EventBridge puts there what it could not deliver at all.
 //! `greenlight dead-letters` lists them; `--replay` acts on them.
 //!
+//! A notification the event relay could not put on EventBridge is put there again.
+//!
 //! A push is replayed through `on_push`, exactly as if EventBridge delivered it now: its
 //! execution names are deterministic, so a push that did start something before starts
 //! nothing twice. An alarm change is not replayed: the bake checks read every watched
@@ -13,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::arn::Arn;
-use crate::ports::{Clock, DeadLetter, DeadLetters, Executions, Notifier, PortError, StateStore};
+use crate::ports::{
+    Clock, DeadLetter, DeadLetters, EventBus, Executions, Notifier, PortError, StateStore,
+};
 use crate::Duration;
 
 /// What a dead letter holds.
@@ -22,6 +26,8 @@ use crate::Duration;
 pub enum LetterKind {
     Push,
     AlarmChange,
+    /// A notification the event relay could not put on the EventBridge bus.
+    Notification,
     Unknown,
 }
 
@@ -30,6 +36,7 @@ impl LetterKind {
         match self {
             LetterKind::Push => "push",
             LetterKind::AlarmChange => "alarm_change",
+            LetterKind::Notification => "notification",
             LetterKind::Unknown => "unknown",
         }
     }
@@ -100,6 +107,25 @@ pub fn read(letter: &DeadLetter) -> Letter {
                 text(e, &["detail", "state", "value"])
             ),
         ),
+        Some(e) if e["Records"][0]["Sns"]["Message"].is_string() => {
+            let n: Option<crate::notify::Notification> =
+                serde_json::from_str(e["Records"][0]["Sns"]["Message"].as_str().unwrap_or("")).ok();
+            (
+                LetterKind::Notification,
+                n.map_or_else(
+                    || "a message of the topic".into(),
+                    |n| {
+                        format!(
+                            "{}/{} {} ({})",
+                            n.app,
+                            n.environment,
+                            n.event,
+                            n.deployment.as_deref().unwrap_or("-")
+                        )
+                    },
+                ),
+            )
+        }
         Some(_) => (
             LetterKind::Unknown,
             "an event greenlight does not act on".into(),
@@ -163,7 +189,7 @@ pub async fn replay<P>(
     topic: &Arn,
 ) -> Result<Vec<Replayed>, PortError>
 where
-    P: DeadLetters + StateStore + Executions + Notifier + Clock,
+    P: DeadLetters + StateStore + Executions + Notifier + EventBus + Clock,
 {
     let mut out = Vec::new();
     for letter in p.dead_letters(queue, MAX, HIDE).await?.iter().map(read) {
@@ -188,6 +214,21 @@ where
                 true,
                 "dropped: the bake checks read alarm states at every interval".into(),
             ),
+            (LetterKind::Notification, Some(event)) => {
+                let messages: Vec<String> = event["Records"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["Sns"]["Message"].as_str().map(str::to_string))
+                    .collect();
+                match super::events::forward(p, &messages).await {
+                    Ok(f) => (
+                        true,
+                        format!("replayed: {} event(s) put on the bus", f.forwarded),
+                    ),
+                    Err(e) => (false, format!("still failing, left in the queue: {e}")),
+                }
+            }
             _ => (
                 false,
                 "left in the queue: not an event greenlight acts on".into(),

@@ -6,6 +6,7 @@ pub mod approval;
 pub mod check;
 pub mod configure;
 pub mod dead_letters;
+pub mod events;
 pub mod finish;
 pub mod init;
 pub mod notices;

@@ -22,7 +22,24 @@ pub fn notification(r: &Rollout, kind: EventKind, now: DateTime<Utc>) -> Notific
         .analysis
         .as_ref()
         .map(crate::analysis::AnalysisReport::summary);
+    n.execution = r.execution.clone();
+    n.service = service_arn(r);
     n
+}
+
+/// The ARN of the service receiving the new image, in the partition, region and account of
+/// the task definition it runs.
+fn service_arn(r: &Rollout) -> Option<String> {
+    let td = crate::arn::Arn::parse(&r.live_task_definition).ok()?;
+    let p = td.parts().ok()?;
+    Some(format!(
+        "arn:{}:ecs:{}:{}:service/{}/{}",
+        p.partition,
+        p.region,
+        p.account,
+        r.env.cluster,
+        r.env.services.get(r.target)
+    ))
 }
 
 pub fn notice(r: &Rollout, n: &Notification) -> Option<Notice> {

@@ -40,6 +40,20 @@ pub async fn prepare<P>(p: &P, input: StartInput, default_topic: &str) -> Result
 where
     P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
 {
+    prepare_in(p, input, default_topic, None).await
+}
+
+/// [`prepare`] inside the stack's state machine (`state_machine`, its ARN): the rollout
+/// carries its execution's ARN, which its notifications link to.
+pub async fn prepare_in<P>(
+    p: &P,
+    input: StartInput,
+    default_topic: &str,
+    state_machine: Option<&str>,
+) -> Result<Rollout, StepError>
+where
+    P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
+{
     if input.deployment.is_empty() || input.app.is_empty() || input.environment.is_empty() {
         return Err(StepError::InvalidInput(
             "deployment, app and environment must not be empty".into(),
@@ -129,7 +143,10 @@ where
     }
 
     let container = app.container.clone();
-    match locked(p, &input, env, &container, default_topic).await {
+    let execution = state_machine
+        .and_then(|sm| crate::arn::Arn::parse(sm).ok())
+        .and_then(|sm| crate::arn::execution_arn(&sm, &input.deployment));
+    match locked(p, &input, env, &container, default_topic, execution).await {
         Ok(r) => Ok(r),
         Err(e) => {
             super::record::release_quietly(p, &input.app, &input.environment, &input.deployment)
@@ -289,6 +306,7 @@ async fn locked<P>(
     env: crate::config::Environment,
     app_container: &str,
     default_topic: &str,
+    execution: Option<String>,
 ) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Clock,
@@ -394,6 +412,7 @@ where
             .unwrap_or_default(),
         control,
         notice: None,
+        execution,
         env,
     };
     record(p, &r, Phase::Deploying, now).await?;

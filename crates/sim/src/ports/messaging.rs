@@ -3,6 +3,17 @@
 #[allow(unused_imports)]
 use super::*;
 
+impl EventBus for Sim {
+    async fn put_events(&self, events: &[greenlight_core::notify::BusEvent]) -> PortResult<()> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("events:PutEvents")?;
+            w.bus_events.extend_from_slice(events);
+            Ok(())
+        })
+    }
+}
+
 impl Notifier for Sim {
     async fn publish(&self, topic: &Arn, notification: &Notification) -> PortResult<String> {
         self.answered(|| {
@@ -36,7 +47,13 @@ impl Notifier for Sim {
                     .or_default()
                     .push(notification.clone());
             }
-            Ok(format!("msg-{}", w.published.len()))
+            let id = format!("msg-{}", w.published.len());
+            let sink = w.publish_sink.clone();
+            drop(w);
+            if let Some(sink) = sink {
+                sink(topic, notification);
+            }
+            Ok(id)
         })
     }
 }

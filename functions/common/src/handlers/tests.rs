@@ -232,6 +232,72 @@ async fn on_push_samples() {
     assert!(err.message.contains("GREENLIGHT_STATE_MACHINE"), "{err}");
 }
 
+/// The event relay: the `started` notification prepare renders, delivered by SNS, goes on
+/// the bus with greenlight's JSON as its detail, the console links, and the execution and
+/// service as its resources; an alarm's message on the same topic is skipped, not retried;
+/// a bus that refuses fails the delivery with a retryable name.
+#[tokio::test]
+async fn event_relay_samples() {
+    let sim = world();
+    let s = settings();
+    let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
+        .await
+        .unwrap();
+    let message: serde_json::Value =
+        serde_json::from_str(&r.notice.as_ref().unwrap().message).unwrap();
+    let body = message["lambda"].as_str().unwrap().to_string();
+    let delivery = sample(
+        "event-relay",
+        "notification",
+        &SnsDelivery::of(s.topic.as_str(), body),
+    );
+    let out = event_relay(sim.clone(), s.clone(), delivery).await.unwrap();
+    assert_eq!((out.forwarded, out.skipped.len()), (1, 0));
+    let events = sim.world().bus_events.clone();
+    let e = &events[0];
+    assert_eq!(
+        (e.source.as_str(), e.detail_type.as_str()),
+        ("greenlight", "Greenlight Deployment State Change")
+    );
+    assert_eq!(e.detail["event"], "started");
+    assert_eq!(e.detail["deployment"], r.deployment.as_str());
+    let execution = format!(
+        "arn:aws:states:eu-west-1:123456789012:execution:greenlight-rollout:{}",
+        r.deployment
+    );
+    assert_eq!(
+        e.resources,
+        [
+            execution.clone(),
+            "arn:aws:ecs:eu-west-1:123456789012:service/staging/web-staging-green".to_string()
+        ]
+    );
+    let link = e.detail["links"]["execution"].as_str().unwrap();
+    assert!(
+        link.starts_with("https://eu-west-1.console.aws.amazon.com/states/")
+            && link.ends_with(&execution),
+        "{link}"
+    );
+
+    let alarm = sample(
+        "event-relay",
+        "not-a-notification",
+        &SnsDelivery::of(
+            s.topic.as_str(),
+            r#"{"AlarmName":"greenlight-dead-letters","NewStateValue":"ALARM"}"#.into(),
+        ),
+    );
+    let out = event_relay(sim.clone(), s.clone(), alarm).await.unwrap();
+    assert_eq!((out.forwarded, out.skipped.len()), (0, 1));
+    assert_eq!(sim.world().bus_events.len(), 1);
+
+    sim.world()
+        .inject("events:PutEvents", greenlight_sim::FaultKind::Throttle, 1);
+    let again = read::<SnsDelivery>("event-relay", "notification");
+    let f = event_relay(sim.clone(), s, again).await.unwrap_err();
+    assert_eq!(f.name, "Greenlight.Retryable");
+}
+
 #[tokio::test]
 async fn alarm_relay_sample() {
     let sim = world();
