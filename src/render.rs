@@ -80,25 +80,27 @@ pub fn dora(r: &greenlight_core::usecase::report::Report) -> String {
         })
     };
     let mut out = format!(
-        "  {:<24} {:>7} {:>9} {:>6} {:>9}  {:<11} {:<14} {}\n",
+        "  {:<24} {:>7} {:>9} {:>6} {:>9}  {:<11} {:<11} {:<14} {}\n",
         "environment",
         "started",
         "succeeded",
         "failed",
         "per day",
         "lead time",
+        "from build",
         "change failure",
         "time to restore"
     );
     for e in &r.environments {
         out.push_str(&format!(
-            "  {:<24} {:>7} {:>9} {:>6} {:>9.2}  {:<11} {:<14} {}\n",
+            "  {:<24} {:>7} {:>9} {:>6} {:>9.2}  {:<11} {:<11} {:<14} {}\n",
             format!("{}/{}", e.app, e.environment),
             e.started,
             e.succeeded,
             e.failed,
             e.deployment_frequency,
             duration(e.lead_time_seconds),
+            duration(e.lead_time_from_build_seconds),
             e.change_failure_rate
                 .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0)),
             duration(e.time_to_restore_seconds)

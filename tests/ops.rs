@@ -323,6 +323,7 @@ fn record(id: &str, started: i64, outcome: Option<Outcome>) -> DeploymentRecord 
         stop_requested: None,
         analysis: None,
         approved_by: None,
+        source: Default::default(),
         version: 0,
     }
 }

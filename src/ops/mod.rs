@@ -392,8 +392,13 @@ pub async fn status_cmd(
         return Ok(());
     }
     for e in &status.environments {
+        let revision = e
+            .revision
+            .as_deref()
+            .map(|r| format!(" at {}", r.get(..12).unwrap_or(r)))
+            .unwrap_or_default();
         println!(
-            "{}/{}: {} live, {} ({})",
+            "{}/{}: {} live, {}{revision} ({})",
             e.app,
             e.environment,
             e.live.map_or("split".to_string(), |c| c.to_string()),
@@ -665,6 +670,7 @@ mod tests {
             stop_requested: None,
             analysis: None,
             approved_by: None,
+            source: Default::default(),
             version: 0,
         }
     }

@@ -366,3 +366,86 @@ async fn put_events_with_refused_entries_fails_retryably() {
     assert!(e.is_retryable(), "{e}");
     assert!(e.to_string().contains("ThrottlingException"), "{e}");
 }
+
+/// An image's labels: an image index's first image (the attestation, platform `unknown`,
+/// skipped), its configuration blob through the download URL ECR gives (moto has no
+/// `GetDownloadUrlForLayer`: a local HTTP server stands for S3 here).
+#[tokio::test]
+async fn image_labels_are_read_from_the_first_image_of_an_index() {
+    use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
+    use aws_sdk_ecr::operation::get_download_url_for_layer::GetDownloadUrlForLayerOutput;
+    use aws_sdk_ecr::types::Image;
+    use greenlight_core::ports::ImageRegistry;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let blob = serde_json::json!({"architecture": "arm64", "config": {"Labels": {
+        "org.opencontainers.image.revision": "0123456789abcdef0123456789abcdef01234567",
+        "org.opencontainers.image.created": "2026-11-30T09:00:00Z",
+        "maintainer": "team-web"
+    }}})
+    .to_string();
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/config-blob", server.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = server.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{blob}",
+            blob.len()
+        );
+        socket.write_all(answer.as_bytes()).await.unwrap();
+    });
+    let index_digest = format!("sha256:{}", "1".repeat(64));
+    let image_digest = format!("sha256:{}", "2".repeat(64));
+    let config_digest = format!("sha256:{}", "3".repeat(64));
+    let index = serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"digest": format!("sha256:{}", "9".repeat(64)), "platform": {"os": "unknown", "architecture": "unknown"}},
+        {"digest": image_digest, "platform": {"os": "linux", "architecture": "arm64"}}
+    ]})
+    .to_string();
+    let manifest = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"digest": config_digest}, "layers": []})
+    .to_string();
+    let by_digest = |wanted: String, body: String| {
+        mock!(aws_sdk_ecr::Client::batch_get_image)
+            .match_requests(move |r| r.image_ids()[0].image_digest() == Some(wanted.as_str()))
+            .then_output(move || {
+                BatchGetImageOutput::builder()
+                    .images(Image::builder().image_manifest(body.clone()).build())
+                    .build()
+            })
+    };
+    let get_index = by_digest(index_digest.clone(), index);
+    let get_image = by_digest(image_digest, manifest);
+    let expected_layer = config_digest.clone();
+    let download = mock!(aws_sdk_ecr::Client::get_download_url_for_layer)
+        .match_requests(move |r| r.layer_digest() == Some(expected_layer.as_str()))
+        .then_output(move || {
+            GetDownloadUrlForLayerOutput::builder()
+                .download_url(url.clone())
+                .layer_digest(config_digest.clone())
+                .build()
+        });
+    let mut c = cloud().await;
+    c.ecr = mock_client!(
+        aws_sdk_ecr,
+        RuleMode::MatchAny,
+        &[&get_index, &get_image, &download],
+        |c| c.retry_config(RetryConfig::disabled())
+    );
+    let labels = c
+        .image_labels(
+            "web",
+            &greenlight_core::Digest::parse(&index_digest).unwrap(),
+        )
+        .await
+        .unwrap();
+    let source = greenlight_core::ports::ImageSource::from_labels(&labels);
+    assert_eq!(source.short_revision(), Some("0123456789ab"));
+    assert_eq!(
+        source.created.unwrap().to_rfc3339(),
+        "2026-11-30T09:00:00+00:00"
+    );
+    assert_eq!(labels["maintainer"], "team-web");
+}

@@ -423,6 +423,33 @@ async fn ecr_images_by_digest_and_tag() {
         c.image_by_digest(&repo, &other).await,
         Err(PortError::NotFound { .. })
     ));
+    // The labels start with the manifest (BatchGetImage); a manifest that names no
+    // configuration has no labels. (moto has no GetDownloadUrlForLayer: the rest of the
+    // path is tested with aws-smithy-mocks.)
+    let bare = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []});
+    let put = c
+        .ecr
+        .put_image()
+        .repository_name(&repo)
+        .image_manifest(bare.to_string())
+        .image_tag("bare")
+        .send()
+        .await
+        .unwrap();
+    let bare = Digest::parse(
+        put.image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(c.image_labels(&repo, &bare).await.unwrap().is_empty());
+    assert!(matches!(
+        c.image_labels("no-such-repo", &bare).await,
+        Err(PortError::NotFound { .. })
+    ));
     assert!(matches!(
         c.image_by_tag(&repo, "v9").await,
         Err(PortError::NotFound { .. })
@@ -866,6 +893,7 @@ fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
         stop_requested: None,
         analysis: None,
         approved_by: None,
+        source: Default::default(),
         version: 0,
     }
 }

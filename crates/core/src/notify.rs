@@ -208,6 +208,9 @@ pub struct Notification {
     /// The ARN of the ECS service receiving the new image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// The commit the image was built from (its `org.opencontainers.image.revision` label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// The detail-type of greenlight's events on EventBridge.
@@ -280,6 +283,7 @@ impl Notification {
             next_steps: Vec::new(),
             execution: None,
             service: None,
+            revision: None,
         }
     }
 
@@ -378,6 +382,9 @@ impl Notification {
         if let Some(t) = &self.tag {
             field("tag", t);
         }
+        if let Some(r) = &self.revision {
+            field("revision", r);
+        }
         if let Some(t) = &self.traffic {
             field(
                 "traffic",
@@ -424,6 +431,9 @@ impl Notification {
         let mut description = Vec::new();
         if let Some(i) = &self.image {
             description.push(format!("*Image:* `{i}`"));
+        }
+        if let Some(r) = &self.revision {
+            description.push(format!("*Revision:* `{r}`"));
         }
         if let Some(t) = &self.traffic {
             description.push(format!(

@@ -158,6 +158,9 @@ pub struct Rollout {
     /// The ARN of the execution running this rollout (its notifications link to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// What the image's OCI labels say of its source (revision, build time).
+    #[serde(default, skip_serializing_if = "crate::ports::ImageSource::is_empty")]
+    pub source: crate::ports::ImageSource,
 }
 
 /// How a rollout step failed. Each variant has a stable Step Functions error name that the

@@ -23,6 +23,7 @@ pub fn notification(r: &Rollout, kind: EventKind, now: DateTime<Utc>) -> Notific
         .as_ref()
         .map(crate::analysis::AnalysisReport::summary);
     n.execution = r.execution.clone();
+    n.revision = r.source.revision.clone();
     n.service = service_arn(r);
     n
 }

@@ -300,6 +300,29 @@ where
     Ok(())
 }
 
+/// The image is in ECR, and what its OCI labels say of its source. The labels only inform
+/// (notifications, history, lead time from the build): an image without them, or whose
+/// labels cannot be read, deploys all the same.
+async fn image_source<P: ImageRegistry>(
+    p: &P,
+    input: &StartInput,
+) -> Result<crate::ports::ImageSource, StepError> {
+    match p
+        .image_by_digest(&input.image.repository, &input.image.digest)
+        .await
+    {
+        Ok(_) => {}
+        Err(PortError::NotFound { .. }) => {
+            return Err(StepError::ImageNotFound(input.image.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(p.image_labels(&input.image.repository, &input.image.digest)
+        .await
+        .map(|labels| crate::ports::ImageSource::from_labels(&labels))
+        .unwrap_or_default())
+}
+
 async fn locked<P>(
     p: &P,
     input: &StartInput,
@@ -314,16 +337,7 @@ where
     let now = p.now();
     let live = live_colour(p, &env).await?;
     let target = live.other();
-    match p
-        .image_by_digest(&input.image.repository, &input.image.digest)
-        .await
-    {
-        Ok(_) => {}
-        Err(PortError::NotFound { .. }) => {
-            return Err(StepError::ImageNotFound(input.image.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let source = image_source(p, input).await?;
     if !env.checks.alarms.is_empty() {
         let found = p.alarm_states(&env.checks.alarms).await?;
         let missing: Vec<&str> = env
@@ -413,6 +427,7 @@ where
         control,
         notice: None,
         execution,
+        source,
         env,
     };
     record(p, &r, Phase::Deploying, now).await?;

@@ -73,6 +73,7 @@ fn fresh_record(r: &Rollout, phase: Phase) -> DeploymentRecord {
         colour: Some(r.target),
         task_definition: Some(r.task_definition.clone()),
         weight: r.weight,
+        source: r.source.clone(),
         ..for_input(&input, phase, r.started_at)
     }
 }
@@ -104,6 +105,7 @@ pub fn for_input(
         stop_requested: None,
         analysis: None,
         approved_by: None,
+        source: Default::default(),
         version: 0,
     }
 }
@@ -141,6 +143,9 @@ pub async fn record_with<S: StateStore>(
             rec.weight = r.weight;
             rec.colour = Some(r.target);
             rec.task_definition = Some(r.task_definition.clone());
+            if !r.source.is_empty() {
+                rec.source = r.source.clone();
+            }
             if r.analysis.is_some() {
                 rec.analysis = r.analysis.clone();
             }

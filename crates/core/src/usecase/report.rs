@@ -4,7 +4,9 @@
 //! - **deployment frequency**: successful deployments per day;
 //! - **lead time**: from the first deployment of the digest anywhere in the app (its push,
 //!   within seconds) to this deployment's success — for a promotion, the time the image
-//!   took from push to this environment; the median;
+//!   took from push to this environment; the median; and, for images whose OCI label
+//!   `org.opencontainers.image.created` says when they were built from their commit, the
+//!   median from that build to this success (`lead_time_from_build_seconds`);
 //! - **change failure rate**: deployments rolled back or reverted over the deployments that
 //!   took the environment and ended;
 //! - **time to restore**: how long a failed change could affect the environment — a rolled
@@ -46,6 +48,10 @@ pub struct EnvironmentReport {
     pub deployment_frequency: f64,
     /// Median seconds from the digest's first deployment in the app to this success.
     pub lead_time_seconds: Option<u64>,
+    /// Median seconds from the image's build (its `created` label) to this success, over
+    /// the successes whose image has the label.
+    #[serde(default)]
+    pub lead_time_from_build_seconds: Option<u64>,
     /// `failed` over the deployments that ended (0 to 1).
     pub change_failure_rate: Option<f64>,
     /// Median seconds a failed change could affect the environment.
@@ -102,6 +108,11 @@ pub fn measure(
             Some(seconds(pushed, live_at))
         })
         .collect();
+    let from_build = in_period
+        .iter()
+        .filter(|r| matches!(r.outcome, Some(Outcome::Succeeded | Outcome::Reverted)))
+        .filter_map(|r| Some(seconds(r.source.created?, r.ended_at?)))
+        .collect();
     let restores = failed
         .iter()
         .filter_map(|r| match r.outcome {
@@ -118,6 +129,7 @@ pub fn measure(
         failed: failed.len() as u32,
         deployment_frequency: succeeded.len() as f64 / days,
         lead_time_seconds: median(lead_times),
+        lead_time_from_build_seconds: median(from_build),
         change_failure_rate: (ended > 0).then(|| f64::from(failed.len() as u32) / f64::from(ended)),
         time_to_restore_seconds: median(restores),
     }
@@ -262,9 +274,14 @@ mod tests {
             Some(Outcome::RolledBack),
         );
         refused.colour = None;
+        // Built from their commits: a 3 hours before its success, c 30 minutes before; d
+        // has no label (it is left out of the lead time from the build).
+        let mut a = rec("a", 'a', 1440, Some(1440 + 12), Some(Outcome::Succeeded));
+        a.source.created = Some(t(1440 + 12 - 180));
+        reverted.source.created = Some(t(3 * 1440 + 10 - 30));
         let records = vec![
             rec("old", '9', -60, Some(-50), Some(Outcome::RolledBack)),
-            rec("a", 'a', 1440, Some(1440 + 12), Some(Outcome::Succeeded)),
+            a,
             rec(
                 "b",
                 'b',
@@ -295,6 +312,8 @@ mod tests {
         );
         // Lead times: a 72m (pushed an hour before, 12m to succeed), c 10m, d 20m.
         assert_eq!(m.lead_time_seconds, Some(20 * 60));
+        // From the build: a 180m, c 30m; median 105m.
+        assert_eq!(m.lead_time_from_build_seconds, Some(105 * 60));
         // 2 failed of the 4 that ended.
         assert_eq!(m.change_failure_rate, Some(0.5));
         // Restores: b 8m (start to rollback), c 25m (success to revert): median 16m30s.

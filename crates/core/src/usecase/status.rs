@@ -27,6 +27,10 @@ pub struct EnvironmentStatus {
     pub image: Option<String>,
     /// A tag of that image in ECR.
     pub tag: Option<String>,
+    /// The commit the live image was built from (its OCI label, as recorded when it was
+    /// deployed); `null` when unknown.
+    #[serde(default)]
+    pub revision: Option<String>,
     /// The production listener's weights, described (`blue 80%, green 20%`); for a worker
     /// service, each colour's tasks (`blue 3 tasks, green 1 task`).
     pub weights: String,
@@ -41,6 +45,9 @@ pub struct InFlight {
     /// The new colour's share of production traffic.
     pub weight: u8,
     pub colour: Option<Colour>,
+    /// The commit the deployed image was built from, when its labels say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// The canary analysis's last report, when the environment has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis::AnalysisReport>,
@@ -98,7 +105,7 @@ where
                 ) => return Err(e.into()),
                 Err(_) => None,
             };
-            let (mut image, mut tag) = (None, None);
+            let (mut image, mut tag, mut revision) = (None, None, None);
             if let Some(c) = live {
                 let service = p
                     .describe_service(&env.cluster, env.services.get(c))
@@ -116,6 +123,13 @@ where
                         .await
                         .ok()
                         .and_then(|i| i.tags.into_iter().next());
+                    // As recorded by the deployment that brought it (labels are read once).
+                    revision = p
+                        .history(app_name, env_name, 20)
+                        .await?
+                        .into_iter()
+                        .find(|r| r.image.digest == d && r.source.revision.is_some())
+                        .and_then(|r| r.source.revision);
                 }
                 image = Some(running);
             }
@@ -126,6 +140,7 @@ where
                         phase: r.phase,
                         weight: r.weight,
                         colour: r.colour,
+                        revision: r.source.revision,
                         analysis: r.analysis,
                     })
                 }
@@ -137,6 +152,7 @@ where
                 live,
                 image,
                 tag,
+                revision,
                 weights: super::describe_traffic(p, env).await?,
                 in_flight,
             });

@@ -279,6 +279,37 @@ impl ImageRegistry for Sim {
         })
     }
 
+    /// A simulated image is labelled as a CI build would label it: the revision it was built
+    /// from (40 hex digits derived from its digest) and a build five minutes before its push.
+    async fn image_labels(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> PortResult<std::collections::BTreeMap<String, String>> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:BatchGetImage")?;
+            let image = w
+                .repos
+                .get(repository)
+                .and_then(|r| r.images.iter().find(|i| i.image.digest == *digest))
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("image {repository}@{digest}")))?;
+            w.call("ecr:GetDownloadUrlForLayer")?;
+            let revision: String = digest.hex().chars().rev().take(40).collect();
+            let mut labels =
+                std::collections::BTreeMap::from([(LABEL_REVISION.to_string(), revision)]);
+            if let Some(pushed) = image.pushed_at {
+                let built = pushed - chrono::Duration::minutes(5);
+                labels.insert(
+                    LABEL_CREATED.to_string(),
+                    built.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                );
+            }
+            Ok(labels)
+        })
+    }
+
     async fn repository_uri(&self, repository: &str) -> PortResult<String> {
         self.answered(|| {
             let mut w = self.world();

@@ -260,6 +260,9 @@ async fn event_relay_samples() {
         ("greenlight", "Greenlight Deployment State Change")
     );
     assert_eq!(e.detail["event"], "started");
+    // The revision the image's labels name (the simulated registry labels every image).
+    assert_eq!(e.detail["revision"].as_str(), r.source.revision.as_deref());
+    assert!(r.source.revision.is_some() && r.source.created.is_some());
     assert_eq!(e.detail["deployment"], r.deployment.as_str());
     let execution = format!(
         "arn:aws:states:eu-west-1:123456789012:execution:greenlight-rollout:{}",
