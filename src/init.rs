@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use greenlight_core::ports::{Inventory, PortError};
-use greenlight_core::usecase::init::{adopt, Adoption, InitError, InitRequest, Routing};
+use greenlight_core::usecase::init::{
+    adopt, Adoption, InitError, InitRequest, Routing, GREEN_TARGET_GROUP_DIMENSION,
+};
 
 use crate::exit;
 use crate::ops::{Outcome, Stop};
@@ -73,6 +75,10 @@ pub fn template(a: &Adoption) -> String {
         );
     }
     service(&mut t, a);
+    let twins = a.alarms.iter().filter_map(|x| x.twin.as_ref());
+    for (i, twin) in twins.enumerate() {
+        alarm(&mut t, i + 1, &twin.facts, &a.service.name);
+    }
     t.push_str("\nOutputs:\n  GreenService:\n    Value: !GetAtt GreenService.Name\n");
     if a.routing.is_some() {
         t.push_str(
@@ -203,6 +209,94 @@ fn service(t: &mut String, a: &Adoption) {
     );
 }
 
+/// A copy of an alarm for the second colour (its dimensions already replaced).
+fn alarm(t: &mut String, n: usize, a: &greenlight_core::ports::AlarmFacts, blue: &str) {
+    let _ = write!(
+        t,
+        "\n  # {name}, for the second colour (an alarm on {blue} alone does not see it).\n  \
+         GreenAlarm{n}:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      AlarmName: {q_name}\n",
+        name = a.name,
+        q_name = q(&a.name),
+    );
+    let mut prop = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            let _ = writeln!(t, "      {key}: {v}");
+        }
+    };
+    prop(
+        "EvaluationPeriods",
+        a.evaluation_periods.map(|v| v.to_string()),
+    );
+    prop(
+        "DatapointsToAlarm",
+        a.datapoints_to_alarm.map(|v| v.to_string()),
+    );
+    prop("Threshold", a.threshold.map(|v| v.to_string()));
+    prop("ComparisonOperator", a.comparison.clone());
+    prop("TreatMissingData", a.treat_missing_data.as_deref().map(q));
+    let dims = |t: &mut String, indent: &str, d: &[(String, String)]| {
+        if d.is_empty() {
+            return;
+        }
+        let _ = writeln!(t, "{indent}Dimensions:");
+        for (k, v) in d {
+            let value = if v == GREEN_TARGET_GROUP_DIMENSION {
+                "!GetAtt GreenTargetGroup.TargetGroupFullName".to_string()
+            } else {
+                q(v)
+            };
+            let _ = writeln!(t, "{indent}  - Name: {}\n{indent}    Value: {value}", q(k));
+        }
+    };
+    if !a.math {
+        let Some(m) = a.metrics.first() else { return };
+        let mut prop = |key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                let _ = writeln!(t, "      {key}: {v}");
+            }
+        };
+        prop("Namespace", m.namespace.as_deref().map(q));
+        prop("MetricName", m.metric.as_deref().map(q));
+        prop("Period", m.period.map(|v| v.to_string()));
+        match m.stat.as_deref() {
+            Some(s @ ("SampleCount" | "Average" | "Sum" | "Minimum" | "Maximum")) => {
+                prop("Statistic", Some(s.to_string()))
+            }
+            other => prop("ExtendedStatistic", other.map(q)),
+        }
+        dims(t, "      ", &m.dimensions);
+        return;
+    }
+    t.push_str("      Metrics:\n");
+    for m in &a.metrics {
+        let _ = writeln!(t, "        - Id: {}", q(&m.id));
+        if let Some(e) = &m.expression {
+            let _ = writeln!(t, "          Expression: {}", q(e));
+        } else {
+            let _ = write!(t, "          MetricStat:\n            Metric:\n");
+            if let Some(ns) = &m.namespace {
+                let _ = writeln!(t, "              Namespace: {}", q(ns));
+            }
+            if let Some(name) = &m.metric {
+                let _ = writeln!(t, "              MetricName: {}", q(name));
+            }
+            dims(t, "              ", &m.dimensions);
+            let _ = writeln!(
+                t,
+                "            Period: {}\n            Stat: {}",
+                m.period.unwrap_or(60),
+                q(m.stat.as_deref().unwrap_or("Average"))
+            );
+        }
+        if let Some(l) = &m.label {
+            let _ = writeln!(t, "          Label: {}", q(l));
+        }
+        if let Some(r) = m.return_data {
+            let _ = writeln!(t, "          ReturnData: {r}");
+        }
+    }
+}
+
 /// The greenlight.yaml for the adopted environment, once the second colour exists; `None`
 /// before (the template is what to deploy first). A complete file that validates on its
 /// own; its environment can be pasted into a larger configuration.
@@ -265,6 +359,13 @@ pub fn config(a: &Adoption, app: &str, environment: &str) -> Option<String> {
                 q(&alarm.name),
                 alarm.names.replace('_', " ")
             );
+            if let Some(twin) = alarm.twin.as_ref().filter(|t| t.exists) {
+                let _ = writeln!(
+                    c,
+                    "            - {}   # its copy for the second colour",
+                    q(&twin.name)
+                );
+            }
         }
     }
     if let Some((path, status)) = probe {
@@ -339,9 +440,62 @@ pub struct Written {
     pub found: Adoption,
 }
 
+/// `--env` and `--app` as greenlight.yaml accepts them.
+fn check_names(args: &InitArgs) -> Result<(), Stop> {
+    let rule = "use 1 to 40 letters, digits, `-` or `_`, starting with a letter or digit";
+    if !greenlight_core::config::valid_name(&args.environment) {
+        return Err(Stop(
+            format!("--env `{}`: {rule}", args.environment),
+            exit::INVALID,
+        ));
+    }
+    if let Some(app) = args
+        .app
+        .as_deref()
+        .filter(|a| !greenlight_core::config::valid_name(a))
+    {
+        return Err(Stop(format!("--app `{app}`: {rule}"), exit::INVALID));
+    }
+    Ok(())
+}
+
+/// The app's name: `--app`, or the repository's last segment in the characters an app name
+/// may have.
+fn app_name(args: &InitArgs, a: &Adoption) -> Result<String, Stop> {
+    match &args.app {
+        Some(app) => Ok(app.clone()),
+        None => {
+            // The repository's last segment, in the characters an app name may have.
+            let last = a.repository.rsplit('/').next().unwrap_or(&a.repository);
+            let app: String = last
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .take(40)
+                .collect();
+            if !greenlight_core::config::valid_name(&app) {
+                return Err(Stop(
+                    format!(
+                        "no app name follows from the repository `{}`: pass --app NAME",
+                        a.repository
+                    ),
+                    exit::INVALID,
+                ));
+            }
+            Ok(app)
+        }
+    }
+}
+
 /// Reads the service, then writes the template (no second colour yet) or the
 /// configuration (the template was deployed); prints what to do next.
 pub async fn init_cmd(inv: &impl Inventory, args: &InitArgs, json: bool) -> Outcome {
+    check_names(args)?;
     let listener = args
         .listener
         .as_deref()
@@ -360,13 +514,7 @@ pub async fn init_cmd(inv: &impl Inventory, args: &InitArgs, json: bool) -> Outc
         InitError::Refused(m) => Stop(m, exit::INVALID),
         InitError::Aws(e) => aws_stop(e),
     })?;
-    let app = args.app.clone().unwrap_or_else(|| {
-        a.repository
-            .rsplit('/')
-            .next()
-            .unwrap_or(&a.repository)
-            .to_string()
-    });
+    let app = app_name(args, &a)?;
     let (kind, path, text) = match config(&a, &app, &args.environment) {
         Some(text) => {
             let report = greenlight_core::config::load(&text);

@@ -251,6 +251,49 @@ async fn existing_service(cloud: &greenlight_aws::AwsCloud, by_rule: bool) -> Ex
         .send()
         .await
         .unwrap();
+    // A metric-math alarm (the 5xx share of the target group's requests), as
+    // examples/app-stack.yaml has: its dimensions are in its metrics.
+    let metric = |id: &str, name: &str| {
+        use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat};
+        MetricDataQuery::builder()
+            .id(id)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/ApplicationELB")
+                            .metric_name(name)
+                            .dimensions(dim("TargetGroup", &format!("targetgroup/{tg_dimension}")))
+                            .dimensions(dim("LoadBalancer", lb_dimension))
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Sum")
+                    .build(),
+            )
+            .return_data(false)
+            .build()
+    };
+    cloud
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(format!("{service}-5xx-rate"))
+        .metrics(metric("errors", "HTTPCode_Target_5XX_Count"))
+        .metrics(metric("requests", "RequestCount"))
+        .metrics(
+            aws_sdk_cloudwatch::types::MetricDataQuery::builder()
+                .id("rate")
+                .expression("100 * errors / requests")
+                .label("5xx %")
+                .return_data(true)
+                .build(),
+        )
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
     // Another service's alarm on the same account: not proposed.
     cloud
         .cloudwatch
@@ -352,6 +395,27 @@ async fn init_adopts_a_service_created_on_moto() {
         !body.contains(&e.listener),
         "the production listener is not in the template"
     );
+    // Both alarms watch the first colour alone (its target group): each gets a copy on the
+    // second colour's target group, the metric-math one with its metrics and expression.
+    for twin in [
+        format!("{}-5xx-green", e.service),
+        format!("{}-5xx-rate-green", e.service),
+    ] {
+        assert!(
+            body.contains(&format!("AlarmName: \"{twin}\"")),
+            "{twin}: {body}"
+        );
+    }
+    assert_eq!(
+        body.matches("Value: !GetAtt GreenTargetGroup.TargetGroupFullName")
+            .count(),
+        3,
+        "{body}"
+    );
+    assert!(
+        body.contains("Expression: \"100 * errors / requests\""),
+        "{body}"
+    );
     cfn_lint(&template_file);
     // Again without --force: nothing is overwritten.
     let again = init(&args);
@@ -387,6 +451,26 @@ async fn init_adopts_a_service_created_on_moto() {
         "{body}"
     );
     green_service(&cloud, &e, &outputs["GreenTargetGroupArn"]).await;
+    // moto's CloudFormation has no alarms either: the simple one's copy is put directly.
+    let green_tg = outputs["GreenTargetGroupArn"]
+        .split_once(":targetgroup/")
+        .unwrap()
+        .1;
+    cloud
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(format!("{}-5xx-green", e.service))
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .dimensions(dim("TargetGroup", &format!("targetgroup/{green_tg}")))
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
     let before = cloud
         .elb
         .describe_listeners()
@@ -411,6 +495,15 @@ async fn init_adopts_a_service_created_on_moto() {
         );
     }
     assert!(written.contains("via: test"), "{written}");
+    // Both colours' alarms are watched where the copy exists.
+    assert!(
+        written.contains(&format!("- \"{}-5xx-green\"", e.service)),
+        "{written}"
+    );
+    assert!(
+        !written.contains(&format!("{}-5xx-rate-green", e.service)),
+        "{written}"
+    );
     let v = validate(&config_file);
     assert_eq!(
         v.status.code(),
@@ -562,6 +655,17 @@ async fn init_finds_the_example_environments_in_the_simulator() {
     let text = config(&a, "web", "staging").unwrap();
     let report = greenlight_core::config::load(&text);
     assert!(report.is_valid(), "{:?}\n{text}", report.problems);
+    // After a deployment the test listener forwards to blue alone, like production did
+    // first: init still tells them apart (production names both target groups).
+    let test = lb.listeners.test.clone().unwrap();
+    sim.world().listeners.get_mut(&test).unwrap().weights[0].target_group =
+        lb.target_groups.blue.clone();
+    let again = adopt(&sim, &req).await.unwrap();
+    assert_eq!(
+        again.routing.as_ref().unwrap().production.arn,
+        lb.listeners.production
+    );
+    assert_eq!(again.existing.unwrap().test_listener.as_ref(), Some(&test));
 
     let worker = adopt(
         &sim,

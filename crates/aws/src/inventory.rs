@@ -4,8 +4,8 @@
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
 use greenlight_core::ports::{
-    AlarmFacts, Attachment, ContainerFacts, Inventory, Placement, PortError, PortResult,
-    RouteFacts, ServiceFacts, TargetGroupFacts,
+    AlarmFacts, AlarmMetric, Attachment, ContainerFacts, Inventory, Placement, PortError,
+    PortResult, RouteFacts, ServiceFacts, TargetGroupFacts,
 };
 use greenlight_core::Arn;
 
@@ -42,6 +42,61 @@ fn forwards_to(op: &str, actions: &[Action]) -> PortResult<Vec<Arn>> {
     Ok(out)
 }
 
+fn dimensions(d: &[aws_sdk_cloudwatch::types::Dimension]) -> Vec<(String, String)> {
+    d.iter()
+        .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+        .collect()
+}
+
+/// An alarm as `init` reads it: its one metric, or its metric-math metrics.
+fn alarm_facts(name: &str, a: &aws_sdk_cloudwatch::types::MetricAlarm) -> AlarmFacts {
+    let math = !a.metrics().is_empty();
+    let metrics = if math {
+        a.metrics()
+            .iter()
+            .map(|m| {
+                let stat = m.metric_stat();
+                let metric = stat.and_then(|s| s.metric());
+                AlarmMetric {
+                    id: m.id().unwrap_or_default().to_string(),
+                    expression: m.expression().map(str::to_string),
+                    namespace: metric.and_then(|x| x.namespace()).map(str::to_string),
+                    metric: metric.and_then(|x| x.metric_name()).map(str::to_string),
+                    dimensions: metric
+                        .map(|x| dimensions(x.dimensions()))
+                        .unwrap_or_default(),
+                    stat: stat.and_then(|s| s.stat()).map(str::to_string),
+                    period: count(stat.and_then(|s| s.period()).or(m.period())),
+                    label: m.label().map(str::to_string),
+                    return_data: m.return_data(),
+                }
+            })
+            .collect()
+    } else {
+        vec![AlarmMetric {
+            namespace: a.namespace().map(str::to_string),
+            metric: a.metric_name().map(str::to_string),
+            dimensions: dimensions(a.dimensions()),
+            stat: a
+                .statistic()
+                .map(|s| s.as_str().to_string())
+                .or_else(|| a.extended_statistic().map(str::to_string)),
+            period: count(a.period()),
+            ..AlarmMetric::default()
+        }]
+    };
+    AlarmFacts {
+        name: name.to_string(),
+        metrics,
+        math,
+        evaluation_periods: count(a.evaluation_periods()),
+        datapoints_to_alarm: count(a.datapoints_to_alarm()),
+        threshold: a.threshold(),
+        comparison: a.comparison_operator().map(|c| c.as_str().to_string()),
+        treat_missing_data: a.treat_missing_data().map(str::to_string),
+    }
+}
+
 fn count(n: Option<i32>) -> Option<u32> {
     n.and_then(|n| u32::try_from(n).ok())
 }
@@ -63,14 +118,21 @@ impl Inventory for AwsCloud {
                 }
                 _ => classify(OP, e),
             })?;
+        // A service being deleted (DRAINING) or deleted (INACTIVE) is not there to adopt.
         let s = out
             .services()
             .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
+            .find(|s| s.status() == Some("ACTIVE"))
             .ok_or_else(|| {
                 PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
             })?;
         let mut attachments = Vec::new();
+        let classic_load_balancers = s
+            .load_balancers()
+            .iter()
+            .filter(|lb| lb.target_group_arn().is_none())
+            .filter_map(|lb| lb.load_balancer_name().map(str::to_string))
+            .collect();
         for lb in s.load_balancers() {
             let (Some(tg), Some(container)) = (lb.target_group_arn(), lb.container_name()) else {
                 continue;
@@ -111,7 +173,9 @@ impl Inventory for AwsCloud {
                 .deployment_configuration()
                 .and_then(|c| c.strategy())
                 .map(|s| s.as_str().to_string()),
+            scheduling: s.scheduling_strategy().map(|s| s.as_str().to_string()),
             attachments,
+            classic_load_balancers,
             placement: Placement {
                 launch_type: s.launch_type().map(|l| l.as_str().to_string()),
                 capacity_providers: s
@@ -297,16 +361,7 @@ impl Inventory for AwsCloud {
                 .map_err(|e| classify(OP, e))?;
             for a in out.metric_alarms() {
                 let Some(name) = a.alarm_name() else { continue };
-                alarms.push(AlarmFacts {
-                    name: name.to_string(),
-                    namespace: a.namespace().map(str::to_string),
-                    metric: a.metric_name().map(str::to_string),
-                    dimensions: a
-                        .dimensions()
-                        .iter()
-                        .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
-                        .collect(),
-                });
+                alarms.push(alarm_facts(name, a));
             }
             token = out.next_token().map(str::to_string);
             if token.is_none() {

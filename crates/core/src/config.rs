@@ -476,7 +476,7 @@ use validation::*;
 pub use decoding::PRESETS;
 pub use loading::{load, Report};
 pub use validation::{
-    validate_config, MAX_BAKE, MAX_FAILURE_THRESHOLD, MAX_INTERVAL, MAX_STABLE_TIMEOUT,
+    valid_name, validate_config, MAX_BAKE, MAX_FAILURE_THRESHOLD, MAX_INTERVAL, MAX_STABLE_TIMEOUT,
 };
 
 #[cfg(test)]

@@ -348,10 +348,18 @@ async fn dead_letters_replay_pushes_once_put_notifications_on_the_bus_and_drop_a
         letter("3", alarm.to_string()),
         letter("4", "garbage".into()),
         letter("5", relay_failed.to_string()),
+        // What SNS itself could not deliver to the relay (the subscription's redrive).
+        letter(
+            "6",
+            serde_json::json!({"Type": "Notification", "MessageId": "m-6", "TopicArn": TOPIC,
+                "Message": serde_json::to_string(&n).unwrap()})
+            .to_string(),
+        ),
     ];
     sim.world().queues.insert(queue.into(), letters);
     let listed = dead_letters::list(&sim, queue).await.unwrap();
-    assert_eq!(listed.len(), 5);
+    assert_eq!(listed.len(), 6);
+    assert_eq!(listed[5].kind.as_str(), "notification");
     assert_eq!(
         listed[0].failure.as_deref(),
         Some("dynamodb:GetItem: throttled")
@@ -363,7 +371,7 @@ async fn dead_letters_replay_pushes_once_put_notifications_on_the_bus_and_drop_a
     let done = dead_letters::replay(&sim, queue, &sm, &topic)
         .await
         .unwrap();
-    assert_eq!(done.len(), 5);
+    assert_eq!(done.len(), 6);
     assert!(
         done[0].removed && done[0].result.contains("1 started"),
         "{:?}",
@@ -378,6 +386,8 @@ async fn dead_letters_replay_pushes_once_put_notifications_on_the_bus_and_drop_a
     assert!(done[2].removed && done[2].result.contains("dropped"));
     assert!(!done[3].removed);
     assert!(done[4].removed && done[4].result.contains("1 event(s) put on the bus"));
+    assert!(done[5].removed && done[5].result.contains("1 event(s) put on the bus"));
+    assert_eq!(sim.world().bus_events.len(), 2);
     assert_eq!(
         sim.world().bus_events[0].detail["deployment"],
         "web-staging-1"

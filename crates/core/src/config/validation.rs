@@ -77,7 +77,9 @@ pub(super) fn ecs_name(name: &str, kind: &str) -> Result<(), String> {
     }
 }
 
-pub(super) fn valid_name(name: &str) -> bool {
+/// An app or environment name: 1 to 40 letters, digits, `-` or `_`, starting with a letter
+/// or digit.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
         && name

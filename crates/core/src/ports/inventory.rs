@@ -40,7 +40,11 @@ pub struct ServiceFacts {
     pub deployment_controller: String,
     /// ECS's own deployment strategy (`ROLLING`, `BLUE_GREEN`, …) when it says one.
     pub strategy: Option<String>,
+    /// `REPLICA` or `DAEMON`.
+    pub scheduling: Option<String>,
     pub attachments: Vec<Attachment>,
+    /// Classic Load Balancers the service is registered with (by name).
+    pub classic_load_balancers: Vec<String>,
     pub placement: Placement,
     pub tags: Vec<(String, String)>,
 }
@@ -84,13 +88,44 @@ pub struct RouteFacts {
     pub forwards_to: Vec<Arn>,
 }
 
-/// A metric alarm and the dimensions of its metric.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlarmFacts {
-    pub name: String,
+/// One metric of an alarm: the alarm's own, or one of a metric-math alarm's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmMetric {
+    /// The id a metric-math expression refers to it by (empty for a single-metric alarm).
+    pub id: String,
+    /// A metric-math expression (then no namespace, metric or dimensions).
+    pub expression: Option<String>,
     pub namespace: Option<String>,
     pub metric: Option<String>,
     pub dimensions: Vec<(String, String)>,
+    /// `Sum`, `Average`, `p99`, …
+    pub stat: Option<String>,
+    pub period: Option<u32>,
+    pub label: Option<String>,
+    /// Whether it is the alarm's value (metric math).
+    pub return_data: Option<bool>,
+}
+
+/// A metric alarm, as much of it as a copy for another colour needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlarmFacts {
+    pub name: String,
+    /// A single-metric alarm's metric, or a metric-math alarm's metrics and expressions.
+    pub metrics: Vec<AlarmMetric>,
+    /// Whether `metrics` are metric math (`Metrics` in CloudFormation).
+    pub math: bool,
+    pub evaluation_periods: Option<u32>,
+    pub datapoints_to_alarm: Option<u32>,
+    pub threshold: Option<f64>,
+    pub comparison: Option<String>,
+    pub treat_missing_data: Option<String>,
+}
+
+impl AlarmFacts {
+    /// Every dimension of every metric of the alarm.
+    pub fn dimensions(&self) -> impl Iterator<Item = &(String, String)> {
+        self.metrics.iter().flat_map(|m| m.dimensions.iter())
+    }
 }
 
 /// Reading what exists (Describe and List calls only).

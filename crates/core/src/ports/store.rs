@@ -193,11 +193,11 @@ pub struct DeploymentRecord {
     /// The principal (as AWS authenticated it) who approved the deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
-    /// Increases by one with every write; a write names the version it read, so two
-    /// writers never overwrite each other's changes (see [`StateStore::put_deployment`]).
     /// What the image's OCI labels say of its source (revision, build time).
     #[serde(default, skip_serializing_if = "ImageSource::is_empty")]
     pub source: ImageSource,
+    /// Increases by one with every write; a write names the version it read, so two
+    /// writers never overwrite each other's changes (see [`StateStore::put_deployment`]).
     #[serde(default)]
     pub version: u64,
 }

@@ -107,9 +107,9 @@ pub fn read(letter: &DeadLetter) -> Letter {
                 text(e, &["detail", "state", "value"])
             ),
         ),
-        Some(e) if e["Records"][0]["Sns"]["Message"].is_string() => {
+        Some(e) if !sns_messages(e).is_empty() => {
             let n: Option<crate::notify::Notification> =
-                serde_json::from_str(e["Records"][0]["Sns"]["Message"].as_str().unwrap_or("")).ok();
+                serde_json::from_str(&sns_messages(e)[0]).ok();
             (
                 LetterKind::Notification,
                 n.map_or_else(
@@ -141,6 +141,25 @@ pub fn read(letter: &DeadLetter) -> Letter {
         event,
         receipt: letter.receipt.clone(),
     }
+}
+
+/// The messages of the topic a letter holds: SNS's delivery to the event relay (Lambda's
+/// on-failure record keeps it), or the SNS message itself (what the subscription's own
+/// redrive policy puts in the queue when SNS could not invoke the relay at all).
+fn sns_messages(e: &Value) -> Vec<String> {
+    if e["Type"] == "Notification" {
+        return e["Message"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+    }
+    e["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["Sns"]["Message"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// How long a listing or replay hides the messages it read from other readers.
@@ -215,13 +234,7 @@ where
                 "dropped: the bake checks read alarm states at every interval".into(),
             ),
             (LetterKind::Notification, Some(event)) => {
-                let messages: Vec<String> = event["Records"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r["Sns"]["Message"].as_str().map(str::to_string))
-                    .collect();
-                match super::events::forward(p, &messages).await {
+                match super::events::forward(p, &sns_messages(event)).await {
                     Ok(f) => (
                         true,
                         format!("replayed: {} event(s) put on the bus", f.forwarded),

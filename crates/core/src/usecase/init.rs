@@ -38,11 +38,26 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, InitError> {
 }
 
 /// An alarm `init` proposes, and why.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ProposedAlarm {
     pub name: String,
     /// `service`, `target_group` or `load_balancer` (the last also sees other services).
     pub names: &'static str,
+    /// An alarm on the first colour alone (by its service or target group) needs a copy on
+    /// the second: the template adds it, and the configuration watches both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twin: Option<Twin>,
+}
+
+/// The second colour's copy of an alarm: the same metrics, threshold and periods, with the
+/// first colour's service and target group replaced by the second's.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Twin {
+    pub name: String,
+    /// Whether it exists already (the template was deployed).
+    pub exists: bool,
+    #[serde(skip)]
+    pub facts: crate::ports::AlarmFacts,
 }
 
 /// The load-balanced side of an adoption.
@@ -69,7 +84,7 @@ pub struct SecondColour {
 }
 
 /// Everything `init` found and decided.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Adoption {
     pub service: ServiceFacts,
     pub container: String,
@@ -129,53 +144,77 @@ fn load_balancer_dimension(lb: &Arn) -> String {
 }
 
 /// The alarms that watch this service: by its name and cluster, by its target group, or by
-/// its whole load balancer (only when nothing narrower exists).
+/// its whole load balancer (in any metric of a metric-math alarm). An alarm on the service
+/// or the target group sees the first colour alone: it gets a twin on the second colour.
+/// `all` is every alarm of the account, to tell whether a twin exists already.
 fn alarms_for(
-    alarms: &[AlarmFacts],
+    all: &[AlarmFacts],
     service: &ServiceFacts,
+    green_service: &str,
     routing: Option<&Routing>,
 ) -> Vec<ProposedAlarm> {
-    let dim = |a: &AlarmFacts, k: &str| {
-        a.dimensions
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let tg_dim = routing.map(|r| target_group_dimension(&r.target_group.arn));
+    let lb_dim = routing.map(|r| load_balancer_dimension(&r.load_balancer));
     let mut out = Vec::new();
-    for a in alarms {
-        let by_service = dim(a, "ServiceName").as_deref() == Some(service.name.as_str())
-            && dim(a, "ClusterName").is_none_or(|c| c == service.cluster);
-        let names = if by_service {
+    for a in all {
+        let has = |k: &str, v: &str| a.dimensions().any(|(n, x)| n == k && x == v);
+        let cluster_ok = !a.dimensions().any(|(n, _)| n == "ClusterName")
+            || has("ClusterName", &service.cluster);
+        let names = if has("ServiceName", &service.name) && cluster_ok {
             "service"
-        } else if let Some(r) = routing {
-            let tg = dim(a, "TargetGroup");
-            if tg.as_deref() == Some(target_group_dimension(&r.target_group.arn).as_str()) {
-                "target_group"
-            } else if tg.is_none()
-                && dim(a, "LoadBalancer").as_deref()
-                    == Some(load_balancer_dimension(&r.load_balancer).as_str())
-            {
-                "load_balancer"
-            } else {
-                continue;
-            }
+        } else if tg_dim.as_deref().is_some_and(|d| has("TargetGroup", d)) {
+            "target_group"
+        } else if lb_dim.as_deref().is_some_and(|d| has("LoadBalancer", d))
+            && !a.dimensions().any(|(n, _)| n == "TargetGroup")
+        {
+            "load_balancer"
         } else {
             continue;
         };
+        let twin = (names != "load_balancer").then(|| {
+            let name = green_name(&a.name, 255);
+            Twin {
+                exists: all.iter().any(|x| x.name == name),
+                facts: twin_of(a, service, green_service, tg_dim.as_deref()),
+                name,
+            }
+        });
         out.push(ProposedAlarm {
             name: a.name.clone(),
             names,
+            twin,
         });
-    }
-    if out.iter().any(|a| a.names != "load_balancer") {
-        out.retain(|a| a.names != "load_balancer");
     }
     out
 }
 
-/// Reads the service and what is in front of it, and decides the second colour.
-pub async fn adopt(inv: &impl Inventory, req: &InitRequest) -> Result<Adoption, InitError> {
-    let service = inv.service_facts(&req.cluster, &req.service).await?;
+/// The dimension value the template's second target group stands for.
+pub const GREEN_TARGET_GROUP_DIMENSION: &str = "${GreenTargetGroup.TargetGroupFullName}";
+
+/// `alarm` with the first colour's service and target group replaced by the second's (the
+/// target group's dimension as [`GREEN_TARGET_GROUP_DIMENSION`]).
+fn twin_of(
+    alarm: &AlarmFacts,
+    service: &ServiceFacts,
+    green_service: &str,
+    tg_dim: Option<&str>,
+) -> AlarmFacts {
+    let mut twin = alarm.clone();
+    twin.name = green_name(&alarm.name, 255);
+    for m in &mut twin.metrics {
+        for (k, v) in &mut m.dimensions {
+            if k == "ServiceName" && *v == service.name {
+                *v = green_service.to_string();
+            } else if k == "TargetGroup" && Some(v.as_str()) == tg_dim {
+                *v = GREEN_TARGET_GROUP_DIMENSION.to_string();
+            }
+        }
+    }
+    twin
+}
+
+/// Refuses a service greenlight cannot drive, with the reason.
+fn adoptable(service: &ServiceFacts) -> Result<(), InitError> {
     if service.deployment_controller != "ECS" {
         return refuse(format!(
             "service {} is deployed by {} (its deployment controller): greenlight changes a service's task definition with UpdateService, which only the ECS controller allows",
@@ -188,6 +227,18 @@ pub async fn adopt(inv: &impl Inventory, req: &InitRequest) -> Result<Adoption, 
             service.name
         ));
     }
+    if service.scheduling.as_deref() == Some("DAEMON") {
+        return refuse(format!(
+            "service {} is a daemon (a task on every instance): greenlight moves a share of tasks or traffic between two replica services",
+            service.name
+        ));
+    }
+    if let Some(classic) = service.classic_load_balancers.first() {
+        return refuse(format!(
+            "service {} is behind the Classic Load Balancer {classic}: greenlight shifts traffic with an Application Load Balancer's weighted forward actions",
+            service.name
+        ));
+    }
     if service.attachments.len() > 1 {
         return refuse(format!(
             "service {} is attached to {} target groups; greenlight moves one target group per colour",
@@ -195,6 +246,13 @@ pub async fn adopt(inv: &impl Inventory, req: &InitRequest) -> Result<Adoption, 
             service.attachments.len()
         ));
     }
+    Ok(())
+}
+
+/// Reads the service and what is in front of it, and decides the second colour.
+pub async fn adopt(inv: &impl Inventory, req: &InitRequest) -> Result<Adoption, InitError> {
+    let service = inv.service_facts(&req.cluster, &req.service).await?;
+    adoptable(&service)?;
     let containers = inv.containers(&service.task_definition).await?;
     let wanted = req
         .container
@@ -241,7 +299,12 @@ pub async fn adopt(inv: &impl Inventory, req: &InitRequest) -> Result<Adoption, 
     let green_target_group = routing
         .as_ref()
         .map_or_else(String::new, |r| green_name(&r.target_group.name, 32));
-    let alarms = alarms_for(&inv.metric_alarms().await?, &service, routing.as_ref());
+    let alarms = alarms_for(
+        &inv.metric_alarms().await?,
+        &service,
+        &green_service,
+        routing.as_ref(),
+    );
     let existing = second_colour(inv, &service, &green_service, routing.as_ref()).await?;
     if let (Some(r), Some(port)) = (&mut routing, existing.as_ref().and_then(|e| e.test_port)) {
         r.test_port = port;
@@ -292,6 +355,12 @@ async fn routing(
 ) -> Result<Routing, InitError> {
     let tg = inv.target_group_facts(target_group).await?;
     let lb = match tg.load_balancers.as_slice() {
+        [one] if !one.as_str().contains(":loadbalancer/app/") => {
+            return refuse(format!(
+                "target group {} is behind {one}, not an Application Load Balancer: greenlight shifts traffic with an ALB's weighted forward actions",
+                tg.name
+            ))
+        }
         [one] => one.clone(),
         [] => {
             return refuse(format!(
@@ -313,10 +382,22 @@ async fn routing(
         routes.push(l.clone());
         routes.extend(inv.rules(&l.arn).await?);
     }
-    let forwarding: Vec<&RouteFacts> = routes
+    let mut forwarding: Vec<&RouteFacts> = routes
         .iter()
         .filter(|r| r.forwards_to.contains(&tg.arn))
         .collect();
+    // Adopted before: the production route names both colours' target groups, and the
+    // test listener may forward to this one alone. The route with two is production.
+    if forwarding.len() > 1 {
+        let both: Vec<&RouteFacts> = forwarding
+            .iter()
+            .copied()
+            .filter(|r| r.forwards_to.len() == 2)
+            .collect();
+        if both.len() == 1 {
+            forwarding = both;
+        }
+    }
     let production = match (&req.listener, forwarding.as_slice()) {
         (Some(chosen), _) => match routes.iter().find(|r| &r.arn == chosen) {
             Some(r) if r.forwards_to.contains(&tg.arn) => r.clone(),
@@ -389,12 +470,19 @@ async fn second_colour(
         }));
     };
     let tg = facts.attachments.first().map(|a| a.target_group.clone());
+    // The test listener forwards to one colour alone: the new one before any deployment,
+    // the idle one after (greenlight points it at the colour it deploys to).
     let test = match &tg {
-        Some(tg) => inv
-            .listeners(&r.load_balancer)
-            .await?
-            .into_iter()
-            .find(|l| l.forwards_to == [tg.clone()]),
+        Some(tg) => {
+            let listeners = inv.listeners(&r.load_balancer).await?;
+            let alone = |on: &Arn| {
+                listeners
+                    .iter()
+                    .find(|l| l.arn != r.production.arn && l.forwards_to == [on.clone()])
+                    .cloned()
+            };
+            alone(tg).or_else(|| alone(&r.target_group.arn))
+        }
         None => None,
     };
     Ok(Some(SecondColour {
@@ -408,12 +496,13 @@ async fn second_colour(
 /// What the team must do that no generated file does.
 fn notes(a: &Adoption) -> Vec<String> {
     let mut notes = Vec::new();
+    // The tag's value is greenlight's stack parameter ManagedTagValue (default `enabled`).
     let tag = |arn: &str| {
         format!("aws elbv2 add-tags --resource-arns {arn} --tags Key=greenlight,Value=enabled")
     };
     if !a.service.tags.iter().any(|(k, _)| k == "greenlight") {
         notes.push(format!(
-            "tag the existing service for greenlight's IAM condition (no restart): aws ecs tag-resource --resource-arn {} --tags key=greenlight,value=enabled",
+            "tag the existing service for greenlight's IAM condition (no restart; the value is greenlight's stack parameter ManagedTagValue, `enabled` unless you changed it): aws ecs tag-resource --resource-arn {} --tags key=greenlight,value=enabled",
             a.service.arn
         ));
     }
@@ -439,41 +528,19 @@ fn notes(a: &Adoption) -> Vec<String> {
         notes.push("greenlight reacts within seconds only to alarms whose names begin with its stack parameter AlarmNamePrefix; the others are read at every check".into());
     }
     if a.alarms.iter().any(|x| x.names == "load_balancer") {
-        notes.push("the proposed alarms watch the whole load balancer: other services behind it can trip them".into());
+        notes.push("an alarm on the whole load balancer sees both colours, and other services behind it too: they can trip it".into());
     }
+    if a.alarms
+        .iter()
+        .any(|x| x.twin.as_ref().is_some_and(|t| !t.exists))
+    {
+        notes.push("an alarm on the service or its target group sees that colour alone: the template adds a copy for the second colour (`…-green`), and greenlight.yaml watches both".into());
+    }
+    notes.push("the template copies the service's task definition, launch type or capacity providers, platform version, network configuration, health check grace period and load balancer attachment, and the target group's protocol, port, VPC, target type and HTTP health check: add anything else the service uses (service discovery, Service Connect, placement, ECS Exec, autoscaling) before deploying it".into());
     notes.push("from now on greenlight owns both services' task definition and desired count and the production route's forward action: an IaC tool that manages them must ignore changes to those".into());
     notes
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_second_colour_is_named_after_the_first() {
-        assert_eq!(green_name("web-blue", 255), "web-green");
-        assert_eq!(green_name("web", 255), "web-green");
-        let long = green_name("a-target-group-name-of-thirty-two", 32);
-        assert!(long.len() <= 32 && long.ends_with("-green"), "{long}");
-        assert!(!long.contains("--"), "{long}");
-    }
-
-    #[test]
-    fn the_repository_is_read_from_an_ecr_image() {
-        let r = |i| ecr_repository(i);
-        assert_eq!(
-            r("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web:v1").as_deref(),
-            Some("team/web")
-        );
-        assert_eq!(
-            r("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:abc").as_deref(),
-            Some("web")
-        );
-        assert_eq!(
-            r("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web").as_deref(),
-            Some("web")
-        );
-        assert_eq!(r("nginx:1.27"), None);
-        assert_eq!(r("public.ecr.aws/nginx/nginx:1"), None);
-    }
-}
+#[path = "init_tests.rs"]
+mod tests;

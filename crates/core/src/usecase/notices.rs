@@ -31,15 +31,17 @@ pub fn notification(r: &Rollout, kind: EventKind, now: DateTime<Utc>) -> Notific
 /// The ARN of the service receiving the new image, in the partition, region and account of
 /// the task definition it runs.
 fn service_arn(r: &Rollout) -> Option<String> {
+    let service = r.env.services.get(r.target);
+    // The configuration may name the service, or the cluster, by its ARN.
+    if service.starts_with("arn:") {
+        return Some(service.to_string());
+    }
+    let cluster = r.env.cluster.rsplit('/').next().unwrap_or(&r.env.cluster);
     let td = crate::arn::Arn::parse(&r.live_task_definition).ok()?;
     let p = td.parts().ok()?;
     Some(format!(
-        "arn:{}:ecs:{}:{}:service/{}/{}",
-        p.partition,
-        p.region,
-        p.account,
-        r.env.cluster,
-        r.env.services.get(r.target)
+        "arn:{}:ecs:{}:{}:service/{cluster}/{service}",
+        p.partition, p.region, p.account
     ))
 }
 

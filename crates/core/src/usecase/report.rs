@@ -111,7 +111,13 @@ pub fn measure(
     let from_build = in_period
         .iter()
         .filter(|r| matches!(r.outcome, Some(Outcome::Succeeded | Outcome::Reverted)))
-        .filter_map(|r| Some(seconds(r.source.created?, r.ended_at?)))
+        .filter_map(|r| {
+            let (built, live_at) = (r.source.created?, r.ended_at?);
+            // A reproducible build's fixed date (1970, 1980) or a clock ahead says nothing
+            // of when the commit was made: such labels are left out.
+            (built <= live_at && live_at - built <= chrono::Duration::days(365))
+                .then(|| seconds(built, live_at))
+        })
         .collect();
     let restores = failed
         .iter()
@@ -279,6 +285,15 @@ mod tests {
         let mut a = rec("a", 'a', 1440, Some(1440 + 12), Some(Outcome::Succeeded));
         a.source.created = Some(t(1440 + 12 - 180));
         reverted.source.created = Some(t(3 * 1440 + 10 - 30));
+        // A reproducible build's date (1970) is no build time: d is left out too.
+        let mut d = rec(
+            "d",
+            'd',
+            5 * 1440,
+            Some(5 * 1440 + 20),
+            Some(Outcome::Succeeded),
+        );
+        d.source.created = DateTime::from_timestamp(0, 0);
         let records = vec![
             rec("old", '9', -60, Some(-50), Some(Outcome::RolledBack)),
             a,
@@ -291,13 +306,7 @@ mod tests {
             ),
             reverted,
             refused,
-            rec(
-                "d",
-                'd',
-                5 * 1440,
-                Some(5 * 1440 + 20),
-                Some(Outcome::Succeeded),
-            ),
+            d,
             rec("run", 'f', 6 * 1440, None, None),
         ];
         // Digest a was pushed (first deployed, in staging) an hour before its prod

@@ -43,6 +43,7 @@ impl Inventory for Sim {
                 desired: s.desired,
                 deployment_controller: "ECS".into(),
                 strategy: Some("ROLLING".into()),
+                scheduling: Some("REPLICA".into()),
                 attachments: w
                     .target_groups
                     .iter()
@@ -53,6 +54,7 @@ impl Inventory for Sim {
                         port: 8080,
                     })
                     .collect(),
+                classic_load_balancers: vec![],
                 placement: Placement {
                     launch_type: Some("FARGATE".into()),
                     subnets: vec!["subnet-0sim0000000000001".into()],
@@ -155,9 +157,18 @@ impl Inventory for Sim {
                     };
                     AlarmFacts {
                         name: name.clone(),
-                        namespace: Some("AWS/ApplicationELB".into()),
-                        metric: Some("HTTPCode_Target_5XX_Count".into()),
-                        dimensions,
+                        metrics: vec![AlarmMetric {
+                            namespace: Some("AWS/ApplicationELB".into()),
+                            metric: Some("HTTPCode_Target_5XX_Count".into()),
+                            dimensions,
+                            stat: Some("Sum".into()),
+                            period: Some(60),
+                            ..AlarmMetric::default()
+                        }],
+                        evaluation_periods: Some(1),
+                        threshold: Some(a.threshold),
+                        comparison: Some("GreaterThanThreshold".into()),
+                        ..AlarmFacts::default()
                     }
                 })
                 .collect())
