@@ -581,6 +581,23 @@ async fn init_refuses_what_it_cannot_adopt() {
         "{}",
         text(&o.stderr)
     );
+    // A name greenlight.yaml would refuse is refused before anything is read or written.
+    let o = init(&[
+        "--cluster",
+        &e.cluster,
+        "--service",
+        &e.service,
+        "--env",
+        "../prod",
+        "--out",
+        dir,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--env `../prod`"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(
         std::fs::read_dir(&out).unwrap().count(),
         0,
