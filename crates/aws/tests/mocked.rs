@@ -367,23 +367,19 @@ async fn put_events_with_refused_entries_fails_retryably() {
     assert!(e.to_string().contains("ThrottlingException"), "{e}");
 }
 
-/// An image's labels: an image index's first image (the attestation, platform `unknown`,
-/// skipped), its configuration blob through the download URL ECR gives (moto has no
-/// `GetDownloadUrlForLayer`: a local HTTP server stands for S3 here).
-#[tokio::test]
-async fn image_labels_are_read_from_the_first_image_of_an_index() {
+/// `image_labels` of an image index whose first image's configuration blob is served by a
+/// local HTTP server (standing for S3: moto has no `GetDownloadUrlForLayer`) with
+/// `status` and `blob`.
+async fn labels_served(
+    status: &'static str,
+    blob: String,
+) -> greenlight_core::ports::PortResult<std::collections::BTreeMap<String, String>> {
     use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
     use aws_sdk_ecr::operation::get_download_url_for_layer::GetDownloadUrlForLayerOutput;
     use aws_sdk_ecr::types::Image;
     use greenlight_core::ports::ImageRegistry;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let blob = serde_json::json!({"architecture": "arm64", "config": {"Labels": {
-        "org.opencontainers.image.revision": "0123456789abcdef0123456789abcdef01234567",
-        "org.opencontainers.image.created": "2026-11-30T09:00:00Z",
-        "maintainer": "team-web"
-    }}})
-    .to_string();
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/config-blob", server.local_addr().unwrap());
     tokio::spawn(async move {
@@ -391,7 +387,7 @@ async fn image_labels_are_read_from_the_first_image_of_an_index() {
         let mut request = [0u8; 4096];
         let _ = socket.read(&mut request).await;
         let answer = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{blob}",
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{blob}",
             blob.len()
         );
         socket.write_all(answer.as_bytes()).await.unwrap();
@@ -434,13 +430,25 @@ async fn image_labels_are_read_from_the_first_image_of_an_index() {
         &[&get_index, &get_image, &download],
         |c| c.retry_config(RetryConfig::disabled())
     );
-    let labels = c
-        .image_labels(
-            "web",
-            &greenlight_core::Digest::parse(&index_digest).unwrap(),
-        )
-        .await
-        .unwrap();
+    c.image_labels(
+        "web",
+        &greenlight_core::Digest::parse(&index_digest).unwrap(),
+    )
+    .await
+}
+
+/// An image's labels: an image index's first image (the attestation, platform `unknown`,
+/// skipped), its configuration blob through the download URL ECR gives; a download that
+/// fails is a retryable error, a blob that is not JSON is not.
+#[tokio::test]
+async fn image_labels_are_read_from_the_first_image_of_an_index() {
+    let blob = serde_json::json!({"architecture": "arm64", "config": {"Labels": {
+        "org.opencontainers.image.revision": "0123456789abcdef0123456789abcdef01234567",
+        "org.opencontainers.image.created": "2026-11-30T09:00:00Z",
+        "maintainer": "team-web"
+    }}})
+    .to_string();
+    let labels = labels_served("200 OK", blob).await.unwrap();
     let source = greenlight_core::ports::ImageSource::from_labels(&labels);
     assert_eq!(source.short_revision(), Some("0123456789ab"));
     assert_eq!(
@@ -448,4 +456,13 @@ async fn image_labels_are_read_from_the_first_image_of_an_index() {
         "2026-11-30T09:00:00+00:00"
     );
     assert_eq!(labels["maintainer"], "team-web");
+    let denied = labels_served("403 Forbidden", "{}".into())
+        .await
+        .unwrap_err();
+    assert!(
+        denied.is_retryable() && denied.to_string().contains("403"),
+        "{denied}"
+    );
+    let garbled = labels_served("200 OK", "<html>".into()).await.unwrap_err();
+    assert!(!garbled.is_retryable(), "{garbled}");
 }

@@ -22,6 +22,30 @@ fn caught(error: &str, message: &str) -> CaughtError {
     }
 }
 
+/// An image's labels only inform: when they cannot be read (here the role may not read the
+/// manifest), the deployment goes on without a revision; when they can, the record keeps it.
+#[tokio::test]
+async fn labels_that_cannot_be_read_do_not_stop_a_deployment() {
+    let sim = world();
+    let input = push(&sim, 2, Behaviour::healthy());
+    sim.world().inject(
+        "ecr:BatchGetImage",
+        greenlight_sim::FaultKind::AccessDenied,
+        1,
+    );
+    let r = prepare::prepare(&sim, input.clone(), TOPIC).await.unwrap();
+    assert!(r.source.is_empty(), "{:?}", r.source);
+    let recorded = sim.world().store.deployments[&r.deployment].clone();
+    assert!(recorded.source.is_empty());
+
+    let sim = world();
+    let input = push(&sim, 2, Behaviour::healthy());
+    let r = prepare::prepare(&sim, input, TOPIC).await.unwrap();
+    assert_eq!(r.source.revision.as_deref().map(str::len), Some(40));
+    let recorded = sim.world().store.deployments[&r.deployment].clone();
+    assert_eq!(recorded.source, r.source);
+}
+
 #[tokio::test]
 async fn prepare_registers_the_new_revision_and_takes_the_lock() {
     let sim = world();
