@@ -389,6 +389,12 @@ fn operate(command: Command, stack: ops::Stack) -> u8 {
     ) {
         return run(command, stack);
     }
+    // `init` reads the service to adopt, not the greenlight stack (which may not exist yet).
+    if let Command::Init { args, json } = command {
+        return aws(|| async move {
+            greenlight::init::init_cmd(&stack.inventory().await, &args, json).await
+        });
+    }
     let mut resolved = None;
     let code = aws(|| async {
         resolved = Some(stack.resolve().await?);
@@ -485,9 +491,7 @@ fn operate(command: Command, stack: ops::Stack) -> u8 {
         Command::Subscriptions { json } => {
             aws(|| async move { ops::subscriptions_cmd(&stack, json).await })
         }
-        Command::Init { args, json } => aws(|| async move {
-            greenlight::init::init_cmd(&stack.inventory().await, &args, json).await
-        }),
+
         local => run(local, stack),
     }
 }
