@@ -3,6 +3,7 @@
 
     scripts/package-functions.py            # cargo lambda build --release --arm64, then lay out
     scripts/package-functions.py --no-build # lay out what target/lambda already holds
+    scripts/package-functions.py --list     # the functions it would build: logical id, binary, CodeUri
 
 `sam build` (BuildMethod rust-cargolambda) runs `cargo lambda build` once per function;
 this runs it once for the whole workspace, then writes what `sam build` writes:
@@ -49,6 +50,10 @@ def main() -> int:
     fns = functions(template)
     if not fns:
         sys.exit("no AWS::Serverless::Function in template.yaml")
+    if "--list" in sys.argv[1:]:
+        for f in fns:
+            print(" ".join(f))
+        return 0
     if build:
         cmd = ["cargo", "lambda", "build", "--release", "--arm64"]
         for _, binary, _ in fns:

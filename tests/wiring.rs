@@ -869,3 +869,39 @@ fn the_dashboard_and_the_alarm_read_metrics_the_functions_emit() {
         );
     }
 }
+
+/// scripts/package-functions.py (the functions without `sam build`) finds every function of
+/// template.yaml, each with the binary its crate builds and its crate's folder as CodeUri.
+#[test]
+fn the_packaging_script_finds_every_function_with_its_binary() {
+    let o = std::process::Command::new("python3")
+        .arg(root().join("scripts/package-functions.py"))
+        .arg("--list")
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed: Vec<(String, String, String)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: Vec<&str> = l.split(' ').collect();
+            (v[0].to_string(), v[1].to_string(), v[2].to_string())
+        })
+        .collect();
+    let crates: Vec<_> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "common")
+        .collect();
+    assert_eq!(listed.len(), crates.len(), "{listed:?}");
+    for (logical, binary, code) in &listed {
+        let name = code
+            .strip_prefix("functions/")
+            .unwrap_or_else(|| panic!("{logical}: {code}"));
+        let manifest = std::fs::read_to_string(root().join(code).join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\""))
+                && binary == &format!("greenlight-{name}"),
+            "{logical}: {binary} is not the binary of {code}"
+        );
+    }
+}
