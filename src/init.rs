@@ -12,6 +12,13 @@ use greenlight_core::usecase::init::{
 use crate::exit;
 use crate::ops::{Outcome, Stop};
 
+/// A resource property line (six spaces in), when it has a value.
+fn prop(t: &mut String, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        let _ = writeln!(t, "      {key}: {v}");
+    }
+}
+
 /// A YAML scalar, quoted (a JSON string is a YAML double-quoted scalar).
 fn q(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
@@ -96,34 +103,34 @@ fn target_group(t: &mut String, a: &Adoption, r: &Routing) {
         "  GreenTargetGroup:\n    Type: AWS::ElasticLoadBalancingV2::TargetGroup\n    Properties:\n      Name: {}",
         q(&a.green_target_group)
     );
-    let mut prop = |key: &str, value: Option<String>| {
-        if let Some(v) = value {
-            let _ = writeln!(t, "      {key}: {v}");
-        }
-    };
-    prop("VpcId", g.vpc.as_deref().map(q));
-    prop("Protocol", g.protocol.clone());
-    prop("Port", g.port.map(|p| p.to_string()));
-    prop("TargetType", g.target_type.clone());
-    prop("HealthCheckProtocol", g.health_check_protocol.clone());
-    prop("HealthCheckPath", g.health_check_path.as_deref().map(q));
+    prop(t, "VpcId", g.vpc.as_deref().map(q));
+    prop(t, "Protocol", g.protocol.clone());
+    prop(t, "Port", g.port.map(|p| p.to_string()));
+    prop(t, "TargetType", g.target_type.clone());
+    prop(t, "HealthCheckProtocol", g.health_check_protocol.clone());
+    prop(t, "HealthCheckPath", g.health_check_path.as_deref().map(q));
     prop(
+        t,
         "HealthCheckIntervalSeconds",
         g.health_check_interval.map(|v| v.to_string()),
     );
     prop(
+        t,
         "HealthCheckTimeoutSeconds",
         g.health_check_timeout.map(|v| v.to_string()),
     );
     prop(
+        t,
         "HealthyThresholdCount",
         g.healthy_threshold.map(|v| v.to_string()),
     );
     prop(
+        t,
         "UnhealthyThresholdCount",
         g.unhealthy_threshold.map(|v| v.to_string()),
     );
     prop(
+        t,
         "Matcher",
         g.matcher
             .as_deref()
@@ -218,22 +225,23 @@ fn alarm(t: &mut String, n: usize, a: &greenlight_core::ports::AlarmFacts, blue:
         name = a.name,
         q_name = q(&a.name),
     );
-    let mut prop = |key: &str, value: Option<String>| {
-        if let Some(v) = value {
-            let _ = writeln!(t, "      {key}: {v}");
-        }
-    };
     prop(
+        t,
         "EvaluationPeriods",
         a.evaluation_periods.map(|v| v.to_string()),
     );
     prop(
+        t,
         "DatapointsToAlarm",
         a.datapoints_to_alarm.map(|v| v.to_string()),
     );
-    prop("Threshold", a.threshold.map(|v| v.to_string()));
-    prop("ComparisonOperator", a.comparison.clone());
-    prop("TreatMissingData", a.treat_missing_data.as_deref().map(q));
+    prop(t, "Threshold", a.threshold.map(|v| v.to_string()));
+    prop(t, "ComparisonOperator", a.comparison.clone());
+    prop(
+        t,
+        "TreatMissingData",
+        a.treat_missing_data.as_deref().map(q),
+    );
     let dims = |t: &mut String, indent: &str, d: &[(String, String)]| {
         if d.is_empty() {
             return;
@@ -250,19 +258,14 @@ fn alarm(t: &mut String, n: usize, a: &greenlight_core::ports::AlarmFacts, blue:
     };
     if !a.math {
         let Some(m) = a.metrics.first() else { return };
-        let mut prop = |key: &str, value: Option<String>| {
-            if let Some(v) = value {
-                let _ = writeln!(t, "      {key}: {v}");
-            }
-        };
-        prop("Namespace", m.namespace.as_deref().map(q));
-        prop("MetricName", m.metric.as_deref().map(q));
-        prop("Period", m.period.map(|v| v.to_string()));
+        prop(t, "Namespace", m.namespace.as_deref().map(q));
+        prop(t, "MetricName", m.metric.as_deref().map(q));
+        prop(t, "Period", m.period.map(|v| v.to_string()));
         match m.stat.as_deref() {
             Some(s @ ("SampleCount" | "Average" | "Sum" | "Minimum" | "Maximum")) => {
-                prop("Statistic", Some(s.to_string()))
+                prop(t, "Statistic", Some(s.to_string()))
             }
-            other => prop("ExtendedStatistic", other.map(q)),
+            other => prop(t, "ExtendedStatistic", other.map(q)),
         }
         dims(t, "      ", &m.dimensions);
         return;

@@ -10,14 +10,23 @@ use greenlight_core::ports::{
 use crate::error::{classify, missing};
 use crate::AwsCloud;
 
-impl ContainerService for AwsCloud {
-    async fn describe_service(&self, cluster: &str, service: &str) -> PortResult<ServiceState> {
+impl AwsCloud {
+    /// One service (`DescribeServices`, with its tags when asked), the first whose status
+    /// `keep` accepts; a missing cluster or service is `NotFound`.
+    pub(crate) async fn ecs_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        tags: bool,
+        keep: impl Fn(Option<&str>) -> bool,
+    ) -> PortResult<aws_sdk_ecs::types::Service> {
         const OP: &str = "ecs:DescribeServices";
         let out = self
             .ecs
             .describe_services()
             .cluster(cluster)
             .services(service)
+            .set_include(tags.then(|| vec![aws_sdk_ecs::types::ServiceField::Tags]))
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
@@ -26,15 +35,22 @@ impl ContainerService for AwsCloud {
                 }
                 _ => classify(OP, e),
             })?;
-        let Some(s) = out
-            .services()
-            .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
-        else {
-            return Err(PortError::not_found(format!(
-                "ECS service {service} in cluster {cluster}"
-            )));
-        };
+        out.services
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| keep(s.status()))
+            .ok_or_else(|| {
+                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
+            })
+    }
+}
+
+impl ContainerService for AwsCloud {
+    async fn describe_service(&self, cluster: &str, service: &str) -> PortResult<ServiceState> {
+        const OP: &str = "ecs:DescribeServices";
+        let s = &self
+            .ecs_service(cluster, service, false, |s| s != Some("INACTIVE"))
+            .await?;
         let primary = s
             .deployments()
             .iter()

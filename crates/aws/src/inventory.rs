@@ -1,7 +1,7 @@
 //! `Inventory` on ECS, Elastic Load Balancing and CloudWatch (the CLI's `init`; Describe
 //! and List calls only, not in the functions).
 
-use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
+use aws_sdk_ecs::types::TaskDefinitionField;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
 use greenlight_core::ports::{
     AlarmFacts, AlarmMetric, Attachment, ContainerFacts, Inventory, Placement, PortError,
@@ -104,28 +104,10 @@ fn count(n: Option<i32>) -> Option<u32> {
 impl Inventory for AwsCloud {
     async fn service_facts(&self, cluster: &str, service: &str) -> PortResult<ServiceFacts> {
         const OP: &str = "ecs:DescribeServices";
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .include(ServiceField::Tags)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_cluster_not_found_exception() => {
-                    PortError::not_found(format!("ECS cluster {cluster}"))
-                }
-                _ => classify(OP, e),
-            })?;
         // A service being deleted (DRAINING) or deleted (INACTIVE) is not there to adopt.
-        let s = out
-            .services()
-            .iter()
-            .find(|s| s.status() == Some("ACTIVE"))
-            .ok_or_else(|| {
-                PortError::not_found(format!("ECS service {service} in cluster {cluster}"))
-            })?;
+        let s = &self
+            .ecs_service(cluster, service, true, |s| s == Some("ACTIVE"))
+            .await?;
         let mut attachments = Vec::new();
         let classic_load_balancers = s
             .load_balancers()
