@@ -271,4 +271,13 @@ fn print_summary(s: &Simulation, executions: usize, verdict: &[String], start: D
         executions,
         greenlight_core::Duration::from_secs((s.now() - start).num_seconds() as u64)
     );
+    let (published, on_stack_topic, events) = {
+        let w = s.sim.world();
+        let stack = w.published.iter().filter(|p| p.topic == s.settings.topic).count();
+        (w.published.len(), stack, w.bus_events.len())
+    };
+    println!(
+        "  {published} notifications: {on_stack_topic} on the stack's topic, of which the event relay put {events} on EventBridge; {} on prod's own topic (the relay is not subscribed to it)",
+        published - on_stack_topic
+    );
 }
