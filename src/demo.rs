@@ -273,7 +273,11 @@ fn print_summary(s: &Simulation, executions: usize, verdict: &[String], start: D
     );
     let (published, on_stack_topic, events) = {
         let w = s.sim.world();
-        let stack = w.published.iter().filter(|p| p.topic == s.settings.topic).count();
+        let stack = w
+            .published
+            .iter()
+            .filter(|p| p.topic == s.settings.topic)
+            .count();
         (w.published.len(), stack, w.bus_events.len())
     };
     println!(
