@@ -67,7 +67,8 @@ impl AwsCloud {
     }
 }
 
-fn parse_arn(op: &str, text: &str) -> PortResult<Arn> {
+/// An ARN the service answered with, or an error naming the operation.
+pub(crate) fn parse_arn(op: &str, text: &str) -> PortResult<Arn> {
     Arn::parse(text).map_err(|message| PortError::Other {
         operation: op.to_string(),
         message,

@@ -9,15 +9,9 @@ use greenlight_core::ports::{
 };
 use greenlight_core::Arn;
 
+use crate::elb::parse_arn;
 use crate::error::{classify, missing};
 use crate::AwsCloud;
-
-fn arn(op: &str, text: &str) -> PortResult<Arn> {
-    Arn::parse(text).map_err(|message| PortError::Other {
-        operation: op.to_string(),
-        message,
-    })
-}
 
 /// The target groups a forward action names (whatever their weights).
 fn forwards_to(op: &str, actions: &[Action]) -> PortResult<Vec<Arn>> {
@@ -29,12 +23,12 @@ fn forwards_to(op: &str, actions: &[Action]) -> PortResult<Vec<Arn>> {
         let tuples = a.forward_config().map(|f| f.target_groups()).unwrap_or(&[]);
         if tuples.is_empty() {
             if let Some(tg) = a.target_group_arn() {
-                out.push(arn(op, tg)?);
+                out.push(parse_arn(op, tg)?);
             }
         }
         for t in tuples {
             if let Some(tg) = t.target_group_arn() {
-                out.push(arn(op, tg)?);
+                out.push(parse_arn(op, tg)?);
             }
         }
     }
@@ -120,7 +114,7 @@ impl Inventory for AwsCloud {
                 continue;
             };
             attachments.push(Attachment {
-                target_group: arn(OP, tg)?,
+                target_group: parse_arn(OP, tg)?,
                 container: container.to_string(),
                 port: lb
                     .container_port()
@@ -246,7 +240,7 @@ impl Inventory for AwsCloud {
             load_balancers: t
                 .load_balancer_arns()
                 .iter()
-                .map(|a| arn(OP, a))
+                .map(|a| parse_arn(OP, a))
                 .collect::<PortResult<_>>()?,
             health_check_protocol: t.health_check_protocol().map(|p| p.as_str().to_string()),
             health_check_path: t.health_check_path().map(str::to_string),
@@ -278,7 +272,7 @@ impl Inventory for AwsCloud {
                 })?;
             for l in out.listeners() {
                 routes.push(RouteFacts {
-                    arn: arn(
+                    arn: parse_arn(
                         OP,
                         l.listener_arn().ok_or_else(|| missing(OP, "ListenerArn"))?,
                     )?,
@@ -315,7 +309,7 @@ impl Inventory for AwsCloud {
                 })?;
             for r in out.rules().iter().filter(|r| r.is_default() != Some(true)) {
                 routes.push(RouteFacts {
-                    arn: arn(OP, r.rule_arn().ok_or_else(|| missing(OP, "RuleArn"))?)?,
+                    arn: parse_arn(OP, r.rule_arn().ok_or_else(|| missing(OP, "RuleArn"))?)?,
                     port: None,
                     protocol: None,
                     priority: r.priority().unwrap_or_default().to_string(),

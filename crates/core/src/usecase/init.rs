@@ -129,20 +129,6 @@ pub fn ecr_repository(image: &str) -> Option<String> {
     Some(name.to_string())
 }
 
-/// The `TargetGroup` CloudWatch dimension of a target group (`targetgroup/NAME/ID`).
-fn target_group_dimension(tg: &Arn) -> String {
-    tg.as_str()
-        .split_once(":targetgroup/")
-        .map_or_else(String::new, |(_, r)| format!("targetgroup/{r}"))
-}
-
-/// The `LoadBalancer` CloudWatch dimension of a load balancer (`app/NAME/ID`).
-fn load_balancer_dimension(lb: &Arn) -> String {
-    lb.as_str()
-        .split_once(":loadbalancer/")
-        .map_or_else(String::new, |(_, r)| r.to_string())
-}
-
 /// The alarms that watch this service: by its name and cluster, by its target group, or by
 /// its whole load balancer (in any metric of a metric-math alarm). An alarm on the service
 /// or the target group sees the first colour alone: it gets a twin on the second colour.
@@ -153,8 +139,9 @@ fn alarms_for(
     green_service: &str,
     routing: Option<&Routing>,
 ) -> Vec<ProposedAlarm> {
-    let tg_dim = routing.map(|r| target_group_dimension(&r.target_group.arn));
-    let lb_dim = routing.map(|r| load_balancer_dimension(&r.load_balancer));
+    // The dimensions the canary analysis queries by (the load balancer's from its route).
+    let tg_dim = routing.and_then(|r| crate::analysis::target_group_dimension(&r.target_group.arn));
+    let lb_dim = routing.and_then(|r| crate::analysis::load_balancer_dimension(&r.production.arn));
     let mut out = Vec::new();
     for a in all {
         let has = |k: &str, v: &str| a.dimensions().any(|(n, x)| n == k && x == v);

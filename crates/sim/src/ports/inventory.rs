@@ -15,14 +15,6 @@ fn load_balancer_of(route: &Arn) -> Option<Arn> {
     Arn::parse(&parts.join("/")).ok()
 }
 
-/// `app/NAME/ID`, the load balancer's CloudWatch dimension.
-fn dimension_of(load_balancer: &Arn) -> String {
-    load_balancer
-        .as_str()
-        .split_once(":loadbalancer/")
-        .map_or_else(String::new, |(_, d)| d.to_string())
-}
-
 impl Inventory for Sim {
     async fn service_facts(&self, cluster: &str, service: &str) -> PortResult<ServiceFacts> {
         self.answered(|| {
@@ -147,9 +139,11 @@ impl Inventory for Sim {
                 .iter()
                 .map(|(name, a)| {
                     let dimensions = match &a.source {
-                        crate::alarms::AlarmSource::Listener(l) => load_balancer_of(l)
-                            .map(|lb| vec![("LoadBalancer".into(), dimension_of(&lb))])
-                            .unwrap_or_default(),
+                        crate::alarms::AlarmSource::Listener(l) => {
+                            greenlight_core::analysis::load_balancer_dimension(l)
+                                .map(|d| vec![("LoadBalancer".into(), d)])
+                                .unwrap_or_default()
+                        }
                         crate::alarms::AlarmSource::Tasks(cluster, blue, _) => vec![
                             ("ClusterName".into(), cluster.clone()),
                             ("ServiceName".into(), blue.clone()),
