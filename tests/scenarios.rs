@@ -261,6 +261,8 @@ async fn an_alarm_during_the_bake_of_each_step_rolls_back_from_that_step() {
                     reason: None,
                 },
             },
+            account: None,
+            region: None,
         };
         let relayed =
             greenlight_lambda::handlers::alarm_relay(s.sim.clone(), s.settings.clone(), event)
@@ -1175,7 +1177,12 @@ async fn an_alarm_inside_the_rollback_window_reverts_the_release_within_seconds(
         )
         .unwrap();
     // EventBridge delivers the change to the alarm relay.
-    let event = greenlight::simulation::alarm_event("web-staging-5xx", "5xx", s.now());
+    let event = greenlight::simulation::alarm_event(
+        "web-staging-5xx",
+        "5xx",
+        s.now(),
+        (greenlight_sim::ACCOUNT, greenlight_sim::REGION),
+    );
     s.deliver_async(greenlight::simulation::Async::AlarmRelay, event)
         .await
         .unwrap();
@@ -1217,7 +1224,12 @@ async fn an_unwatched_window_leaves_the_release_to_the_operator() {
             "5xx",
         )
         .unwrap();
-    let event = greenlight::simulation::alarm_event("web-staging-5xx", "5xx", s.now());
+    let event = greenlight::simulation::alarm_event(
+        "web-staging-5xx",
+        "5xx",
+        s.now(),
+        (greenlight_sim::ACCOUNT, greenlight_sim::REGION),
+    );
     let relayed = s
         .deliver_async(greenlight::simulation::Async::AlarmRelay, event)
         .await

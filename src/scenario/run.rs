@@ -287,7 +287,8 @@ async fn alarm(
     let reason = reason.unwrap_or("forced by the scenario");
     s.sim.world().force_alarm(name, Some(value), reason)?;
     if value == AlarmValue::Alarm {
-        let event = crate::simulation::alarm_event(name, reason, s.now());
+        let origin = s.sim.world().accounts.owner(&format!("alarm:{name}"));
+        let event = crate::simulation::alarm_event(name, reason, s.now(), (&origin.0, &origin.1));
         let _ = s.deliver_async(Async::AlarmRelay, event).await;
     }
     if let Some(d) = duration {

@@ -68,11 +68,18 @@ pub fn approval_request(principal: &str, body: &str) -> Value {
 }
 
 /// A CloudWatch alarm's change to ALARM as EventBridge delivers it.
-pub fn alarm_event(name: &str, reason: &str, at: DateTime<Utc>) -> Value {
+/// `(account, region)` is where the alarm is: the stack's, or a target account's that
+/// forwards its alarm state changes to the stack's bus (the event keeps its origin).
+pub fn alarm_event(
+    name: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+    (account, region): (&str, &str),
+) -> Value {
     json!({
         "version": "0", "id": format!("alarm-{name}-{}", at.timestamp()),
         "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-        "account": "123456789012", "region": "eu-west-1",
+        "account": account, "region": region,
         "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": reason}},
     })

@@ -232,4 +232,24 @@ impl ImageRegistry for AwsCloud {
             .map(str::to_string)
             .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
     }
+
+    async fn repository_policy(&self, repository: &str) -> PortResult<Option<String>> {
+        const OP: &str = "ecr:GetRepositoryPolicy";
+        match self
+            .ecr
+            .get_repository_policy()
+            .repository_name(repository)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.policy_text().map(str::to_string)),
+            Err(e) => match e.as_service_error() {
+                Some(se) if se.is_repository_policy_not_found_exception() => Ok(None),
+                Some(se) if se.is_repository_not_found_exception() => {
+                    Err(PortError::not_found(format!("ECR repository {repository}")))
+                }
+                _ => Err(classify(OP, e)),
+            },
+        }
+    }
 }

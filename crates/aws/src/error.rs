@@ -38,6 +38,19 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let operation = operation.to_string();
+    // Credentials for an environment's role that could not be had: the role refused
+    // (permanent) or STS unreachable (transient); see `reach.rs`.
+    if let Some(e) = credentials_error(&err) {
+        use aws_credential_types::provider::error::CredentialsError;
+        let message = describe(&err);
+        return match e {
+            CredentialsError::InvalidConfiguration(_)
+            | CredentialsError::CredentialsNotLoaded(_) => {
+                PortError::AccessDenied { operation, message }
+            }
+            _ => PortError::Unavailable { operation, message },
+        };
+    }
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             PortError::Unavailable {
@@ -66,6 +79,21 @@ where
             message: describe(&err),
         },
     }
+}
+
+/// The credentials error behind an SDK error, if that is why it failed.
+fn credentials_error<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e aws_credential_types::provider::error::CredentialsError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(s) = source {
+        if let Some(c) = s.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            return Some(c);
+        }
+        source = s.source();
+    }
+    None
 }
 
 fn describe(err: &dyn std::error::Error) -> String {

@@ -14,6 +14,7 @@ mod events;
 mod http;
 #[cfg(feature = "inventory")]
 mod inventory;
+mod reach;
 pub mod sfn;
 mod sns;
 mod sqs;
@@ -41,6 +42,9 @@ pub struct AwsCloud {
     pub sts: aws_sdk_sts::Client,
     pub http: reqwest::Client,
     pub table: String,
+    /// The external ID greenlight gives when it assumes an environment's role
+    /// (`GREENLIGHT_EXTERNAL_ID`, the stack's `TargetExternalId`).
+    pub external_id: Option<String>,
     /// Region and credentials, for the requests signed by hand (the approval URL).
     pub sdk: aws_config::SdkConfig,
 }
@@ -68,6 +72,9 @@ impl AwsCloud {
                 .build()
                 .expect("the HTTP client builds"),
             table: table.into(),
+            external_id: std::env::var("GREENLIGHT_EXTERNAL_ID")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }
     }
 

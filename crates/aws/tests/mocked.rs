@@ -466,3 +466,52 @@ async fn image_labels_are_read_from_the_first_image_of_an_index() {
     let garbled = labels_served("200 OK", "<html>".into()).await.unwrap_err();
     assert!(!garbled.is_retryable(), "{garbled}");
 }
+
+/// An environment's role that STS refuses (missing, not trusting the stack, another external
+/// ID) fails the calls made there as `AccessDenied`, naming the role and the session; STS
+/// throttling fails them retryably. Either way nothing reaches the target account.
+#[tokio::test]
+async fn a_role_sts_refuses_fails_the_calls_there_as_access_denied() {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use greenlight_core::config::Place;
+    use greenlight_core::ports::Reach;
+
+    let refusing = |code: &'static str| {
+        mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(|r| {
+                r.external_id() == Some("ext-1") && r.role_session_name() == Some("web-prod-1")
+            })
+            .then_error(move || {
+                AssumeRoleError::generic(ErrorMetadata::builder().code(code).message("no").build())
+            })
+    };
+    for (code, retryable) in [("AccessDenied", false), ("Throttling", true)] {
+        let rule = refusing(code);
+        let mut c = cloud().await;
+        c.external_id = Some("ext-1".into());
+        // A table of its own, so that this case does not reuse the clients of another.
+        c.table = format!("table-{code}");
+        c.sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&rule], |c| c
+            .retry_config(RetryConfig::disabled()));
+        let place = Place {
+            account: "222222222222".into(),
+            region: "us-east-1".into(),
+            role: Arn::parse("arn:aws:iam::222222222222:role/greenlight-target-us-east-1").unwrap(),
+        };
+        let there = c.reach(&place, "web-prod-1").unwrap();
+        let err = there
+            .describe_service("main", "web-blue")
+            .await
+            .unwrap_err();
+        assert_eq!(err.is_retryable(), retryable, "{code}: {err}");
+        if !retryable {
+            assert!(matches!(err, PortError::AccessDenied { .. }), "{err}");
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("greenlight-target-us-east-1") && text.contains("web-prod-1"),
+            "{text}"
+        );
+        assert_eq!(rule.num_calls(), 1, "{code}");
+    }
+}

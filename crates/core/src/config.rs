@@ -48,6 +48,19 @@ pub struct Environment {
     /// Whether a person must approve before traffic moves.
     #[serde(default)]
     pub approval: Approval,
+    /// The AWS account (12 digits) of this environment's resources, when it is not the
+    /// stack's. Given with `region` and `role`, or not at all (the stack's own account and
+    /// region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The region of this environment's resources, e.g. `us-east-1`. Given with `account`
+    /// and `role`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The IAM role in `account` that greenlight assumes to act there (the role of
+    /// templates/target-account.yaml). Given with `account` and `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Arn>,
     /// ECS cluster name or ARN.
     pub cluster: String,
     /// The two ECS services, one per colour.
@@ -453,6 +466,36 @@ pub enum ProbeVia {
     Production,
 }
 
+/// Where an environment's resources are when they are not in the stack's own account and
+/// region, and the role greenlight assumes to reach them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Place {
+    pub account: String,
+    pub region: String,
+    pub role: Arn,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {} in {}", self.account, self.region)
+    }
+}
+
+impl Environment {
+    /// Where this environment is, when it is not in the stack's account and region (all of
+    /// `account`, `region` and `role` given; validation refuses a partial set).
+    pub fn place(&self) -> Option<Place> {
+        match (&self.account, &self.region, &self.role) {
+            (Some(account), Some(region), Some(role)) => Some(Place {
+                account: account.clone(),
+                region: region.clone(),
+                role: role.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Config {
     /// The environment `(app, env)`, if configured.
     pub fn environment(&self, app: &str, env: &str) -> Option<(&App, &Environment)> {
@@ -464,6 +507,7 @@ impl Config {
 mod analysis;
 mod decoding;
 mod loading;
+mod place;
 mod validation;
 
 pub use analysis::{Analysis, CustomMetric, MetricCheck, MetricKind, Tolerance, Worse};

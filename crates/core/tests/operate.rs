@@ -237,7 +237,7 @@ async fn the_alarm_relay_fails_the_bakes_that_watch_the_alarm() {
             reason: None,
         },
     };
-    assert!(approval::relay_alarm(&sim, &ok)
+    assert!(approval::relay_alarm(&sim, &ok, Default::default())
         .await
         .unwrap()
         .failed
@@ -249,7 +249,9 @@ async fn the_alarm_relay_fails_the_bakes_that_watch_the_alarm() {
             reason: Some("5xx > 5%".into()),
         },
     };
-    let out = approval::relay_alarm(&sim, &alarm).await.unwrap();
+    let out = approval::relay_alarm(&sim, &alarm, Default::default())
+        .await
+        .unwrap();
     assert_eq!(out.failed, ["d1"]);
     assert!(
         matches!(&sim.world().answers[0].1, TokenAnswer::Failure { error, cause } if error == "Greenlight.AlarmFired" && cause.contains("5xx > 5%"))

@@ -6,8 +6,10 @@
 //!
 //! `Sim` is a cheap handle (`Clone`); all clones share one world.
 
+mod accounts;
 mod alarms;
 mod behaviour;
+mod install;
 mod metrics;
 mod ports;
 mod world;
@@ -16,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use accounts::Accounts;
 pub use behaviour::Behaviour;
 pub use world::*;
 
@@ -23,6 +26,9 @@ pub use world::*;
 #[derive(Clone)]
 pub struct Sim {
     world: Arc<Mutex<World>>,
+    /// Where this handle's ECS, ELB, CloudWatch and ECR calls are made: another account or
+    /// region reached through its role, or (`None`) the stack's own.
+    place: Option<greenlight_core::config::Place>,
 }
 
 impl Sim {
@@ -30,6 +36,7 @@ impl Sim {
     pub fn new(seed: u64, start: DateTime<Utc>) -> Sim {
         Sim {
             world: Arc::new(Mutex::new(World::new(seed, start))),
+            place: None,
         }
     }
 
@@ -49,7 +56,15 @@ impl Sim {
             let elapsed = tokio::time::Instant::now() - instant;
             w.now = origin + chrono::Duration::from_std(elapsed).unwrap_or_default();
         }
+        w.accounts.acting = self.place.as_ref().map(|p| p.role.to_string());
         w
+    }
+
+    /// The account and region this handle's calls are made in.
+    pub fn here(&self) -> (&str, &str) {
+        self.place.as_ref().map_or((ACCOUNT, REGION), |p| {
+            (p.account.as_str(), p.region.as_str())
+        })
     }
 
     /// From now on the world's time is tokio's (virtual when the runtime's clock is

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use greenlight_core::config::{Colour, Config, Environment};
+use greenlight_core::config::{Colour, Environment};
 use greenlight_core::notify::Notification;
 use greenlight_core::ports::{
     AlarmValue, DeploymentRecord, HealthState, ImageInfo, Lock, PortError, RolloutState,
@@ -214,6 +214,8 @@ pub struct World {
     /// The error of a call that took effect but whose answer was lost
     /// ([`FaultKind::TimeoutLanded`]): the port returns it once the call's effect is done.
     pub lost_reply: Option<PortError>,
+    /// Accounts and regions other than the stack's, and who acts in them.
+    pub accounts: crate::accounts::Accounts,
 }
 
 impl World {
@@ -254,6 +256,7 @@ impl World {
             alarm_changes: Vec::new(),
             access: BTreeSet::new(),
             lost_reply: None,
+            accounts: Default::default(),
         }
     }
 
@@ -284,6 +287,9 @@ impl World {
     /// Records that the running function (if any) used an IAM action the AWS adapter needs
     /// beside the calls it makes (`elasticloadbalancing:DescribeLoadBalancers`).
     pub fn note_access(&mut self, action: &str) {
+        if self.accounts.noted_there(action) {
+            return;
+        }
         if let Ok(function) = CURRENT_FUNCTION.try_with(Clone::clone) {
             self.access.insert((function, action.to_string()));
         }
@@ -505,15 +511,26 @@ impl World {
     }
 
     pub fn register_task_def(&mut self, family: &str, containers: Vec<(String, String)>) -> String {
+        self.register_task_def_in((ACCOUNT, REGION), family, containers)
+    }
+
+    /// Registers a task definition in an account and region.
+    pub fn register_task_def_in(
+        &mut self,
+        (account, region): (&str, &str),
+        family: &str,
+        containers: Vec<(String, String)>,
+    ) -> String {
+        let prefix = format!("arn:aws:ecs:{region}:{account}:task-definition/");
         let revision = self
             .task_defs
             .values()
-            .filter(|t| t.family == family)
+            .filter(|t| t.family == family && t.arn.starts_with(&prefix))
             .map(|t| t.revision)
             .max()
             .unwrap_or(0)
             + 1;
-        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:{revision}");
+        let arn = format!("{prefix}{family}:{revision}");
         self.task_defs.insert(
             arn.clone(),
             TaskDef {
@@ -559,140 +576,7 @@ impl World {
             }),
         }
         self.behaviours.insert(digest.clone(), behaviour);
-    }
-
-    /// Builds the AWS side of every environment in `config`: services (blue live at
-    /// `desired` tasks running `initial`, green idle), target groups, listeners (production
-    /// all on blue, test on green), alarms on the production listener's 5xx rate, and the
-    /// repository; and stores the configuration.
-    pub fn install(&mut self, config: &Config, initial: &Digest, desired: u32) {
-        let long_ago = self.now - chrono::Duration::hours(24);
-        for (app_name, app) in &config.apps {
-            self.push_image(
-                &app.repository,
-                Some("initial"),
-                initial,
-                Behaviour::healthy(),
-            );
-            let uri = self.repos[&app.repository].uri.clone();
-            for env in app.environments.values() {
-                let family = format!("{app_name}-{}", env.cluster);
-                let td = self.register_task_def(
-                    &family,
-                    vec![
-                        (app.container.clone(), format!("{uri}@{initial}")),
-                        (
-                            "log-router".into(),
-                            "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable".into(),
-                        ),
-                    ],
-                );
-                for colour in [Colour::Blue, Colour::Green] {
-                    let key = (env.cluster.clone(), env.services.get(colour).clone());
-                    self.services.insert(
-                        key.clone(),
-                        Service {
-                            cluster: env.cluster.clone(),
-                            name: key.1.clone(),
-                            task_definition: td.clone(),
-                            desired: if colour == Colour::Blue { desired } else { 0 },
-                            updated_at: long_ago,
-                        },
-                    );
-                    if let Some(tgs) = &env.target_groups {
-                        self.target_groups.insert(tgs.get(colour).clone(), key);
-                    }
-                }
-                self.install_listeners(env);
-                // A `url` probe's host is the environment's public name: it resolves to the
-                // production listener.
-                for probe in &env.checks.probes {
-                    if let Some(host) = probe
-                        .url
-                        .as_deref()
-                        .and_then(|u| u.split_once("://"))
-                        .map(|(_, r)| r.split(['/', ':']).next().unwrap_or(r).to_string())
-                    {
-                        if let Some(l) = &env.listeners {
-                            self.dns.insert(host, l.production.clone());
-                        }
-                    }
-                }
-                let source = match &env.listeners {
-                    Some(l) => AlarmSource::Listener(l.production.clone()),
-                    None => AlarmSource::Tasks(
-                        env.cluster.clone(),
-                        env.services.blue.clone(),
-                        env.services.green.clone(),
-                    ),
-                };
-                for alarm in &env.checks.alarms {
-                    self.alarms.insert(
-                        alarm.clone(),
-                        Alarm {
-                            source: source.clone(),
-                            threshold: 0.05,
-                            forced: None,
-                        },
-                    );
-                }
-            }
-        }
-        self.store.config = Some(StoredConfig {
-            config: config.clone(),
-            version: 1,
-            updated_at: self.now,
-            updated_by: "sim".into(),
-            source: None,
-        });
-    }
-
-    fn install_listeners(&mut self, env: &Environment) {
-        let Some(lb) = env.load_balancer() else {
-            return;
-        };
-        let lb_name = lb
-            .listeners
-            .production
-            .parts()
-            .ok()
-            .map_or("lb", |p| p.resource.split('/').nth(2).unwrap_or("lb"))
-            .to_string();
-        let dns = format!("{lb_name}-1234567890.{REGION}.elb.amazonaws.com");
-        self.listeners.insert(
-            lb.listeners.production.clone(),
-            Listener {
-                production: true,
-                dns_name: dns.clone(),
-                port: 443,
-                scheme: "https".into(),
-                weights: vec![
-                    TargetWeight {
-                        target_group: lb.target_groups.blue.clone(),
-                        weight: 100,
-                    },
-                    TargetWeight {
-                        target_group: lb.target_groups.green.clone(),
-                        weight: 0,
-                    },
-                ],
-            },
-        );
-        if let Some(test) = &lb.listeners.test {
-            self.listeners.insert(
-                test.clone(),
-                Listener {
-                    production: false,
-                    dns_name: dns,
-                    port: 8443,
-                    scheme: "https".into(),
-                    weights: vec![TargetWeight {
-                        target_group: lb.target_groups.green.clone(),
-                        weight: 100,
-                    }],
-                },
-            );
-        }
+        self.replicate(repository);
     }
 
     /// Answers an HTTP GET the way the simulated load balancers and services would.

@@ -278,13 +278,27 @@ where
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AlarmEvent {
     pub detail: AlarmChange,
+    /// The account and region of the alarm: the stack's own, or a target account's whose
+    /// rule forwards its alarm state changes to the stack's bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
-pub async fn alarm_relay<P>(p: P, _: Settings, event: AlarmEvent) -> Result<Relayed, Failure>
+pub async fn alarm_relay<P>(p: P, settings: Settings, event: AlarmEvent) -> Result<Relayed, Failure>
 where
     P: StateStore + Executions,
 {
-    approval::relay_alarm(&p, &event.detail)
+    let origin = approval::AlarmOrigin {
+        from: event.account.as_deref().zip(event.region.as_deref()),
+        // The stack's topic is in the stack's account and region.
+        home: settings
+            .topic
+            .home()
+            .map(|(region, account)| (account, region)),
+    };
+    approval::relay_alarm(&p, &event.detail, origin)
         .await
         .map_err(Failure::of)
 }

@@ -105,6 +105,9 @@ pub(super) fn f_path(path: &str, key: &str) -> String {
 pub(super) struct EnvParts {
     pub(super) trigger: Option<Trigger>,
     pub(super) approval: Option<Approval>,
+    pub(super) account: Option<Option<String>>,
+    pub(super) region: Option<Option<String>>,
+    pub(super) role: Option<Option<Arn>>,
     pub(super) cluster: Option<String>,
     pub(super) services: Option<Colours<String>>,
     pub(super) target_groups: Option<Option<Colours<Arn>>>,
@@ -124,6 +127,18 @@ impl EnvParts {
         let parts = EnvParts {
             trigger: f.required("trigger", dx),
             approval: Some(opt_or(&mut f, "approval", Approval::default(), dx)),
+            account: match f.node("account") {
+                None => Some(None),
+                Some(n) => String::decode(n, &f.path_of("account"), dx).map(Some),
+            },
+            region: match f.node("region") {
+                None => Some(None),
+                Some(n) => String::decode(n, &f.path_of("region"), dx).map(Some),
+            },
+            role: match f.node("role") {
+                None => Some(None),
+                Some(n) => Arn::decode(n, &f.path_of("role"), dx).map(Some),
+            },
             cluster: f.required("cluster", dx),
             services: f.required("services", dx),
             target_groups: match f.node("target_groups") {
@@ -161,6 +176,9 @@ impl EnvParts {
         EnvParts {
             trigger: Some(env.trigger.clone()),
             approval: Some(env.approval.clone()),
+            account: Some(env.account.clone()),
+            region: Some(env.region.clone()),
+            role: Some(env.role.clone()),
             cluster: Some(env.cluster.clone()),
             services: Some(env.services.clone()),
             target_groups: Some(env.target_groups.clone()),
@@ -179,6 +197,9 @@ impl EnvParts {
         Some(Environment {
             trigger: self.trigger?,
             approval: self.approval?,
+            account: self.account?,
+            region: self.region?,
+            role: self.role?,
             cluster: self.cluster?,
             services: self.services?,
             target_groups: self.target_groups?,

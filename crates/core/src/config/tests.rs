@@ -471,7 +471,7 @@ fn arns_must_be_of_the_right_kind_and_place() {
     assert_error(
         &other_region,
         &format!("{ep}.target_groups.green"),
-        "same region and account",
+        "this ARN is in account 123456789012, us-east-1; `target_groups.blue` says account 123456789012, eu-west-1",
     );
     let same_test = one_env("").replace(
         &format!(
@@ -493,6 +493,83 @@ fn arns_must_be_of_the_right_kind_and_place() {
         &one_env("").replace("123456789012:targetgroup/web-b", "1234:targetgroup/web-b"),
         &format!("{ep}.target_groups.blue"),
         "12 digits",
+    );
+}
+
+/// An environment in another account names `account`, `region` and `role`; every ARN of
+/// it must be there, and a mixed-account environment is refused at the ARN that differs.
+#[test]
+fn an_environment_in_another_account_is_checked_against_its_place() {
+    let ep = "apps.web.environments.staging";
+    let moved = |text: &str| text.replace(":123456789012:", ":222222222222:");
+    let place = "        account: \"222222222222\"\n        region: eu-west-1\n        role: arn:aws:iam::222222222222:role/greenlight-target-eu-west-1\n";
+    let ok = load(&moved(&one_env(place)));
+    assert!(errors(&ok).is_empty(), "{:#?}", ok.problems);
+    let env = &ok.config.as_ref().unwrap().apps["web"].environments["staging"];
+    let p = env.place().expect("the environment has a place");
+    assert_eq!(
+        (p.account.as_str(), p.region.as_str()),
+        ("222222222222", "eu-west-1")
+    );
+
+    // An ARN still in the stack's account: pointed at, with the line.
+    let mixed = moved(&one_env(place)).replace(
+        "222222222222:targetgroup/web-g",
+        "123456789012:targetgroup/web-g",
+    );
+    assert_error(
+        &mixed,
+        &format!("{ep}.target_groups.green"),
+        "this ARN is in account 123456789012, eu-west-1; this environment's `account` and `region` say account 222222222222, eu-west-1",
+    );
+    let report = load(&mixed);
+    let problem = report
+        .problems
+        .iter()
+        .find(|p| p.path.ends_with("target_groups.green"))
+        .unwrap();
+    assert!(problem.line.is_some(), "the error has a line and column");
+
+    // Without `account`: the ARNs agree among themselves, and the error says how to move.
+    let unplaced = one_env("").replace(
+        "123456789012:targetgroup/web-g",
+        "222222222222:targetgroup/web-g",
+    );
+    assert_error(
+        &unplaced,
+        &format!("{ep}.target_groups.green"),
+        "names it with `account`, `region` and `role`",
+    );
+    // All three or none.
+    assert_error(
+        &moved(&one_env("        account: \"222222222222\"\n")),
+        ep,
+        "add region and role",
+    );
+    assert_error(
+        &moved(&one_env(&place.replace("222222222222\"", "22222\""))),
+        &format!("{ep}.account"),
+        "12 digits",
+    );
+    assert_error(
+        &moved(&one_env(
+            &place.replace("region: eu-west-1", "region: europe"),
+        )),
+        &format!("{ep}.region"),
+        "not an AWS region name",
+    );
+    assert_error(
+        &moved(&one_env(&place.replace(
+            "arn:aws:iam::222222222222:role/",
+            "arn:aws:iam::333333333333:role/",
+        ))),
+        &format!("{ep}.role"),
+        "not in this environment's account 222222222222",
+    );
+    assert_error(
+        &moved(&one_env(&place.replace(":role/", ":user/"))),
+        &format!("{ep}.role"),
+        "not an IAM role ARN",
     );
 }
 

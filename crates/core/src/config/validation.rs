@@ -114,7 +114,7 @@ pub(super) struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn error(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: &str, message: impl Into<String>) {
         self.dx.error(path, None, message);
     }
     fn warning(&mut self, path: &str, message: impl Into<String>) {
@@ -146,6 +146,7 @@ pub(super) fn check_environment(
     check_trigger(c, siblings, env_name, env, ep);
 
     check_resources(c, env, ep);
+    super::place::check_place(c, env, ep);
     if let Some(Some(n)) = &env.notifications {
         if let Err(e) = n.topic.expect("sns", "", "an SNS topic") {
             c.error(&p("notifications.topic"), e);
@@ -324,23 +325,6 @@ fn check_resources(c: &mut Checker<'_>, env: &EnvParts, ep: &str) {
                 c.error(
                     &p("listeners.test"),
                     "the test listener must differ from the production listener",
-                );
-            }
-        }
-        let home = listeners.production.home();
-        let mut related: Vec<(&str, &Arn)> = Vec::new();
-        if let Some(Some(tgs)) = &env.target_groups {
-            related.push(("target_groups.blue", &tgs.blue));
-            related.push(("target_groups.green", &tgs.green));
-        }
-        if let Some(test) = &listeners.test {
-            related.push(("listeners.test", test));
-        }
-        for (path, arn) in related {
-            if home.is_some() && arn.home().is_some() && arn.home() != home {
-                c.error(
-                    &p(path),
-                    "must be in the same region and account as listeners.production",
                 );
             }
         }

@@ -30,7 +30,7 @@ pub struct AlarmState {
 }
 
 /// CloudWatch alarms.
-pub trait Alarms: Send + Sync {
+pub trait Alarms: super::Reach + Send + Sync {
     /// The state of each named alarm that exists (missing names are absent from the result).
     fn alarm_states(
         &self,
@@ -50,7 +50,7 @@ pub struct MetricQuery {
 }
 
 /// CloudWatch metrics.
-pub trait Metrics: Send + Sync {
+pub trait Metrics: super::Reach + Send + Sync {
     /// Each query's value over `[start, end)`, in the order asked: the sum of its
     /// datapoints for `Sum` and `SampleCount`, their mean for any other statistic, `None`
     /// where CloudWatch holds no datapoint (as for a count that stayed at zero).

@@ -52,7 +52,7 @@ impl ImageSource {
 }
 
 /// Amazon ECR.
-pub trait ImageRegistry: Send + Sync {
+pub trait ImageRegistry: super::Reach + Send + Sync {
     /// The image with this digest; `NotFound` when the repository or image is missing.
     fn image_by_digest(
         &self,
@@ -85,6 +85,12 @@ pub trait ImageRegistry: Send + Sync {
 
     /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`.
     fn repository_uri(&self, repository: &str) -> impl Future<Output = PortResult<String>> + Send;
+
+    /// The repository's policy document (`GetRepositoryPolicy`); `None` when it has none.
+    fn repository_policy(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = PortResult<Option<String>>> + Send;
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub struct ServiceState {
 }
 
 /// Amazon ECS: services and task definitions.
-pub trait ContainerService: Send + Sync {
+pub trait ContainerService: super::Reach + Send + Sync {
     fn describe_service(
         &self,
         cluster: &str,

@@ -75,7 +75,7 @@ pub struct ListenerEndpoint {
 }
 
 /// Application Load Balancer listeners and target groups.
-pub trait LoadBalancer: Send + Sync {
+pub trait LoadBalancer: super::Reach + Send + Sync {
     /// The target groups and weights of the listener's default forward action.
     fn listener_weights(
         &self,

@@ -90,6 +90,20 @@ impl Clock for SystemClock {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Place
+
+/// Reaching an environment's own resources where they are: in another account or region,
+/// through the role its configuration names ([`crate::config::Place`]).
+pub trait Reach: Clone + Send + Sync {
+    /// These ports, with the calls to ECS, Elastic Load Balancing, CloudWatch and ECR made in
+    /// `place` under the role's credentials, the role session named `session` (CloudTrail
+    /// in the target account shows it); calls to greenlight's own table, executions, topics
+    /// and bus are made as before. Credentials are fetched when first needed, so a role
+    /// that can't be assumed fails the first call made there (`AccessDenied`).
+    fn reach(&self, place: &crate::config::Place, session: &str) -> PortResult<Self>;
+}
+
 mod cloudwatch;
 mod ecr;
 mod ecs;

@@ -43,10 +43,16 @@ where
         TokenPurpose::Bake | TokenPurpose::Window => &r.env.checks.alarms,
         TokenPurpose::Approval => &[],
     };
-    p.put_task_token(&r.deployment, input.purpose, &input.token, alarms)
+    let place = r.env.place();
+    let keys: Vec<String> = alarms
+        .iter()
+        .map(|a| super::reach::alarm_key(place.as_ref(), a))
+        .collect();
+    p.put_task_token(&r.deployment, input.purpose, &input.token, &keys)
         .await?;
     if !alarms.is_empty() {
-        let states = p.alarm_states(alarms).await?;
+        let there = super::reach::ports_for(p, &r.env, &r.deployment)?;
+        let states = there.alarm_states(alarms).await?;
         if let Some(a) = states
             .iter()
             .find(|a| a.value == crate::ports::AlarmValue::Alarm)
@@ -299,12 +305,21 @@ where
     }
 }
 
-/// The part of a CloudWatch "Alarm State Change" event the relay reads.
+/// The part of a CloudWatch "Alarm State Change" event's `detail` the relay reads.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmChange {
     pub alarm_name: String,
     pub state: AlarmStateValue,
+}
+
+/// Where an alarm state change comes from (the event's `account` and `region`), and where
+/// the stack is: an alarm of another account or region only fails the deployments of
+/// environments there (names are unique within one account and region only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlarmOrigin<'a> {
+    pub from: Option<(&'a str, &'a str)>,
+    pub home: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -322,7 +337,11 @@ pub struct Relayed {
 
 /// An alarm went to ALARM: every deployment baking with that alarm fails its wait now
 /// instead of at its next check.
-pub async fn relay_alarm<P>(p: &P, change: &AlarmChange) -> Result<Relayed, StepError>
+pub async fn relay_alarm<P>(
+    p: &P,
+    change: &AlarmChange,
+    origin: AlarmOrigin<'_>,
+) -> Result<Relayed, StepError>
 where
     P: StateStore + Executions,
 {
@@ -330,7 +349,11 @@ where
     if change.state.value != "ALARM" {
         return Ok(out);
     }
-    for (deployment, token) in p.tokens_watching(&change.alarm_name).await? {
+    let mut watching = Vec::new();
+    for key in super::reach::alarm_keys(origin.from, origin.home, &change.alarm_name) {
+        watching.extend(p.tokens_watching(&key).await?);
+    }
+    for (deployment, token) in watching {
         let cause = format!(
             "alarm fired: {}{}",
             change.alarm_name,

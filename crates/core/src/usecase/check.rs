@@ -18,6 +18,7 @@ pub async fn deploy<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     guard(p, &r).await?;
     let lb = r.env.load_balancer();
     p.update_service(
@@ -47,6 +48,7 @@ pub async fn stable<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     guard(p, &r).await?;
     r.notice = None;
     let now = p.now();
@@ -205,6 +207,7 @@ pub async fn ready<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + Prober + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     guard(p, &r).await?;
     r.notice = None;
     let probes: Vec<Probe> = r
@@ -228,6 +231,7 @@ pub async fn health<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Alarms + Metrics + Prober + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     guard(p, &r).await?;
     r.notice = None;
     p.delete_task_token(&r.deployment, TokenPurpose::Bake)
@@ -316,6 +320,7 @@ pub async fn window<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + ContainerService + LoadBalancer + Alarms + Prober + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     r.notice = None;
     p.delete_task_token(&r.deployment, TokenPurpose::Window)
         .await?;

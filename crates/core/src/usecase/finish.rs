@@ -18,6 +18,7 @@ pub async fn finalize<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     let now = p.now();
     // A retried finalize whose first attempt completed: announce again, change nothing.
     if let Some(rec) = p.get_deployment(&r.deployment).await? {
@@ -90,6 +91,7 @@ pub async fn retire<P>(p: &P, r: &Rollout) -> Result<Retired, StepError>
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     let keep = |reason: String| {
         Ok(Retired {
             retired: false,

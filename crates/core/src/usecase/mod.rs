@@ -13,6 +13,7 @@ pub mod notices;
 pub mod on_push;
 pub mod prepare;
 pub mod promote;
+pub mod reach;
 pub mod reconcile;
 pub mod record;
 pub mod report;

@@ -323,6 +323,51 @@ async fn image_source<P: ImageRegistry>(
         .unwrap_or_default())
 }
 
+/// The repository URI the new task definition pulls the digest from. In the stack's own
+/// account and region: the app's repository. For an environment elsewhere (`there`, its
+/// ports): a replica in its own registry (ECR replication; the same digest), else the app's
+/// repository when it is in the environment's account or its policy lets that account pull.
+/// Anything else is refused before anything is changed, naming the two fixes.
+async fn pull_from<P: ImageRegistry>(
+    home: &P,
+    there: &P,
+    env: &crate::config::Environment,
+    input: &StartInput,
+) -> Result<String, StepError> {
+    let repository = &input.image.repository;
+    let Some(place) = env.place() else {
+        return Ok(home.repository_uri(repository).await?);
+    };
+    match there.image_by_digest(repository, &input.image.digest).await {
+        Ok(_) => return Ok(there.repository_uri(repository).await?),
+        Err(PortError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let uri = home.repository_uri(repository).await?;
+    let registry = uri.split('.').next().unwrap_or_default();
+    if registry == place.account {
+        return Ok(uri);
+    }
+    let policy = home.repository_policy(repository).await?;
+    if policy
+        .as_deref()
+        .is_some_and(|p| super::reach::grants_pull(p, &place.account))
+    {
+        return Ok(uri);
+    }
+    Err(StepError::NotConfigured(format!(
+        "{} can't be pulled in account {} ({}): repository `{repository}` of account {registry} has no policy letting account {} pull ({}), and account {}'s registry in {} has no replica of it. Replicate the repository there (ECR replication), or add a statement to its repository policy allowing arn:aws:iam::{}:root both actions",
+        input.image.digest,
+        place.account,
+        place.region,
+        place.account,
+        super::reach::PULL_ACTIONS.join(", "),
+        place.account,
+        place.region,
+        place.account,
+    )))
+}
+
 async fn locked<P>(
     p: &P,
     input: &StartInput,
@@ -335,9 +380,11 @@ where
     P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Clock,
 {
     let now = p.now();
+    let source = image_source(p, input).await?;
+    let home = p;
+    let p = &*super::reach::ports_for(p, &env, &input.deployment)?;
     let live = live_colour(p, &env).await?;
     let target = live.other();
-    let source = image_source(p, input).await?;
     if !env.checks.alarms.is_empty() {
         let found = p.alarm_states(&env.checks.alarms).await?;
         let missing: Vec<&str> = env
@@ -357,7 +404,7 @@ where
     let live_service = p
         .describe_service(&env.cluster, env.services.get(live))
         .await?;
-    let uri = p.repository_uri(&input.image.repository).await?;
+    let uri = pull_from(home, p, &env, input).await?;
     let task_definition = p
         .register_with_image(
             &live_service.task_definition,

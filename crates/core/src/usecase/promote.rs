@@ -223,7 +223,9 @@ where
     }
     let chosen = promotable(p, app, from, digest).await?;
     // Promoting what the target runs already starts nothing.
-    if let Ok(running) = live_image(p, target, &a.container).await {
+    let session = super::reach::session_name(&format!("promote-by-{by}"));
+    let there = super::reach::ports_for(p, target, &session)?;
+    if let Ok(running) = live_image(&*there, target, &a.container).await {
         if running.digest == chosen {
             return Err(CommandError::promotion_refused(format!(
                 "{app}/{to} already runs {chosen}; nothing to promote"
@@ -356,7 +358,10 @@ where
         }
         LockOutcome::Acquired { .. } => {}
     }
-    let result = flip_back(p, env, topic, app, environment, by, now).await;
+    let result = match super::reach::ports_for(p, env, &me) {
+        Ok(there) => flip_back(&*there, env, topic, app, environment, by, now).await,
+        Err(e) => Err(e.into()),
+    };
     super::record::release_quietly(p, app, environment, &me).await;
     result
 }
@@ -395,7 +400,10 @@ where
         }
     }
     let by = format!("the rollback window's watch ({cause})");
-    let result = flip_back(p, &r.env, &topic, app, environment, &by, now).await;
+    let result = match super::reach::ports_for(p, &r.env, &me) {
+        Ok(there) => flip_back(&*there, &r.env, &topic, app, environment, &by, now).await,
+        Err(e) => Err(e.into()),
+    };
     super::record::release_quietly(p, app, environment, &me).await;
     result.map(Some)
 }

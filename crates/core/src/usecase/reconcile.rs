@@ -249,7 +249,8 @@ where
             return Ok(checked);
         }
     }
-    let (_, _, _, live) = super::promote::live_service(p, env, container).await?;
+    let there = super::reach::ports_for(p, env, "greenlight-reconcile")?;
+    let (_, _, _, live) = super::promote::live_service(&*there, env, container).await?;
     if live == *digest {
         checked.finding = Finding::Live;
         return Ok(checked);

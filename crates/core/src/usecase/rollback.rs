@@ -31,6 +31,7 @@ pub async fn rollback<P>(p: &P, mut r: Rollout, error: &CaughtError) -> Result<R
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     let (outcome, kind) = outcome_of(error);
     let announce = |r: &mut Rollout, now| {
         let mut n = notification(r, kind, now);

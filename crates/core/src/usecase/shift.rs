@@ -11,6 +11,7 @@ pub async fn shift<P>(p: &P, mut r: Rollout) -> Result<Rollout, StepError>
 where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
+    let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     guard(p, &r).await?;
     let step = *r.plan.steps.get(r.step).ok_or_else(|| {
         StepError::InvalidInput(format!(

@@ -98,7 +98,8 @@ where
             .iter()
             .filter(|(n, _)| environment.is_none_or(|f| f == *n))
         {
-            let live = match super::live_colour(p, env).await {
+            let there = super::reach::ports_for(p, env, "greenlight-status")?;
+            let live = match super::live_colour(&*there, env).await {
                 Ok(c) => Some(c),
                 Err(
                     crate::rollout::StepError::Retryable(e) | crate::rollout::StepError::Aws(e),
@@ -107,10 +108,10 @@ where
             };
             let (mut image, mut tag, mut revision) = (None, None, None);
             if let Some(c) = live {
-                let service = p
+                let service = there
                     .describe_service(&env.cluster, env.services.get(c))
                     .await?;
-                let running = p
+                let running = there
                     .container_image(&service.task_definition, &a.container)
                     .await?;
                 if let Some(d) = running

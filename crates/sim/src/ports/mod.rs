@@ -30,6 +30,64 @@ fn conflict(operation: &str, message: impl Into<String>) -> PortError {
     }
 }
 
+impl Reach for Sim {
+    /// STS `AssumeRole` of the environment's role: refused when no such role was deployed
+    /// (templates/target-account.yaml) in the target account.
+    fn reach(&self, place: &greenlight_core::config::Place, _session: &str) -> PortResult<Sim> {
+        let mut w = self.world();
+        w.call("sts:AssumeRole")?;
+        if !w.accounts.roles.contains(&place.role) {
+            return Err(PortError::AccessDenied {
+                operation: "sts:AssumeRole".into(),
+                message: format!(
+                    "role {} does not exist or does not trust greenlight (deploy templates/target-account.yaml in account {})",
+                    place.role, place.account
+                ),
+            });
+        }
+        drop(w);
+        let mut there = self.clone();
+        there.place = Some(place.clone());
+        Ok(there)
+    }
+}
+
+impl Sim {
+    /// `NotFound` unless the named resource (`key` in the world's owners) is where this
+    /// handle's calls are made: a client of one account finds nothing of another.
+    fn owned(&self, w: &crate::World, key: &str, what: &str) -> PortResult<()> {
+        let (account, region) = w.accounts.owner(key);
+        if (account.as_str(), region.as_str()) == self.here() {
+            Ok(())
+        } else {
+            Err(PortError::not_found(format!(
+                "{what} (in {}, {})",
+                self.here().0,
+                self.here().1
+            )))
+        }
+    }
+
+    /// `NotFound` unless the ARN is in this handle's account and region.
+    fn arn_here(&self, arn: &str, what: &str) -> PortResult<()> {
+        match Arn::parse(arn)
+            .ok()
+            .as_ref()
+            .and_then(|a| a.home().map(|(r, a)| (a.to_string(), r.to_string())))
+        {
+            Some((account, region)) if (account.as_str(), region.as_str()) != self.here() => Err(
+                PortError::not_found(format!("{what} (in {}, {})", self.here().0, self.here().1)),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The world's key of a repository of this handle's registry.
+    fn repo(&self, repository: &str) -> String {
+        crate::accounts::repo_key(self.here(), repository)
+    }
+}
+
 impl Clock for Sim {
     fn now(&self) -> DateTime<Utc> {
         self.world().now
@@ -50,7 +108,7 @@ impl Sim {
             w.call("ecr:DescribeImages")?;
             let repo = w
                 .repos
-                .get(repository)
+                .get(&self.repo(repository))
                 .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
             repo.images
                 .iter()

@@ -8,6 +8,11 @@ impl ContainerService for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("ecs:DescribeServices")?;
+            self.owned(
+                &w,
+                &crate::accounts::service_key(cluster, service),
+                &format!("ECS service {service} in cluster {cluster}"),
+            )?;
             let s = w.service(cluster, service)?;
             Ok(w.service_state(&s))
         })
@@ -17,6 +22,10 @@ impl ContainerService for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("ecs:DescribeTaskDefinition")?;
+            self.arn_here(
+                task_definition,
+                &format!("task definition {task_definition}"),
+            )?;
             let td = w.task_defs.get(task_definition).ok_or_else(|| {
                 PortError::not_found(format!("task definition {task_definition}"))
             })?;
@@ -41,6 +50,10 @@ impl ContainerService for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("ecs:DescribeTaskDefinition")?;
+            self.arn_here(
+                task_definition,
+                &format!("task definition {task_definition}"),
+            )?;
             let td = w.task_defs.get(task_definition).cloned().ok_or_else(|| {
                 PortError::not_found(format!("task definition {task_definition}"))
             })?;
@@ -68,7 +81,7 @@ impl ContainerService for Sim {
             let newest = w
                 .task_defs
                 .values()
-                .filter(|t| t.family == td.family)
+                .filter(|t| t.family == td.family && self.arn_here(&t.arn, "").is_ok())
                 .max_by_key(|t| t.revision)
                 .cloned();
             if let Some(newest) = newest {
@@ -80,7 +93,7 @@ impl ContainerService for Sim {
             // Registering a revision with the family's roles and tags passes the roles and tags it.
             w.note_access("iam:PassRole");
             w.note_access("ecs:TagResource");
-            Ok(w.register_task_def(&td.family, containers))
+            Ok(w.register_task_def_in(self.here(), &td.family, containers))
         })
     }
 
@@ -94,8 +107,13 @@ impl ContainerService for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("ecs:UpdateService")?;
+            self.owned(
+                &w,
+                &crate::accounts::service_key(cluster, service),
+                &format!("ECS service {service} in cluster {cluster}"),
+            )?;
             if let Some(td) = task_definition {
-                if !w.task_defs.contains_key(td) {
+                if !w.task_defs.contains_key(td) || self.arn_here(td, "").is_err() {
                     return Err(PortError::Invalid {
                         operation: "ecs:UpdateService".into(),
                         message: format!("task definition {td} does not exist"),
@@ -138,6 +156,11 @@ impl ContainerService for Sim {
             let mut w = self.world();
             w.call("ecs:ListTasks")?;
             w.call("ecs:DescribeTasks")?;
+            self.owned(
+                &w,
+                &crate::accounts::service_key(cluster, service),
+                &format!("ECS service {service} in cluster {cluster}"),
+            )?;
             let s = w.service(cluster, service)?;
             let state = w.service_state(&s);
             let b = w.behaviour_of(&s.task_definition);
@@ -173,6 +196,7 @@ impl LoadBalancer for Sim {
             } else {
                 "elbv2:DescribeListeners"
             })?;
+            self.arn_here(listener.as_str(), &format!("listener {listener}"))?;
             w.listeners
                 .get(listener)
                 .map(|l| l.weights.clone())
@@ -192,8 +216,11 @@ impl LoadBalancer for Sim {
             } else {
                 "elbv2:ModifyListener"
             })?;
+            self.arn_here(listener.as_str(), &format!("listener {listener}"))?;
             for tw in weights {
-                if !w.target_groups.contains_key(&tw.target_group) {
+                if !w.target_groups.contains_key(&tw.target_group)
+                    || self.arn_here(tw.target_group.as_str(), "").is_err()
+                {
                     return Err(PortError::not_found(format!(
                         "target group {}",
                         tw.target_group
@@ -224,7 +251,9 @@ impl LoadBalancer for Sim {
         self.answered(|| {
             let mut w = self.world();
             w.call("elbv2:DescribeTargetHealth")?;
-            if !w.target_groups.contains_key(target_group) {
+            if !w.target_groups.contains_key(target_group)
+                || self.arn_here(target_group.as_str(), "").is_err()
+            {
                 return Err(PortError::not_found(format!("target group {target_group}")));
             }
             Ok(w.target_health(target_group))
@@ -236,6 +265,7 @@ impl LoadBalancer for Sim {
             let mut w = self.world();
             w.call("elbv2:DescribeListeners")?;
             w.note_access("elasticloadbalancing:DescribeLoadBalancers");
+            self.arn_here(listener.as_str(), &format!("listener {listener}"))?;
             let l = w
                 .listeners
                 .get(listener)
@@ -268,7 +298,7 @@ impl ImageRegistry for Sim {
             w.call("ecr:DescribeImages")?;
             let repo = w
                 .repos
-                .get(repository)
+                .get(&self.repo(repository))
                 .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))?;
             Ok(repo
                 .images
@@ -291,7 +321,7 @@ impl ImageRegistry for Sim {
             w.call("ecr:BatchGetImage")?;
             let image = w
                 .repos
-                .get(repository)
+                .get(&self.repo(repository))
                 .and_then(|r| r.images.iter().find(|i| i.image.digest == *digest))
                 .cloned()
                 .ok_or_else(|| PortError::not_found(format!("image {repository}@{digest}")))?;
@@ -315,9 +345,24 @@ impl ImageRegistry for Sim {
             let mut w = self.world();
             w.call("ecr:DescribeRepositories")?;
             w.repos
-                .get(repository)
+                .get(&self.repo(repository))
                 .map(|r| r.uri.clone())
                 .ok_or_else(|| PortError::not_found(format!("ECR repository {repository}")))
+        })
+    }
+
+    async fn repository_policy(&self, repository: &str) -> PortResult<Option<String>> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("ecr:GetRepositoryPolicy")?;
+            if !w.repos.contains_key(&self.repo(repository)) {
+                return Err(PortError::not_found(format!("ECR repository {repository}")));
+            }
+            Ok(if self.here() == (crate::ACCOUNT, crate::REGION) {
+                w.accounts.policies.get(repository).cloned()
+            } else {
+                None
+            })
         })
     }
 }
@@ -329,6 +374,7 @@ impl Alarms for Sim {
             w.call("cloudwatch:DescribeAlarms")?;
             Ok(names
                 .iter()
+                .filter(|n| self.owned(&w, &format!("alarm:{n}"), "").is_ok())
                 .filter_map(|n| {
                     let value = w.alarm_value(n)?;
                     let reason = (value == AlarmValue::Alarm).then(|| {
