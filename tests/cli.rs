@@ -293,6 +293,21 @@ fn every_example_scenario_passes() {
     assert_eq!(v[0]["deployments"].as_array().unwrap().len(), 3);
 }
 
+/// The two-account example validates, and its scenarios (a promotion from one account to
+/// another and region, an alarm in prod's account) pass end to end.
+#[test]
+fn the_two_account_example_validates_and_its_scenarios_pass() {
+    let config = "examples/accounts/greenlight.yaml";
+    let o = greenlight(&["config", "validate", config]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = greenlight(&["simulate", "-c", config, "-s", "examples/accounts/scenarios"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let files = std::fs::read_dir("examples/accounts/scenarios").unwrap().count();
+    assert_eq!(files, 2);
+    assert_eq!(out.matches("result: PASSED").count(), files, "{out}");
+}
+
 #[test]
 fn a_fault_for_good_is_rehearsed_and_the_critical_notice_carries_its_next_steps() {
     let dir = std::env::temp_dir().join(format!("greenlight-always-{}", std::process::id()));

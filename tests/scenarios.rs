@@ -1508,3 +1508,169 @@ async fn a_worker_canary_baking_past_the_stable_timeout_is_checked_against_its_s
     assert_eq!(worker_tasks(&s), (0, 2));
     s.close();
 }
+
+fn accounts_example() -> Config {
+    config::load(include_str!("../examples/accounts/greenlight.yaml"))
+        .config
+        .unwrap()
+}
+
+/// The task definition a service of `(cluster, service)` runs, and the app's image in it.
+fn running(s: &Simulation, cluster: &str, service: &str) -> (String, String) {
+    let w = s.sim.world();
+    let td = w.services[&(cluster.to_string(), service.to_string())]
+        .task_definition
+        .clone();
+    let image = w.task_defs[&td]
+        .containers
+        .iter()
+        .find(|(n, _)| n == "app")
+        .map(|(_, i)| i.clone())
+        .unwrap();
+    (td, image)
+}
+
+/// The two-account example: a push deploys in staging's account from its replica, a
+/// promotion to prod's account and region is refused while the digest can't be pulled
+/// there (no replica, no repository policy) and changes nothing, and deploys from the
+/// stack's registry once a repository policy lets prod's account pull. Every ECS, ELB and
+/// CloudWatch call went through the environments' roles.
+#[tokio::test(start_paused = true)]
+async fn a_promotion_crosses_accounts_only_where_the_image_can_be_pulled() {
+    let s = world(&accounts_example());
+    // No replication to prod's registry.
+    {
+        let mut w = s.sim.world();
+        w.accounts.replicas.values_mut().for_each(|to| {
+            to.remove(&("222222222222".to_string(), "us-east-1".to_string()));
+        });
+        w.repos.remove("222222222222:us-east-1:web");
+    }
+    push(&s, "v1", Behaviour::healthy()).await;
+    s.settle().await;
+    assert_eq!(
+        record(&s, "v1", "staging").outcome,
+        Some(Outcome::Succeeded)
+    );
+    let (td, image) = running(&s, "staging", "web-staging-green");
+    assert!(
+        td.starts_with("arn:aws:ecs:eu-west-1:111111111111:task-definition/"),
+        "{td}"
+    );
+    assert!(
+        image.starts_with("111111111111.dkr.ecr.eu-west-1.amazonaws.com/web@"),
+        "staging pulls from its own registry's replica: {image}"
+    );
+
+    let before = running(&s, "prod", "web-prod-blue");
+    s.promote("web", "staging", "prod", "alice").await.unwrap();
+    s.settle().await;
+    let refused = record(&s, "v1", "prod");
+    assert_eq!(refused.outcome, Some(Outcome::Rejected));
+    let reason = refused.reason.unwrap_or_default();
+    assert!(
+        reason.contains("can't be pulled in account 222222222222 (us-east-1)")
+            && reason.contains("ECR replication")
+            && reason.contains("arn:aws:iam::222222222222:root"),
+        "{reason}"
+    );
+    assert_eq!(running(&s, "prod", "web-prod-blue"), before);
+    assert_eq!(s.live("web", "prod"), Some(Colour::Blue));
+
+    s.sim.world().accounts.policies.insert(
+        "web".into(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}"#.into(),
+    );
+    let d = s.promote("web", "staging", "prod", "alice").await.unwrap();
+    s.sleep(120).await;
+    approval::approve(&s.sim, &d.deployment, "bob")
+        .await
+        .unwrap();
+    s.settle().await;
+    let w = s.sim.world();
+    let done = w.store.deployments[&d.deployment].clone();
+    drop(w);
+    assert_eq!(done.outcome, Some(Outcome::Succeeded), "{:?}", done.reason);
+    assert_eq!(s.live("web", "prod"), Some(Colour::Green));
+    let (td, image) = running(&s, "prod", "web-prod-green");
+    assert!(
+        td.starts_with("arn:aws:ecs:us-east-1:222222222222:task-definition/"),
+        "{td}"
+    );
+    assert!(
+        image.starts_with("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@"),
+        "prod pulls from the stack's registry, which its policy opens: {image}"
+    );
+    assert_invariant(&s);
+
+    let w = s.sim.world();
+    for role in [
+        "arn:aws:iam::111111111111:role/greenlight-target-eu-west-1",
+        "arn:aws:iam::222222222222:role/greenlight-target-us-east-1",
+    ] {
+        for action in [
+            "ecs:UpdateService",
+            "elasticloadbalancing:ModifyListener",
+            "cloudwatch:DescribeAlarms",
+        ] {
+            assert!(
+                w.accounts
+                    .target_access
+                    .contains(&(role.to_string(), action.to_string())),
+                "{role} {action}: {:?}",
+                w.accounts.target_access
+            );
+        }
+    }
+    assert!(
+        !w.access
+            .iter()
+            .any(|(_, a)| a.starts_with("ecs:") || a.starts_with("elasticloadbalancing:")),
+        "no ECS or ELB call was made with the stack's own credentials: {:?}",
+        w.access
+    );
+    assert!(w
+        .access
+        .iter()
+        .any(|(f, a)| f == "prepare" && a == "sts:AssumeRole"));
+}
+
+/// An alarm of the same name in the stack's account does not fail a deployment baking in
+/// another account: the relay matches an alarm by its account and region too.
+#[tokio::test(start_paused = true)]
+async fn an_alarm_of_another_account_fails_only_deployments_there() {
+    let s = world(&accounts_example());
+    push(&s, "v1", Behaviour::healthy()).await;
+    // Into the canary bake (20% for 2m).
+    s.sleep(90).await;
+    let deployment = record(&s, "v1", "staging").id;
+    let relay = |account: &str| {
+        greenlight::simulation::alarm_event(
+            "web-staging-5xx",
+            "5xx",
+            s.now(),
+            (account, "eu-west-1"),
+        )
+    };
+    use greenlight::simulation::Async;
+    let out = s
+        .deliver_async(Async::AlarmRelay, relay(greenlight_sim::ACCOUNT))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["failed"],
+        serde_json::json!([]),
+        "the stack's own account: not staging's alarm"
+    );
+    let out = s
+        .deliver_async(Async::AlarmRelay, relay("111111111111"))
+        .await
+        .unwrap();
+    assert_eq!(out["failed"], serde_json::json!([deployment]));
+    s.settle().await;
+    assert_eq!(
+        record(&s, "v1", "staging").outcome,
+        Some(Outcome::RolledBack)
+    );
+    assert_invariant(&s);
+}
