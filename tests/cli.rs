@@ -300,10 +300,18 @@ fn the_two_account_example_validates_and_its_scenarios_pass() {
     let config = "examples/accounts/greenlight.yaml";
     let o = greenlight(&["config", "validate", config]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    let o = greenlight(&["simulate", "-c", config, "-s", "examples/accounts/scenarios"]);
+    let o = greenlight(&[
+        "simulate",
+        "-c",
+        config,
+        "-s",
+        "examples/accounts/scenarios",
+    ]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
-    let files = std::fs::read_dir("examples/accounts/scenarios").unwrap().count();
+    let files = std::fs::read_dir("examples/accounts/scenarios")
+        .unwrap()
+        .count();
     assert_eq!(files, 2);
     assert_eq!(out.matches("result: PASSED").count(), files, "{out}");
 }

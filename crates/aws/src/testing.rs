@@ -85,7 +85,18 @@ pub fn unique(prefix: &str) -> String {
 /// Calls a Query-protocol API (EC2, SQS) that the project has no SDK crate for; moto routes
 /// by the credential scope in the (unchecked) signature.
 pub async fn query(service: &str, params: &[(&str, &str)]) -> String {
-    let auth = format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0");
+    query_as("testing", "us-east-1", service, params).await
+}
+
+/// [`query`] as the holder of `access_key` (moto knows the account of the keys it handed
+/// out for an assumed role) in `region`.
+pub async fn query_as(
+    access_key: &str,
+    region: &str,
+    service: &str,
+    params: &[(&str, &str)],
+) -> String {
+    let auth = format!("AWS4-HMAC-SHA256 Credential={access_key}/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0");
     let response = reqwest::Client::new()
         .post(&moto().endpoint)
         .header("Authorization", auth)
@@ -115,7 +126,14 @@ pub fn xml(body: &str, tag: &str) -> String {
 
 /// A VPC with two subnets, for load balancers.
 pub async fn vpc() -> (String, Vec<String>) {
-    let v = query(
+    vpc_as("testing", "us-east-1").await
+}
+
+/// [`vpc`] in the account of `access_key` and in `region`.
+pub async fn vpc_as(access_key: &str, region: &str) -> (String, Vec<String>) {
+    let v = query_as(
+        access_key,
+        region,
         "ec2",
         &[
             ("Action", "CreateVpc"),
@@ -126,15 +144,18 @@ pub async fn vpc() -> (String, Vec<String>) {
     .await;
     let vpc = xml(&v, "vpcId");
     let mut subnets = Vec::new();
-    for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
-        let s = query(
+    for (cidr, az) in [("10.0.1.0/24", "a"), ("10.0.2.0/24", "b")] {
+        let az = format!("{region}{az}");
+        let s = query_as(
+            access_key,
+            region,
             "ec2",
             &[
                 ("Action", "CreateSubnet"),
                 ("Version", "2016-11-15"),
                 ("VpcId", &vpc),
                 ("CidrBlock", cidr),
-                ("AvailabilityZone", az),
+                ("AvailabilityZone", &az),
             ],
         )
         .await;
@@ -192,8 +213,18 @@ pub async fn table(cloud: &AwsCloud) {
 /// A load balancer with a blue and a green target group and a listener forwarding all
 /// traffic to blue: (listener, blue, green).
 pub async fn blue_green_listener(c: &AwsCloud) -> (Arn, Arn, Arn) {
+    blue_green_listener_as(c, "testing", "us-east-1").await
+}
+
+/// [`blue_green_listener`] with `c`'s load balancer client, its subnets made in the account
+/// of `access_key` and in `region` (where `c` makes its calls).
+pub async fn blue_green_listener_as(
+    c: &AwsCloud,
+    access_key: &str,
+    region: &str,
+) -> (Arn, Arn, Arn) {
     use aws_sdk_elasticloadbalancingv2::types::*;
-    let (vpc, subnets) = vpc().await;
+    let (vpc, subnets) = vpc_as(access_key, region).await;
     let lb = c
         .elb
         .create_load_balancer()

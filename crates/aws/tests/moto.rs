@@ -1409,3 +1409,375 @@ async fn reconcile_starts_the_newest_push_nothing_acted_on_once() {
     let attempted = reconcile(&c, &sm).await.unwrap();
     assert_eq!(attempted.checked[0].finding, Finding::Attempted);
 }
+
+// ---------------------------------------------------------------------------------------
+// Environments in other accounts and regions
+
+/// An account's side of an environment: a cluster with a blue and a green service running
+/// `image`, a listener on blue, and the alarm `web-5xx` (the same name in every account).
+struct Target {
+    place: greenlight_core::config::Place,
+    there: greenlight_aws::AwsCloud,
+    cluster: String,
+    listener: Arn,
+    blue: Arn,
+    green: Arn,
+}
+
+async fn target(
+    home: &greenlight_aws::AwsCloud,
+    account: &str,
+    region: &str,
+    image: &str,
+) -> Target {
+    let place = greenlight_core::config::Place {
+        account: account.into(),
+        region: region.into(),
+        role: arn(&format!(
+            "arn:aws:iam::{account}:role/greenlight-target-{region}"
+        )),
+    };
+    let there = home.reach(&place, "test-setup").unwrap();
+    // moto keys what the assumed role's keys create by the role's account.
+    let key = home
+        .sts
+        .assume_role()
+        .role_arn(place.role.as_str())
+        .role_session_name("test-setup")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap()
+        .access_key_id;
+    let (listener, blue, green) = blue_green_listener_as(&there, &key, region).await;
+    let cluster = unique("cluster");
+    there
+        .ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let td = there
+        .ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image(image)
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    for (colour, desired) in [("blue", 2), ("green", 0)] {
+        there
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(format!("web-{colour}"))
+            .task_definition(&td)
+            .desired_count(desired)
+            .send()
+            .await
+            .unwrap();
+    }
+    there
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name("web-5xx")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .namespace("AWS/ApplicationELB")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    Target {
+        place,
+        there,
+        cluster,
+        listener,
+        blue,
+        green,
+    }
+}
+
+fn env_yaml(t: &Target, trigger: &str) -> String {
+    format!(
+        "    account: \"{}\"\n    region: {}\n    role: {}\n    trigger: {trigger}\n    cluster: {}\n    services: {{ blue: web-blue, green: web-green }}\n    target_groups: {{ blue: {}, green: {} }}\n    listeners: {{ production: {} }}\n    strategy: all_at_once\n    checks: {{ alarms: [web-5xx] }}\n",
+        t.place.account, t.place.region, t.place.role, t.cluster, t.blue, t.green, t.listener
+    )
+}
+
+/// Two accounts and two regions on moto, the stack's own account holding the table and the
+/// repository: a push deploys in account A (through A's role, pulling from the stack's
+/// registry, whose policy lets A pull); a promotion to account B in another region is
+/// refused while B can neither pull from the stack's registry nor has a replica, changing
+/// nothing, and deploys from B's replica once there is one; an alarm of B fails the bake in
+/// B only (the same alarm name in the stack's account does not), and the rollback restores
+/// B's listener. Nothing of A or B is found with the stack's own credentials.
+#[tokio::test]
+async fn environments_in_other_accounts_are_reached_through_their_roles() {
+    use greenlight_core::rollout::{CaughtError, StartInput};
+    use greenlight_core::usecase::{approval, check, finish, prepare, rollback, shift};
+    let home = store().await;
+    let repo = unique("web");
+    home.ecr
+        .create_repository()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    let digest = put_image(&home, &repo, '7', Some("v1.0.0")).await;
+    let registry = home.repository_uri(&repo).await.unwrap();
+    let initial = format!("{registry}@sha256:{}", "0".repeat(64));
+    let a = target(&home, "111111111111", "us-east-1", &initial).await;
+    let b = target(&home, "222222222222", "us-west-2", &initial).await;
+    assert!(
+        home.listener_weights(&a.listener).await.is_err(),
+        "A's listener is not the stack's"
+    );
+    let yaml = format!(
+        "version: 1\napps:\n  web:\n    repository: {repo}\n    container: app\n    environments:\n      staging:\n{}      prod:\n{}",
+        env_yaml(&a, "{ on_push: { tags: [\"v*\"] } }").replace("\n    ", "\n        ").replacen("    ", "        ", 1),
+        env_yaml(&b, "{ promote_from: staging }").replace("\n    ", "\n        ").replacen("    ", "        ", 1),
+    );
+    let report = greenlight_core::config::load(&yaml);
+    let config = report
+        .config
+        .unwrap_or_else(|| panic!("{yaml}\n{:#?}", report.problems));
+    home.put_config(&config, &yaml, 0, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    // The stack's registry lets account A pull, not B.
+    home.ecr
+        .set_repository_policy()
+        .repository_name(&repo)
+        .policy_text(r#"{"Version":"2012-10-17","Statement":[{"Sid":"staging","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let topic = "arn:aws:sns:us-east-1:123456789012:greenlight";
+    let image = greenlight_core::ImageRef {
+        repository: repo.clone(),
+        digest: digest.clone(),
+    };
+
+    // A push deploys in A.
+    let push = StartInput {
+        deployment: unique("web-staging"),
+        app: "web".into(),
+        environment: "staging".into(),
+        image: image.clone(),
+        tag: Some("v1.0.0".into()),
+        trigger: TriggerInfo::Push {
+            tag: Some("v1.0.0".into()),
+            event_id: None,
+        },
+    };
+    let r = prepare::prepare(&home, push, topic).await.unwrap();
+    assert!(
+        r.task_definition
+            .starts_with("arn:aws:ecs:us-east-1:111111111111:"),
+        "{}",
+        r.task_definition
+    );
+    assert_eq!(
+        a.there
+            .container_image(&r.task_definition, "app")
+            .await
+            .unwrap(),
+        format!("{registry}@{digest}")
+    );
+    let r = check::deploy(&home, r).await.unwrap();
+    let green = a
+        .there
+        .describe_service(&a.cluster, "web-green")
+        .await
+        .unwrap();
+    assert_eq!(green.task_definition, r.task_definition);
+    let r = shift::shift(&home, r).await.unwrap();
+    let weights = a.there.listener_weights(&a.listener).await.unwrap();
+    assert!(
+        weights
+            .iter()
+            .any(|w| w.target_group == a.green && w.weight == 100),
+        "{weights:?}"
+    );
+    finish::finalize(&home, r).await.unwrap();
+
+    // The promotion to B: refused while B can't pull the digest, and nothing changes there.
+    let promotion = |id: &str| StartInput {
+        deployment: id.to_string(),
+        app: "web".into(),
+        environment: "prod".into(),
+        image: image.clone(),
+        tag: Some("v1.0.0".into()),
+        trigger: TriggerInfo::Promotion {
+            from: "staging".into(),
+            by: "alice".into(),
+        },
+    };
+    let refused = unique("web-prod");
+    let err = prepare::prepare(&home, promotion(&refused), topic)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.NotConfigured", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("can't be pulled in account 222222222222 (us-west-2)")
+            && text.contains("ECR replication"),
+        "{text}"
+    );
+    assert!(home.get_lock("web", "prod").await.unwrap().is_none());
+    let blue = b
+        .there
+        .describe_service(&b.cluster, "web-blue")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.there
+            .container_image(&blue.task_definition, "app")
+            .await
+            .unwrap(),
+        initial
+    );
+    let families = b.there.ecs.list_task_definitions().send().await.unwrap();
+    assert_eq!(
+        families.task_definition_arns().len(),
+        1,
+        "no task definition registered in B"
+    );
+
+    // A replica in B's registry (what ECR replication makes): deployed from there.
+    b.there
+        .ecr
+        .create_repository()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    // The same manifest under the same digest (moto makes up the digest of a manifest
+    // without layers, so it is given).
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": format!("sha256:{}", "7".repeat(64))}});
+    b.there
+        .ecr
+        .put_image()
+        .repository_name(&repo)
+        .image_manifest(manifest.to_string())
+        .image_tag("v1.0.0")
+        .image_digest(digest.as_str())
+        .send()
+        .await
+        .unwrap();
+    let replica = b.there.repository_uri(&repo).await.unwrap();
+    assert!(
+        replica.starts_with("222222222222.dkr.ecr.us-west-2."),
+        "{replica}"
+    );
+    let r = prepare::prepare(&home, promotion(&unique("web-prod")), topic)
+        .await
+        .unwrap();
+    assert!(
+        r.task_definition
+            .starts_with("arn:aws:ecs:us-west-2:222222222222:"),
+        "{}",
+        r.task_definition
+    );
+    assert_eq!(
+        b.there
+            .container_image(&r.task_definition, "app")
+            .await
+            .unwrap(),
+        format!("{replica}@{digest}")
+    );
+    let r = check::deploy(&home, r).await.unwrap();
+    let r = shift::shift(&home, r).await.unwrap();
+
+    // B's alarm during the bake: the relay fails B's deployment only.
+    let wait = approval::AwaitInput {
+        purpose: TokenPurpose::Bake,
+        token: "token-b".into(),
+        rollout: r.clone(),
+    };
+    approval::await_token(&home, &wait).await.unwrap();
+    b.there
+        .cloudwatch
+        .set_alarm_state()
+        .alarm_name("web-5xx")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("5xx above 5")
+        .send()
+        .await
+        .unwrap();
+    let change = approval::AlarmChange {
+        alarm_name: "web-5xx".into(),
+        state: approval::AlarmStateValue {
+            value: "ALARM".into(),
+            reason: None,
+        },
+    };
+    let home_place = Some(("123456789012", "us-east-1"));
+    let from = |account, region| approval::AlarmOrigin {
+        from: Some((account, region)),
+        home: home_place,
+    };
+    approval::relay_alarm(&home, &change, from("123456789012", "us-east-1"))
+        .await
+        .unwrap();
+    assert!(
+        home.get_task_token(&r.deployment, TokenPurpose::Bake)
+            .await
+            .unwrap()
+            .is_some(),
+        "an alarm of that name in the stack's account is not B's"
+    );
+    approval::relay_alarm(&home, &change, from("222222222222", "us-west-2"))
+        .await
+        .unwrap();
+    assert!(
+        home.get_task_token(&r.deployment, TokenPurpose::Bake)
+            .await
+            .unwrap()
+            .is_none(),
+        "B's alarm reached the bake waiting on it"
+    );
+    let error = CaughtError {
+        error: "Greenlight.AlarmFired".into(),
+        cause: "alarm fired: web-5xx".into(),
+    };
+    rollback::rollback(&home, r, &error).await.unwrap();
+    let weights = b.there.listener_weights(&b.listener).await.unwrap();
+    assert!(
+        weights
+            .iter()
+            .any(|w| w.target_group == b.blue && w.weight == 100),
+        "{weights:?}"
+    );
+    let green = b
+        .there
+        .describe_service(&b.cluster, "web-green")
+        .await
+        .unwrap();
+    assert_eq!(green.desired, 0);
+    // A is as the push left it.
+    let weights = a.there.listener_weights(&a.listener).await.unwrap();
+    assert!(
+        weights
+            .iter()
+            .any(|w| w.target_group == a.green && w.weight == 100),
+        "{weights:?}"
+    );
+}
