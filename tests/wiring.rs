@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use greenlight_core::errors::ErrorCode;
+use greenlight_core::ports::Outcome;
 use greenlight_core::yaml::{Node, NodeKind};
 use serde_json::Value;
 
@@ -547,8 +548,25 @@ fn the_template_loses_no_event_and_keeps_no_log_forever() {
 
 /// What each function (and the state machine itself) did on AWS across rehearsals that
 /// take every path: the example scenarios, plus an escalation, a refusal, a queue, a
-/// rejection and an alarm relay.
+/// rejection and an alarm relay; once with the example as it is, once with its
+/// environments moved to other accounts and regions ([`moved_example`]).
+fn rehearsals() -> &'static Rehearsals {
+    static DONE: std::sync::OnceLock<Rehearsals> = std::sync::OnceLock::new();
+    DONE.get_or_init(rehearse)
+}
+
+/// What the rehearsals did: by function, the actions made with the stack's own credentials;
+/// and the actions made in target accounts through their roles.
+struct Rehearsals {
+    home: BTreeMap<String, BTreeSet<String>>,
+    there: BTreeSet<String>,
+}
+
 fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
+    rehearsals().home.clone()
+}
+
+fn rehearse() -> Rehearsals {
     use greenlight::scenario;
     let config = greenlight_core::config::load(
         &std::fs::read_to_string(root().join("examples/greenlight.yaml")).unwrap(),
@@ -580,15 +598,119 @@ fn observed_access() -> BTreeMap<String, BTreeSet<String>> {
         .start_paused(true)
         .build()
         .unwrap();
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for text in texts {
-        let s = scenario::parse(&text).unwrap();
-        let report = rt.block_on(scenario::run(&config, &s));
-        for (function, action) in report.access {
-            out.entry(function).or_default().insert(action);
+    let mut out = Rehearsals {
+        home: BTreeMap::new(),
+        there: BTreeSet::new(),
+    };
+    let moved = moved_example();
+    for text in &texts {
+        let s = scenario::parse(text).unwrap();
+        // The same rehearsal, in the stack's account and moved: the same deployments end
+        // the same way, and the invariant says the same.
+        let outcomes = |r: &scenario::Report| -> Vec<(String, Option<Outcome>, Option<String>)> {
+            r.deployments
+                .iter()
+                .map(|d| (d.id.clone(), d.outcome, d.reason.clone()))
+                .collect()
+        };
+        let here = rt.block_on(scenario::run(&config, &s));
+        let there = rt.block_on(scenario::run(&moved, &s));
+        assert_eq!(outcomes(&here), outcomes(&there), "{}", s.name);
+        // Except where the rollback function cannot run at all: the state machine's own
+        // last-resort restore acts with the stack's role, which reaches no other account
+        // (docs/ARCHITECTURE.md), so the traffic stays split and the escalation says so.
+        if s.name != "r" {
+            assert_eq!(here.invariant, there.invariant, "{}", s.name);
+        } else {
+            assert!(there
+                .invariant
+                .iter()
+                .any(|i| i.contains("not all on one colour")));
+        }
+        for report in [here, there] {
+            for (function, action) in report.access {
+                out.home.entry(function).or_default().insert(action);
+            }
+            out.there
+                .extend(report.target_access.into_iter().map(|(_, action)| action));
         }
     }
     out
+}
+
+/// The example configuration with every environment moved out of the stack's account:
+/// `web`'s to account 222222222222 in the stack's region (it pulls from a replica), the
+/// others' to account 333333333333 in us-east-1 (they pull from the stack's registry, whose
+/// policy admits them). Every path of the example's rehearsals then goes through a role.
+fn moved_example() -> greenlight_core::config::Config {
+    let mut config = greenlight_core::config::load(
+        &std::fs::read_to_string(root().join("examples/greenlight.yaml")).unwrap(),
+    )
+    .config
+    .unwrap();
+    for (app_name, app) in config.apps.iter_mut() {
+        let (account, region) = if app_name == "web" {
+            ("222222222222", "eu-west-1")
+        } else {
+            ("333333333333", "us-east-1")
+        };
+        let arn = |a: &greenlight_core::Arn| {
+            greenlight_core::Arn::parse(
+                &a.as_str()
+                    .replace(":eu-west-1:123456789012:", &format!(":{region}:{account}:")),
+            )
+            .unwrap()
+        };
+        for env in app.environments.values_mut() {
+            env.account = Some(account.into());
+            env.region = Some(region.into());
+            env.role = Some(
+                greenlight_core::Arn::parse(&format!(
+                    "arn:aws:iam::{account}:role/greenlight-target-{region}"
+                ))
+                .unwrap(),
+            );
+            if let Some(tgs) = env.target_groups.as_mut() {
+                tgs.blue = arn(&tgs.blue);
+                tgs.green = arn(&tgs.green);
+            }
+            if let Some(l) = env.listeners.as_mut() {
+                l.production = arn(&l.production);
+                l.test = l.test.as_ref().map(arn);
+            }
+        }
+    }
+    let problems = greenlight_core::config::validate_config(&config);
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.level != greenlight_core::decode::Level::Error),
+        "{problems:#?}"
+    );
+    config
+}
+
+/// templates/target-account.yaml's role is granted exactly what greenlight's functions do
+/// through it in a target account (every environment call of the two-account rehearsal),
+/// scoped as template.yaml scopes the same calls; and it trusts only the stack's roles,
+/// with the external ID.
+#[test]
+fn the_target_account_role_is_granted_exactly_what_is_done_through_it() {
+    let called = rehearsals().there.clone();
+    assert!(called.contains("ecs:UpdateService"), "{called:?}");
+    let g = support::target_role_grants();
+    let mut problems = g.problems.clone();
+    for missing in called.difference(&g.granted) {
+        problems.push(format!(
+            "the target role is used for {missing}, which target-account.yaml does not grant"
+        ));
+    }
+    for unused in g.granted.difference(&called) {
+        problems.push(format!(
+            "the target role is granted {unused}, which greenlight never does through it"
+        ));
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]

@@ -609,6 +609,7 @@ mod tests {
                     "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-rollout",
                 ),
                 ("TopicArn", "arn:aws:sns:eu-west-1:123456789012:greenlight"),
+                ("TargetExternalId", "ext-7"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .into(),
@@ -625,9 +626,11 @@ mod tests {
             topic: Some("arn:aws:sns:eu-west-1:123456789012:mine".into()),
             dead_letters: None,
             approval_url: None,
+            external_id: None,
         };
         assert!(stack.fill_from("greenlight", &outputs).is_ok());
         assert_eq!(stack.table.as_deref(), Some("greenlight-state"));
+        assert_eq!(stack.external_id.as_deref(), Some("ext-7"));
         assert!(stack.state_machine().is_ok());
         assert_eq!(
             stack.topic().unwrap().as_str(),

@@ -36,6 +36,10 @@ pub struct Stack {
     /// to it, and AWS tells it who you are.
     #[arg(long, env = "GREENLIGHT_APPROVAL_URL", global = true)]
     pub approval_url: Option<String>,
+    /// The external ID greenlight gives when it assumes an environment's role in another
+    /// account or region (TargetExternalId output; greenlight.yaml's `role`).
+    #[arg(long, env = "GREENLIGHT_EXTERNAL_ID", global = true)]
+    pub external_id: Option<String>,
 }
 
 impl Stack {
@@ -80,6 +84,7 @@ impl Stack {
             (&mut self.topic, "TopicArn"),
             (&mut self.dead_letters, "DeadLetterQueueUrl"),
             (&mut self.approval_url, "ApprovalUrl"),
+            (&mut self.external_id, "TargetExternalId"),
         ] {
             if slot.is_none() {
                 *slot = outputs.get(key).cloned();
@@ -106,7 +111,11 @@ impl Stack {
 
     pub async fn cloud(&self) -> Result<AwsCloud, Stop> {
         let table = self.table.clone().ok_or_else(|| Stop("no state table: pass --stack NAME (or set GREENLIGHT_STACK), or --table / GREENLIGHT_TABLE (the stack's StateTableName output)".into(), exit::INVALID))?;
-        Ok(AwsCloud::new(&self.sdk_config().await, table))
+        let mut cloud = AwsCloud::new(&self.sdk_config().await, table);
+        if self.external_id.is_some() {
+            cloud.external_id = self.external_id.clone();
+        }
+        Ok(cloud)
     }
 
     fn arn(value: &Option<String>, flag: &str, var: &str, output: &str) -> Result<Arn, Stop> {

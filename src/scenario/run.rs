@@ -32,6 +32,11 @@ pub struct Report {
     /// least-privilege test, not part of the report people read.
     #[serde(skip)]
     pub access: std::collections::BTreeSet<(String, String)>,
+    /// Which IAM actions were used in target accounts, through which role (see
+    /// `greenlight_sim::Accounts::target_access`); for templates/target-account.yaml's
+    /// least-privilege test.
+    #[serde(skip)]
+    pub target_access: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Report {
@@ -126,6 +131,10 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
     let dora = greenlight_core::usecase::report::report_between(&s.sim, None, None, start, s.now())
         .await
         .ok();
+    let (access, target_access) = {
+        let w = s.sim.world();
+        (w.access.clone(), w.accounts.target_access.clone())
+    };
     let report = Report {
         name: scenario.name.clone(),
         dora,
@@ -136,7 +145,8 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Report {
         unmet,
         invariant: s.invariant(),
         ended_at: s.now(),
-        access: s.sim.world().access.clone(),
+        access,
+        target_access,
     };
     s.close();
     report

@@ -239,7 +239,68 @@ pub fn grants_by_role() -> BTreeMap<String, Grants> {
     out
 }
 
+/// What templates/target-account.yaml's role (`TargetRole`) is granted, and how its trust
+/// is limited: to the stack's account, its roles' path, and the external ID.
+pub fn target_role_grants() -> Grants {
+    let text = std::fs::read_to_string(root().join("templates/target-account.yaml")).unwrap();
+    let tpl = greenlight_core::yaml::load(&text).unwrap();
+    let role = get(get(&tpl, "Resources").unwrap(), "TargetRole").expect("a TargetRole");
+    let props = get(role, "Properties").unwrap();
+    let mut g = Grants::default();
+    let trust = get(props, "AssumeRolePolicyDocument").unwrap();
+    let Some(NodeKind::Sequence(trusted)) = get(trust, "Statement").map(|s| &s.kind) else {
+        panic!("the trust policy has no statements");
+    };
+    // Keys and scalars of a node, depth first.
+    fn words(node: &Node) -> Vec<String> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } => vec![text.clone()],
+            NodeKind::Sequence(items) => items.iter().flat_map(words).collect(),
+            NodeKind::Mapping(e) => e
+                .iter()
+                .flat_map(|(k, _, v)| std::iter::once(k.clone()).chain(words(v)))
+                .collect(),
+        }
+    }
+    for st in trusted {
+        // `!If [Condition, statement, !Ref AWS::NoValue]`.
+        let st = match &st.kind {
+            NodeKind::Sequence(items) if items.len() == 3 => &items[1],
+            _ => st,
+        };
+        let condition = get(st, "Condition").map(words).unwrap_or_default();
+        if !condition.iter().any(|c| c == "sts:ExternalId") {
+            g.problems
+                .push("a trust statement without the external ID".into());
+        }
+        if !condition.iter().any(|c| c == "aws:PrincipalArn") {
+            g.problems
+                .push("a trust statement not limited to the stack's roles".into());
+        }
+    }
+    let Some(NodeKind::Sequence(policies)) = get(props, "Policies").map(|p| &p.kind) else {
+        panic!("the target role has no inline policies");
+    };
+    for p in policies {
+        let doc = get(p, "PolicyDocument").unwrap();
+        let Some(NodeKind::Sequence(statements)) = get(doc, "Statement").map(|s| &s.kind) else {
+            continue;
+        };
+        for st in statements {
+            statement("target-role", st, &mut g);
+        }
+    }
+    g
+}
+
 fn statement(role: &str, st: &Node, g: &mut Grants) {
+    // `!If [Condition, statement, !Ref AWS::NoValue]`: granted when the condition holds.
+    if let NodeKind::Sequence(items) = &st.kind {
+        if let [_, then, ..] = items.as_slice() {
+            statement(role, then, g);
+        }
+        return;
+    }
     if get(st, "Effect").map(text).as_deref() != Some("Allow") {
         return;
     }

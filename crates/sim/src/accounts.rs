@@ -13,7 +13,13 @@ use greenlight_core::Arn;
 use crate::world::{ACCOUNT, REGION};
 
 /// The services whose calls a reached handle makes in the target account.
-pub const REACHED_SERVICES: [&str; 4] = ["ecs:", "elasticloadbalancing:", "cloudwatch:", "ecr:"];
+pub const REACHED_SERVICES: [&str; 5] = [
+    "ecs:",
+    "elasticloadbalancing:",
+    "cloudwatch:",
+    "ecr:",
+    "iam:PassRole",
+];
 
 #[derive(Clone, Debug, Default)]
 pub struct Accounts {

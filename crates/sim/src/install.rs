@@ -16,18 +16,35 @@ impl World {
         let long_ago = self.now - chrono::Duration::hours(24);
         for (app_name, app) in &config.apps {
             // An environment elsewhere: its role (templates/target-account.yaml deployed
-            // there), and the repository replicated to its registry.
+            // there), and how it pulls the app's images: another account of the stack's
+            // region from a replica in its own registry (ECR replication), another region
+            // from the stack's registry, whose policy admits its account.
+            let mut admitted = Vec::new();
             for env in app.environments.values() {
                 if let Some(place) = env.place() {
                     self.accounts.roles.insert(place.role.clone());
-                    if (place.account.as_str(), place.region.as_str()) != (ACCOUNT, REGION) {
+                    if place.account == ACCOUNT {
+                        continue;
+                    }
+                    if place.region == REGION {
                         self.accounts
                             .replicas
                             .entry(app.repository.clone())
                             .or_default()
                             .insert((place.account.clone(), place.region.clone()));
+                    } else {
+                        admitted.push(format!("arn:aws:iam::{}:root", place.account));
                     }
                 }
+            }
+            if !admitted.is_empty() {
+                let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "greenlight-environments", "Effect": "Allow",
+                    "Principal": {"AWS": admitted},
+                    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]});
+                self.accounts
+                    .policies
+                    .insert(app.repository.clone(), policy.to_string());
             }
             self.push_image(
                 &app.repository,
@@ -40,7 +57,11 @@ impl World {
                 let here = place.as_ref().map_or((ACCOUNT, REGION), |p| {
                     (p.account.as_str(), p.region.as_str())
                 });
-                let uri = self.repos[&crate::accounts::repo_key(here, &app.repository)]
+                // A replica in the environment's registry, else the stack's registry.
+                let uri = self
+                    .repos
+                    .get(&crate::accounts::repo_key(here, &app.repository))
+                    .unwrap_or(&self.repos[&app.repository])
                     .uri
                     .clone();
                 let family = format!("{app_name}-{}", env.cluster);
