@@ -1780,4 +1780,27 @@ async fn environments_in_other_accounts_are_reached_through_their_roles() {
             .any(|w| w.target_group == a.green && w.weight == 100),
         "{weights:?}"
     );
+    // `greenlight status` reads each environment where it is: A's green took over with
+    // the pushed digest, B's blue is live again after the rollback.
+    let status = greenlight_core::usecase::status::status(&home, Some("web"), None)
+        .await
+        .unwrap();
+    let of = |env: &str| {
+        status
+            .environments
+            .iter()
+            .find(|e| e.environment == env)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        of("staging").live,
+        Some(greenlight_core::config::Colour::Green)
+    );
+    assert_eq!(
+        of("staging").image.as_deref(),
+        Some(format!("{registry}@{digest}").as_str())
+    );
+    assert_eq!(of("prod").live, Some(greenlight_core::config::Colour::Blue));
+    assert_eq!(of("prod").image.as_deref(), Some(initial.as_str()));
 }

@@ -86,6 +86,40 @@ pub fn repo_key((account, region): (&str, &str), repository: &str) -> String {
 }
 
 impl crate::world::World {
+    /// The places of an app's environments: each one's role (templates/target-account.yaml
+    /// deployed there), and how it pulls the app's images: another account of the stack's
+    /// region from a replica in its own registry (ECR replication), another region from
+    /// the stack's registry, whose policy admits its account.
+    pub fn install_places(&mut self, app: &greenlight_core::config::App) {
+        let mut admitted = Vec::new();
+        for env in app.environments.values() {
+            if let Some(place) = env.place() {
+                self.accounts.roles.insert(place.role.clone());
+                if place.account == ACCOUNT {
+                    continue;
+                }
+                if place.region == REGION {
+                    self.accounts
+                        .replicas
+                        .entry(app.repository.clone())
+                        .or_default()
+                        .insert((place.account.clone(), place.region.clone()));
+                } else {
+                    admitted.push(format!("arn:aws:iam::{}:root", place.account));
+                }
+            }
+        }
+        if !admitted.is_empty() {
+            let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Sid": "greenlight-environments", "Effect": "Allow",
+                "Principal": {"AWS": admitted},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]});
+            self.accounts
+                .policies
+                .insert(app.repository.clone(), policy.to_string());
+        }
+    }
+
     /// ECR replication: the repository's images copied to every registry it replicates
     /// to (the same digests and tags).
     pub fn replicate(&mut self, repository: &str) {

@@ -15,37 +15,7 @@ impl World {
     pub fn install(&mut self, config: &Config, initial: &Digest, desired: u32) {
         let long_ago = self.now - chrono::Duration::hours(24);
         for (app_name, app) in &config.apps {
-            // An environment elsewhere: its role (templates/target-account.yaml deployed
-            // there), and how it pulls the app's images: another account of the stack's
-            // region from a replica in its own registry (ECR replication), another region
-            // from the stack's registry, whose policy admits its account.
-            let mut admitted = Vec::new();
-            for env in app.environments.values() {
-                if let Some(place) = env.place() {
-                    self.accounts.roles.insert(place.role.clone());
-                    if place.account == ACCOUNT {
-                        continue;
-                    }
-                    if place.region == REGION {
-                        self.accounts
-                            .replicas
-                            .entry(app.repository.clone())
-                            .or_default()
-                            .insert((place.account.clone(), place.region.clone()));
-                    } else {
-                        admitted.push(format!("arn:aws:iam::{}:root", place.account));
-                    }
-                }
-            }
-            if !admitted.is_empty() {
-                let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
-                    "Sid": "greenlight-environments", "Effect": "Allow",
-                    "Principal": {"AWS": admitted},
-                    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]});
-                self.accounts
-                    .policies
-                    .insert(app.repository.clone(), policy.to_string());
-            }
+            self.install_places(app);
             self.push_image(
                 &app.repository,
                 Some("initial"),

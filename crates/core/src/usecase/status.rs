@@ -154,7 +154,7 @@ where
                 image,
                 tag,
                 revision,
-                weights: super::describe_traffic(p, env).await?,
+                weights: super::describe_traffic(&*there, env).await?,
                 in_flight,
             });
         }
