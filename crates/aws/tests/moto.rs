@@ -1335,43 +1335,7 @@ async fn reconcile_starts_the_newest_push_nothing_acted_on_once() {
         "untagged images are not listed: {listed:?}"
     );
     // ECS and the ALB: blue runs v1 and takes all traffic.
-    let cluster = unique("cluster");
-    c.ecs
-        .create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let td = c
-        .ecs
-        .register_task_definition()
-        .family(unique("web"))
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("app")
-                .image(format!("{uri}@{live}"))
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    let (blue, green) = (unique("web-blue"), unique("web-green"));
-    for service in [&blue, &green] {
-        c.ecs
-            .create_service()
-            .cluster(&cluster)
-            .service_name(service)
-            .task_definition(&td)
-            .desired_count(if service == &blue { 2 } else { 0 })
-            .send()
-            .await
-            .unwrap();
-    }
+    let (cluster, blue, green) = blue_green_services(&c, &format!("{uri}@{live}")).await;
     let (listener, tg_blue, tg_green) = blue_green_listener(&c).await;
     let (test_listener, _, _) = blue_green_listener(&c).await;
     let yaml = format!(
@@ -1413,12 +1377,60 @@ async fn reconcile_starts_the_newest_push_nothing_acted_on_once() {
 // ---------------------------------------------------------------------------------------
 // Environments in other accounts and regions
 
+/// A cluster with a task definition running `image` as container `app`, and a blue (2
+/// tasks) and a green (0) service of it: (cluster, blue, green).
+async fn blue_green_services(
+    c: &greenlight_aws::AwsCloud,
+    image: &str,
+) -> (String, String, String) {
+    let cluster = unique("cluster");
+    c.ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let td = c
+        .ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image(image)
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    let (blue, green) = (unique("web-blue"), unique("web-green"));
+    for service in [&blue, &green] {
+        c.ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(service)
+            .task_definition(&td)
+            .desired_count(if service == &blue { 2 } else { 0 })
+            .send()
+            .await
+            .unwrap();
+    }
+    (cluster, blue, green)
+}
+
 /// An account's side of an environment: a cluster with a blue and a green service running
 /// `image`, a listener on blue, and the alarm `web-5xx` (the same name in every account).
 struct Target {
     place: greenlight_core::config::Place,
     there: greenlight_aws::AwsCloud,
     cluster: String,
+    /// (blue, green).
+    services: (String, String),
     listener: Arn,
     blue: Arn,
     green: Arn,
@@ -1451,44 +1463,7 @@ async fn target(
         .unwrap()
         .access_key_id;
     let (listener, blue, green) = blue_green_listener_as(&there, &key, region).await;
-    let cluster = unique("cluster");
-    there
-        .ecs
-        .create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let td = there
-        .ecs
-        .register_task_definition()
-        .family(unique("web"))
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("app")
-                .image(image)
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    for (colour, desired) in [("blue", 2), ("green", 0)] {
-        there
-            .ecs
-            .create_service()
-            .cluster(&cluster)
-            .service_name(format!("web-{colour}"))
-            .task_definition(&td)
-            .desired_count(desired)
-            .send()
-            .await
-            .unwrap();
-    }
+    let (cluster, blue_service, green_service) = blue_green_services(&there, image).await;
     there
         .cloudwatch
         .put_metric_alarm()
@@ -1507,6 +1482,7 @@ async fn target(
         place,
         there,
         cluster,
+        services: (blue_service, green_service),
         listener,
         blue,
         green,
@@ -1515,8 +1491,8 @@ async fn target(
 
 fn env_yaml(t: &Target, trigger: &str) -> String {
     format!(
-        "    account: \"{}\"\n    region: {}\n    role: {}\n    trigger: {trigger}\n    cluster: {}\n    services: {{ blue: web-blue, green: web-green }}\n    target_groups: {{ blue: {}, green: {} }}\n    listeners: {{ production: {} }}\n    strategy: all_at_once\n    checks: {{ alarms: [web-5xx] }}\n",
-        t.place.account, t.place.region, t.place.role, t.cluster, t.blue, t.green, t.listener
+        "    account: \"{}\"\n    region: {}\n    role: {}\n    trigger: {trigger}\n    cluster: {}\n    services: {{ blue: {}, green: {} }}\n    target_groups: {{ blue: {}, green: {} }}\n    listeners: {{ production: {} }}\n    strategy: all_at_once\n    checks: {{ alarms: [web-5xx] }}\n",
+        t.place.account, t.place.region, t.place.role, t.cluster, t.services.0, t.services.1, t.blue, t.green, t.listener
     )
 }
 
@@ -1603,7 +1579,7 @@ async fn environments_in_other_accounts_are_reached_through_their_roles() {
     let r = check::deploy(&home, r).await.unwrap();
     let green = a
         .there
-        .describe_service(&a.cluster, "web-green")
+        .describe_service(&a.cluster, &a.services.1)
         .await
         .unwrap();
     assert_eq!(green.task_definition, r.task_definition);
@@ -1643,7 +1619,7 @@ async fn environments_in_other_accounts_are_reached_through_their_roles() {
     assert!(home.get_lock("web", "prod").await.unwrap().is_none());
     let blue = b
         .there
-        .describe_service(&b.cluster, "web-blue")
+        .describe_service(&b.cluster, &b.services.0)
         .await
         .unwrap();
     assert_eq!(
@@ -1768,7 +1744,7 @@ async fn environments_in_other_accounts_are_reached_through_their_roles() {
     );
     let green = b
         .there
-        .describe_service(&b.cluster, "web-green")
+        .describe_service(&b.cluster, &b.services.1)
         .await
         .unwrap();
     assert_eq!(green.desired, 0);
