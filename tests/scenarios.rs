@@ -1627,8 +1627,10 @@ async fn a_promotion_crosses_accounts_only_where_the_image_can_be_pulled() {
     assert!(
         !w.access
             .iter()
-            .any(|(_, a)| a.starts_with("ecs:") || a.starts_with("elasticloadbalancing:")),
-        "no ECS or ELB call was made with the stack's own credentials: {:?}",
+            .any(|(_, a)| ["ecs:", "elasticloadbalancing:", "cloudwatch:"]
+                .iter()
+                .any(|s| a.starts_with(s))),
+        "no ECS, ELB or CloudWatch call was made with the stack's own credentials: {:?}",
         w.access
     );
     assert!(w

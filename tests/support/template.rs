@@ -277,6 +277,16 @@ pub fn target_role_grants() -> Grants {
             g.problems
                 .push("a trust statement not limited to the stack's roles".into());
         }
+        // Principals of the greenlight account only: `arn:…:iam::${GreenlightAccountId}:root`.
+        let principal = get(st, "Principal").map(words).unwrap_or_default();
+        if principal.len() != 2
+            || principal[0] != "AWS"
+            || !principal[1].ends_with(":iam::${GreenlightAccountId}:root")
+        {
+            g.problems.push(format!(
+                "a trust statement for other principals: {principal:?}"
+            ));
+        }
     }
     let Some(NodeKind::Sequence(policies)) = get(props, "Policies").map(|p| &p.kind) else {
         panic!("the target role has no inline policies");

@@ -74,10 +74,12 @@ pub fn session_name(text: &str) -> String {
 pub const PULL_ACTIONS: [&str; 2] = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
 
 /// Whether a repository policy lets `account` pull: statements allowing both
-/// [`PULL_ACTIONS`] (exactly, or by a wildcard such as `ecr:*`) to a principal in that
-/// account (`ACCOUNT`, `arn:aws:iam::ACCOUNT:root`, any principal ARN of the account, or
-/// `*`), and no statement denying either to it. Conditions are not evaluated: a condition
-/// that shuts the account out shows when its tasks can't pull.
+/// [`PULL_ACTIONS`] (exactly, or by a wildcard such as `ecr:*`) to the whole account
+/// (`ACCOUNT`, `arn:aws:iam::ACCOUNT:root`, or `*`), and no statement denying either to it.
+/// A grant to one role of the account is not taken as a grant to the account: greenlight
+/// cannot tell whether that role is the one the tasks pull with. Statements written with
+/// `NotPrincipal` or `NotAction`, and conditions, are not evaluated (a condition that shuts
+/// the account out shows when its tasks can't pull, and the stable check rolls back).
 pub fn grants_pull(policy: &str, account: &str) -> bool {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy) else {
         return false;
@@ -106,10 +108,10 @@ pub fn grants_pull(policy: &str, account: &str) -> bool {
         listed.iter().any(|p| {
             p == "*"
                 || p == account
-                || crate::arn::Arn::parse(p)
-                    .ok()
-                    .and_then(|a| a.parts().ok().map(|x| x.account == account))
-                    .unwrap_or(false)
+                || crate::arn::Arn::parse(p).ok().is_some_and(|a| {
+                    a.parts()
+                        .is_ok_and(|x| x.account == account && x.resource == "root")
+                })
         })
     };
     let covers = |actions: &[String], wanted: &str| {
@@ -153,7 +155,6 @@ mod tests {
         for principal in [
             r#"{"AWS":"arn:aws:iam::222222222222:root"}"#,
             r#"{"AWS":["arn:aws:iam::333333333333:root","222222222222"]}"#,
-            r#"{"AWS":"arn:aws:iam::222222222222:role/ecsTaskExecutionRole"}"#,
             r#""*""#,
         ] {
             assert!(
@@ -161,6 +162,9 @@ mod tests {
                 "{principal}"
             );
         }
+        // One role of the account is not the account.
+        let one_role = r#"{"AWS":"arn:aws:iam::222222222222:role/ci"}"#;
+        assert!(!grants_pull(&policy(one_role, both, "Allow"), b));
         let root = r#"{"AWS":"arn:aws:iam::222222222222:root"}"#;
         assert!(grants_pull(&policy(root, r#""ecr:*""#, "Allow"), b));
         // Another account, one action only, a denial, or no policy at all: no pull.
