@@ -1,6 +1,7 @@
 //! The `greenlight` command line, as a library so its tests can drive what it drives.
 
 pub mod config_file;
+pub mod cost;
 pub mod demo;
 pub mod init;
 pub mod ops;

@@ -1678,3 +1678,33 @@ async fn an_alarm_of_another_account_fails_only_deployments_there() {
     );
     assert_invariant(&s);
 }
+
+/// The quick bench: the state transitions of one rollout per strategy (deterministic) stay at
+/// or under the figures recorded in benches/transitions.txt, and every strategy is recorded.
+#[test]
+fn transitions_per_strategy_stay_within_the_recorded_figures() {
+    let recorded: std::collections::BTreeMap<String, u64> =
+        include_str!("../benches/transitions.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (name, n) = l.split_once('\t').expect("strategy<TAB>transitions");
+                (name.to_string(), n.trim().parse().expect("a number"))
+            })
+            .collect();
+    let costs = greenlight::cost::strategy_costs(&example());
+    assert_eq!(costs.len(), recorded.len(), "{recorded:?}");
+    for c in &costs {
+        let max = recorded
+            .get(&c.strategy)
+            .unwrap_or_else(|| panic!("{} is not in benches/transitions.txt", c.strategy));
+        assert!(
+            c.transitions <= *max,
+            "{}: {} state transitions, recorded {max}",
+            c.strategy,
+            c.transitions
+        );
+        // Every check costs transitions: a rollout is never free.
+        assert!(c.transitions > 10 && c.tasks > 5, "{c:?}");
+    }
+}
