@@ -263,11 +263,7 @@ pub fn target_role_grants() -> Grants {
         }
     }
     for st in trusted {
-        // `!If [Condition, statement, !Ref AWS::NoValue]`.
-        let st = match &st.kind {
-            NodeKind::Sequence(items) if items.len() == 3 => &items[1],
-            _ => st,
-        };
+        let st = when_true(st);
         let condition = get(st, "Condition").map(words).unwrap_or_default();
         if !condition.iter().any(|c| c == "sts:ExternalId") {
             g.problems
@@ -303,14 +299,17 @@ pub fn target_role_grants() -> Grants {
     g
 }
 
-fn statement(role: &str, st: &Node, g: &mut Grants) {
-    // `!If [Condition, statement, !Ref AWS::NoValue]`: granted when the condition holds.
-    if let NodeKind::Sequence(items) = &st.kind {
-        if let [_, then, ..] = items.as_slice() {
-            statement(role, then, g);
-        }
-        return;
+/// A policy statement written `!If [Condition, statement, !Ref AWS::NoValue]` (granted when
+/// the condition holds): the statement; any other node as it is.
+fn when_true(st: &Node) -> &Node {
+    match &st.kind {
+        NodeKind::Sequence(items) if items.len() == 3 => &items[1],
+        _ => st,
     }
+}
+
+fn statement(role: &str, st: &Node, g: &mut Grants) {
+    let st = when_true(st);
     if get(st, "Effect").map(text).as_deref() != Some("Allow") {
         return;
     }
