@@ -1,7 +1,12 @@
-//! What one rollout costs in Step Functions state transitions, per strategy: the real state
-//! machine and handlers run in the simulator on a push of a healthy image to the example's
-//! `web/staging` (its checks, a 30 m watched rollback window), every strategy in turn, and
-//! the execution's `…StateEntered` events counted — what Standard workflows bill.
+//! What one rollout costs, per strategy: the real state machine and handlers run in the
+//! simulator on a push of a healthy image to the example's `web/staging` (its checks, a
+//! 30 m watched rollback window), every strategy in turn. Counted from that run: the
+//! execution's `…StateEntered` events (what Standard workflows bill), every Lambda
+//! invocation (the state machine's tasks, the tick queue's deliveries, the on-push and
+//! event-relay functions), and every AWS call the functions made. Priced at the list prices
+//! below; the counts are deterministic, the prices are assumptions written down here.
+
+use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 use greenlight_core::config::{Canary, Config, Linear, Strategy};
@@ -10,6 +15,29 @@ use crate::simulation::{digest_for, Simulation};
 
 /// Step Functions Standard: $0.025 per 1,000 state transitions.
 pub const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
+/// Lambda: $0.20 per million requests.
+pub const USD_PER_LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+/// Lambda on arm64: $0.0000133334 per GB-second.
+pub const USD_PER_LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
+/// The functions' memory in template.yaml (`Globals.Function.MemorySize`), in GB.
+pub const LAMBDA_GB: f64 = 256.0 / 1024.0;
+/// The billed duration assumed per invocation (a warm handler making a few AWS calls; the
+/// bench's side-by-side measurement is issue 14's item 4, not done yet).
+pub const LAMBDA_BILLED_SECONDS: f64 = 0.1;
+/// SQS standard queues: $0.40 per million requests.
+pub const USD_PER_SQS_REQUEST: f64 = 0.40 / 1e6;
+/// CloudWatch: $0.01 per 1,000 requests (`DescribeAlarms`), and per 1,000 metrics requested
+/// (`GetMetricData`). No free tier counted.
+pub const USD_PER_CLOUDWATCH_UNIT: f64 = 0.01 / 1000.0;
+/// DynamoDB on demand: $0.625 per million write request units, $0.125 per million read
+/// request units; one unit per call (small items), five per history query.
+pub const USD_PER_DYNAMODB_WRITE: f64 = 0.625 / 1e6;
+pub const USD_PER_DYNAMODB_READ: f64 = 0.125 / 1e6;
+/// Read units assumed per history query (up to 50 small records).
+pub const READ_UNITS_PER_QUERY: f64 = 5.0;
+/// SNS: $0.50 per million publishes; EventBridge: $1.00 per million events put.
+pub const USD_PER_SNS_PUBLISH: f64 = 0.50 / 1e6;
+pub const USD_PER_EVENT: f64 = 1.0 / 1e6;
 
 /// One strategy's rollout.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -17,10 +45,28 @@ pub struct StrategyCost {
     pub strategy: String,
     /// State transitions of the whole execution (rollout, final bake, rollback window).
     pub transitions: u64,
-    /// Task states run (Lambda invocations and SNS publishes).
+    /// Task states run (Lambda invocations and SNS publishes by the state machine).
     pub tasks: u64,
-    /// `transitions` × [`USD_PER_TRANSITION`].
+    /// Lambda invocations, all functions.
+    pub invocations: u64,
+    /// Rounds of checks run off the state machine (tick queue deliveries).
+    pub ticks: u64,
+    /// AWS calls by operation (`cloudwatch:DescribeAlarms`, …), as the simulator saw them.
+    pub calls: BTreeMap<String, u64>,
+    /// CloudWatch units billed: `DescribeAlarms` requests and `GetMetricData` metrics.
+    pub cloudwatch_units: u64,
     pub standard_usd: f64,
+    pub lambda_usd: f64,
+    pub sqs_usd: f64,
+    pub cloudwatch_usd: f64,
+    /// DynamoDB, SNS and EventBridge together.
+    pub other_usd: f64,
+}
+
+impl StrategyCost {
+    pub fn total_usd(&self) -> f64 {
+        self.standard_usd + self.lambda_usd + self.sqs_usd + self.cloudwatch_usd + self.other_usd
+    }
 }
 
 /// The strategies measured: the CodeDeploy presets and the example's own.
@@ -59,6 +105,50 @@ pub fn strategies() -> Vec<(String, Strategy)> {
     out
 }
 
+/// What one run left behind: its history's event kinds, the AWS calls, the ticks.
+struct Run {
+    history: Vec<String>,
+    calls: BTreeMap<String, u64>,
+    ticks: u64,
+}
+
+fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
+    rt.block_on(async {
+        let s = Simulation::new(
+            config,
+            &digest_for("v0"),
+            2,
+            1,
+            Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+        );
+        let _ = s
+            .push(
+                "web",
+                "v2.0.0",
+                &digest_for("v2"),
+                greenlight_sim::Behaviour::healthy(),
+            )
+            .await;
+        s.settle().await;
+        let history = s
+            .finished()
+            .into_iter()
+            .flat_map(|e| e.history.into_iter().map(|h| h.kind))
+            .collect();
+        let mut calls = BTreeMap::new();
+        for (_, op) in &s.sim.world().calls {
+            *calls.entry(op.clone()).or_insert(0) += 1;
+        }
+        let ticks = s.deliveries().len() as u64;
+        s.close();
+        Run {
+            history,
+            calls,
+            ticks,
+        }
+    })
+}
+
 /// Runs one rollout per strategy and counts what it cost.
 pub fn strategy_costs(example: &Config) -> Vec<StrategyCost> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -70,65 +160,94 @@ pub fn strategy_costs(example: &Config) -> Vec<StrategyCost> {
         .into_iter()
         .map(|(name, strategy)| {
             let mut config = example.clone();
+            let mut metrics_per_round = 0;
             if let Some(env) = config
                 .apps
                 .get_mut("web")
                 .and_then(|a| a.environments.get_mut("staging"))
             {
                 env.strategy = strategy;
+                metrics_per_round = env.analysis.as_ref().map_or(0, |a| {
+                    use greenlight_core::config::Colour;
+                    greenlight_core::analysis::queries(env, a, Colour::Blue, Colour::Green).len()
+                        as u64
+                });
             }
-            let history = rt.block_on(async {
-                let s = Simulation::new(
-                    &config,
-                    &digest_for("v0"),
-                    2,
-                    1,
-                    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
-                );
-                let _ = s
-                    .push(
-                        "web",
-                        "v2.0.0",
-                        &digest_for("v2"),
-                        greenlight_sim::Behaviour::healthy(),
-                    )
-                    .await;
-                s.settle().await;
-                let history: Vec<String> = s
-                    .finished()
-                    .into_iter()
-                    .flat_map(|e| e.history.into_iter().map(|h| h.kind))
-                    .collect();
-                s.close();
-                history
-            });
-            let transitions = history
-                .iter()
-                .filter(|k| k.ends_with("StateEntered"))
-                .count() as u64;
-            let tasks = history
-                .iter()
-                .filter(|k| k.as_str() == "TaskScheduled")
-                .count() as u64;
-            StrategyCost {
-                strategy: name,
-                transitions,
-                tasks,
-                standard_usd: transitions as f64 * USD_PER_TRANSITION,
-            }
+            price(name, run(&rt, &config), metrics_per_round)
         })
         .collect()
+}
+
+fn price(strategy: String, run: Run, metrics_per_round: u64) -> StrategyCost {
+    let count = |prefix: &str| -> u64 {
+        run.calls
+            .iter()
+            .filter(|(op, _)| op.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let transitions = run
+        .history
+        .iter()
+        .filter(|k| k.ends_with("StateEntered"))
+        .count() as u64;
+    let tasks = run
+        .history
+        .iter()
+        .filter(|k| k.as_str() == "TaskScheduled")
+        .count() as u64;
+    // The state machine's Lambda tasks, the ticks, on-push (one push), and the event relay
+    // (one invocation per event it puts on the bus).
+    let invocations = count("lambda:Invoke/") + run.ticks + 1 + count("events:PutEvents");
+    // Each tick: the send that scheduled it, and the event source mapping's receive and
+    // delete.
+    let sqs_requests = count("sqs:SendMessage") + 2 * run.ticks;
+    let cloudwatch_units =
+        count("cloudwatch:DescribeAlarms") + metrics_per_round * count("cloudwatch:GetMetricData");
+    let writes =
+        count("dynamodb:PutItem") + count("dynamodb:UpdateItem") + count("dynamodb:DeleteItem");
+    let reads =
+        count("dynamodb:GetItem") as f64 + READ_UNITS_PER_QUERY * count("dynamodb:Query") as f64;
+    StrategyCost {
+        strategy,
+        transitions,
+        tasks,
+        invocations,
+        ticks: run.ticks,
+        cloudwatch_units,
+        standard_usd: transitions as f64 * USD_PER_TRANSITION,
+        lambda_usd: invocations as f64
+            * (USD_PER_LAMBDA_REQUEST
+                + LAMBDA_BILLED_SECONDS * LAMBDA_GB * USD_PER_LAMBDA_GB_SECOND),
+        sqs_usd: sqs_requests as f64 * USD_PER_SQS_REQUEST,
+        cloudwatch_usd: cloudwatch_units as f64 * USD_PER_CLOUDWATCH_UNIT,
+        other_usd: writes as f64 * USD_PER_DYNAMODB_WRITE
+            + reads * USD_PER_DYNAMODB_READ
+            + count("sns:Publish") as f64 * USD_PER_SNS_PUBLISH
+            + count("events:PutEvents") as f64 * USD_PER_EVENT,
+        calls: run.calls,
+    }
 }
 
 /// The table `cargo bench --bench cost` prints and docs/PERFORMANCE.md holds.
 pub fn table(costs: &[StrategyCost]) -> String {
     let mut out = String::from(
-        "| strategy | state transitions | task states | Standard workflow cost |\n|---|---:|---:|---:|\n",
+        "| strategy | state transitions | Lambda invocations (rounds off the state machine) | CloudWatch units | Standard | Lambda | SQS | CloudWatch | DynamoDB, SNS, EventBridge | all-in |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in costs {
         out.push_str(&format!(
-            "| {} | {} | {} | ${:.5} |\n",
-            c.strategy, c.transitions, c.tasks, c.standard_usd
+            "| {} | {} | {} ({}) | {} | ${:.5} | ${:.5} | ${:.5} | ${:.5} | ${:.5} | **${:.5}** |\n",
+            c.strategy,
+            c.transitions,
+            c.invocations,
+            c.ticks,
+            c.cloudwatch_units,
+            c.standard_usd,
+            c.lambda_usd,
+            c.sqs_usd,
+            c.cloudwatch_usd,
+            c.other_usd,
+            c.total_usd()
         ));
     }
     out

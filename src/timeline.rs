@@ -180,16 +180,8 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
     // A task whose error was caught exits too, with the Catch's output: that is a
     // failure (already said by its StateCaught line), never the success line.
     let mut caught: Option<&str> = None;
-    // A Parallel state fails when a task inside it fails: the timeline names that task.
-    let mut last_failed: Option<&str> = None;
     for h in &e.history {
-        let mut state = h.state.as_deref().unwrap_or_default();
-        if matches!(h.kind.as_str(), "TaskFailed" | "TaskTimedOut") {
-            last_failed = Some(state);
-        }
-        if h.kind == "StateCaught" && state == "Watch" {
-            state = last_failed.unwrap_or(state);
-        }
+        let state = h.state.as_deref().unwrap_or_default();
         let output = &h.details["output"];
         if h.kind == "StateCaught" {
             caught = Some(state);
@@ -208,21 +200,14 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                     output["task_definition"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")
                 ),
             ),
-            ("ChoiceStateExited", "IsStable") if output["control"]["stable"] == true => say(h, if output["env"]["listeners"].is_null() {
-                "· stable: the new colour has the new revision (its tasks start at the first step)".into()
-            } else {
-                "· stable: new tasks running, all targets healthy".into()
-            }),
-            ("TaskStateExited", "Shift") if output["env"]["listeners"].is_null() => {
-                let desired = output["desired"].as_u64().unwrap_or(0) as u32;
-                let weight = output["weight"].as_u64().unwrap_or(0).min(100) as u8;
-                let (new, old) = greenlight_core::usecase::task_split(desired, weight);
-                let green_is_new = output["target"] == "green";
-                let (blue, green) = if green_is_new { (old, new) } else { (new, old) };
-                let share = |n: u32| if desired == 0 { 0 } else { (u64::from(n) * 100 / u64::from(desired)) as u8 };
-                say(h, format!("tasks    blue {} {blue}  green {} {green}", render::bar(share(blue), 10), render::bar(share(green), 10)));
-            }
-            ("ChoiceStateExited", "IsReady") if output["control"]["ready"] == true => {
+            // The Deploy state's wait ends when its rounds found the new colour stable and
+            // its pre-traffic probes passing.
+            ("TaskStateExited", "Deploy") => {
+                say(h, if output["env"]["listeners"].is_null() {
+                    "· stable: the new colour has the new revision (its tasks start at the first step)".into()
+                } else {
+                    "· stable: new tasks running, all targets healthy".into()
+                });
                 let probes = output["env"]["checks"]["probes"]
                     .as_array()
                     .map_or(0, |p| p.iter().filter(|p| p["via"] == "test" && p["path"].is_string()).count());
@@ -232,9 +217,21 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                     format!("· pre-traffic probes passed ({probes} through the test listener)")
                 })
             }
+            ("TaskStateEntered", "Shift") if h.details["input"]["env"]["listeners"].is_null() => {
+                let input = &h.details["input"];
+                let desired = input["desired"].as_u64().unwrap_or(0) as u32;
+                let step = input["step"].as_u64().unwrap_or(0) as usize;
+                let weight = input["plan"]["steps"][step]["weight"].as_u64().unwrap_or(0).min(100) as u8;
+                let (new, old) = greenlight_core::usecase::task_split(desired, weight);
+                let green_is_new = input["target"] == "green";
+                let (blue, green) = if green_is_new { (old, new) } else { (new, old) };
+                let share = |n: u32| if desired == 0 { 0 } else { (u64::from(n) * 100 / u64::from(desired)) as u8 };
+                say(h, format!("tasks    blue {} {blue}  green {} {green}", render::bar(share(blue), 10), render::bar(share(green), 10)));
+            }
             ("TaskStateEntered", "AwaitApproval") => say(h, "· waiting for approval".into()),
             ("TaskStateExited", "AwaitApproval") => say(h, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
-            ("TaskStateExited", "CheckHealth") if output["control"]["baking"] == false => {
+            // A step's wait ends with its bake's last round passing.
+            ("TaskStateExited", "Shift") => {
                 let what = if output["env"]["listeners"].is_null() { "tasks running and healthy" } else { "targets healthy, probes OK" };
                 say(h, format!("· checks passed at {}%: alarms OK, {what}", output["weight"]));
                 if output["analysis"]["weight"] == output["weight"] {
@@ -243,9 +240,8 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                     }
                 }
             }
-            // A bake wait, or a watched rollback window, that times out is the normal
-            // path, not news.
-            ("StateCaught", "Bake" | "WatchWindow") if h.details["error"] == "States.Timeout" => {}
+            // A watched rollback window whose rounds stopped ends with the window.
+            ("StateCaught", "WatchWindow") if h.details["error"] == "States.Timeout" => {}
             ("StateCaught", "WatchWindow") => say(h, format!("· rollback window of {}: {} → revert to the old colour, if it is still the release that runs", input["tag"].as_str().unwrap_or("this release"), h.details["error"].as_str().unwrap_or("?"))),
             ("StateCaught", _) => say(h, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "Rollback") => say(h, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),

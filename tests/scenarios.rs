@@ -847,8 +847,7 @@ async fn a_call_that_took_effect_but_lost_its_answer_is_not_done_twice() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_notification_never_delays_the_check_after_a_traffic_change() {
     let s = world(&example());
-    // SNS fails for good from the first traffic change on: each notice is retried for
-    // about a minute before it is given up.
+    // SNS fails for good from the first traffic change on.
     s.sleep(55).await;
     s.sim
         .world()
@@ -859,15 +858,18 @@ async fn a_failing_notification_never_delays_the_check_after_a_traffic_change() 
     let history = &executions[0].history;
     let shifted: Vec<_> = history
         .iter()
-        .filter(|h| h.kind == "TaskStateExited" && h.state.as_deref() == Some("Shift"))
+        .filter(|h| h.kind == "TaskStateEntered" && h.state.as_deref() == Some("Shift"))
         .map(|h| h.timestamp)
         .collect();
-    let checked: Vec<_> = history
-        .iter()
-        .filter(|h| h.kind == "TaskStateEntered" && h.state.as_deref() == Some("CheckHealth"))
-        .map(|h| h.timestamp)
+    // The bake's first round runs as the step begins (the shift function schedules it
+    // after its notice, which failed).
+    let checked: Vec<_> = s
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.purpose == greenlight_core::ports::TickPurpose::Bake)
+        .map(|d| d.at)
         .collect();
-    assert!(!shifted.is_empty());
+    assert_eq!(shifted.len(), 2);
     for at in &shifted {
         assert!(
             checked.contains(at),
@@ -904,7 +906,7 @@ async fn an_execution_stopped_in_any_state_leaves_an_environment_that_heals() {
     // execution's lock and puts traffic back on the colour that was live), and the next
     // push deploys: the environment ends in the invariant every time.
     let states = states_of_a_release().await;
-    assert!(states.len() >= 20, "{states:?}");
+    assert!(states.len() >= 15, "{states:?}");
     let topic = greenlight_core::Arn::parse(greenlight::simulation::TOPIC).unwrap();
     let sm = greenlight_core::Arn::parse(greenlight::simulation::STATE_MACHINE).unwrap();
     for behaviour in [Behaviour::healthy(), Behaviour::erroring(0.5)] {
@@ -1287,19 +1289,22 @@ async fn unhealthy_targets_inside_the_window_revert_the_release_after_the_thresh
     s.close();
 }
 
-/// What the watched window costs, counted the way Step Functions bills it (one transition
-/// per state entered): a healthy release's execution with the window watched against the
-/// same with `rollback_window_watch: false`. The staging window is 30 minutes; at a
-/// 5-minute cadence that is 6 rounds of three states (`WatchWindow`, `CheckWindow`,
-/// `WindowOpen`) instead of one plain wait.
+/// What a release costs, counted the way Step Functions bills it (one transition per state
+/// entered): the rounds of checks run off the state machine, so neither the watched window
+/// nor the bakes add transitions, however long they are. A watched window enters one
+/// state more than a plain wait (`WatchWindow`).
 #[tokio::test(start_paused = true)]
-async fn the_watched_window_costs_three_transitions_per_round() {
+async fn a_release_costs_the_same_transitions_whatever_its_bakes_and_window() {
     async fn transitions(config: Config) -> usize {
         let s = world(&config);
         push(&s, "v2.0.0", Behaviour::healthy()).await;
         s.settle().await;
         let executions = s.finished();
         assert_eq!(executions.len(), 1);
+        assert_eq!(
+            record(&s, "v2.0.0", "staging").outcome,
+            Some(Outcome::Succeeded)
+        );
         let n = executions[0]
             .history
             .iter()
@@ -1315,15 +1320,20 @@ async fn the_watched_window_costs_three_transitions_per_round() {
         e.checks.final_bake = Some(greenlight_core::Duration::ZERO);
     }))
     .await;
+    let long = transitions(with_staging(|e| {
+        e.rollback_window = greenlight_core::Duration::from_mins(240);
+        e.strategy = greenlight_core::config::Strategy::Canary(greenlight_core::config::Canary {
+            percent: 20,
+            bake: greenlight_core::Duration::from_mins(45),
+        });
+    }))
+    .await;
     println!(
-        "state transitions of a healthy release: {watched} with the window watched, {plain} without, {unbaked} without the final bake either"
+        "state transitions of a healthy release: {watched} with the window watched, {plain} without, {unbaked} without the final bake either, {long} with a 45m bake and a 4h window"
     );
-    // The final bake (30s x 3) is three rounds of a bake: three more waits, each one
-    // `Bake` task, its `CheckHealth` and the `Baking` choice.
-    assert_eq!(plain - unbaked, 3 * 3, "{plain} against {unbaked}");
-    // Six rounds of three states, against the one plain wait (which the watched window
-    // still enters once, for nothing, when its last round ends the watch).
-    assert_eq!(watched - plain, 6 * 3, "{watched} against {plain}");
+    assert_eq!(plain, unbaked, "the final bake's rounds cost no transition");
+    assert_eq!(watched - plain, 1, "{watched} against {plain}");
+    assert_eq!(long, watched, "a longer bake and window cost no transition");
 }
 
 /// The canary analysis over 200 seeds of sampling noise: a healthy release (the same
@@ -1693,6 +1703,7 @@ fn transitions_per_strategy_stay_within_the_recorded_figures() {
             })
             .collect();
     let costs = greenlight::cost::strategy_costs(&example());
+    println!("{}", greenlight::cost::table(&costs));
     assert_eq!(costs.len(), recorded.len(), "{recorded:?}");
     for c in &costs {
         let max = recorded

@@ -52,10 +52,12 @@ mod dispatch;
 mod inputs;
 mod invariant;
 mod lambda_async;
+mod ticks;
 
 use dispatch::*;
 pub use inputs::*;
 pub use lambda_async::*;
+pub use ticks::*;
 
 /// The approval URL of the simulated stack (only a name: the simulator calls the handler).
 pub const APPROVAL_URL: &str = "https://example.lambda-url.eu-west-1.on.aws/";
@@ -75,6 +77,8 @@ pub struct Simulation {
     /// What the asynchronously invoked functions did that no notification shows (a failed
     /// invocation, a dead letter, a push reconcile recovered), for the timeline.
     notes: Arc<Mutex<Vec<Note>>>,
+    /// The ticks the queue delivered ([`Simulation::deliveries`]).
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
 }
 
 /// A line for the timeline about what an asynchronously invoked function did.
@@ -177,8 +181,10 @@ impl Simulation {
             running,
             schedule: Arc::new(Mutex::new(None)),
             notes: Arc::new(Mutex::new(Vec::new())),
+            deliveries: Arc::new(Mutex::new(Vec::new())),
         };
         simulation.subscribe_event_relay();
+        simulation.subscribe_ticks();
         simulation
     }
 
@@ -354,6 +360,7 @@ impl Simulation {
         w.stop_sink = None;
         w.start_sink = None;
         w.publish_sink = None;
+        w.tick_sink = None;
     }
 
     /// Lets virtual time pass.

@@ -163,7 +163,17 @@ pub const SERVICE_ONLY: &[&str] = &[
 pub struct Grants {
     pub granted: BTreeSet<String>,
     pub problems: Vec<String>,
+    /// The function has an SQS event source: Lambda's poller reads its queue with the
+    /// function's role ([`QUEUE_POLLING`]), not its code.
+    pub polls_queue: bool,
 }
+
+/// What Lambda's event source mapping does with a function's role to read its SQS queue.
+pub const QUEUE_POLLING: &[&str] = &[
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+];
 
 /// The grants of every role in the template, by who holds them: the function's binary
 /// name without `greenlight-` (`prepare`, `on-push`, …), or `state-machine`.
@@ -182,6 +192,14 @@ pub fn grants_by_role() -> BTreeMap<String, Grants> {
             _ => continue,
         };
         let mut g = Grants::default();
+        if let Some(NodeKind::Mapping(events)) = get(resource, "Properties")
+            .and_then(|p| get(p, "Events"))
+            .map(|e| &e.kind)
+        {
+            g.polls_queue = events
+                .iter()
+                .any(|(_, _, e)| get(e, "Type").map(text).as_deref() == Some("SQS"));
+        }
         // A function with a role of its own (`Role: !GetAtt XRole.Arn`): that role's
         // inline policies.
         let own_role = get(resource, "Properties")

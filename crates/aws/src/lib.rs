@@ -45,6 +45,9 @@ pub struct AwsCloud {
     /// The external ID greenlight gives when it assumes an environment's role
     /// (`GREENLIGHT_EXTERNAL_ID`, the stack's `TargetExternalId`).
     pub external_id: Option<String>,
+    /// The URL of the stack's tick queue (`GREENLIGHT_TICK_QUEUE`): where the rounds of a
+    /// wait are scheduled.
+    pub tick_queue: Option<String>,
     /// Region and credentials, for the requests signed by hand (the approval URL).
     pub sdk: aws_config::SdkConfig,
 }
@@ -72,6 +75,9 @@ impl AwsCloud {
                 .build()
                 .expect("the HTTP client builds"),
             table: table.into(),
+            tick_queue: std::env::var("GREENLIGHT_TICK_QUEUE")
+                .ok()
+                .filter(|q| !q.is_empty()),
             external_id: std::env::var("GREENLIGHT_EXTERNAL_ID")
                 .ok()
                 .filter(|s| !s.is_empty()),

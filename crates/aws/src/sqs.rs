@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use greenlight_core::ports::{DeadLetter, DeadLetters, PortError, PortResult};
+use greenlight_core::ports::{DeadLetter, DeadLetters, PortError, PortResult, Tick, Timers};
 use greenlight_core::Duration;
 
 use crate::error::classify;
@@ -100,6 +100,37 @@ impl DeadLetters for AwsCloud {
             .send()
             .await
             .map_err(|e| classify("sqs:DeleteMessage", e))?;
+        Ok(())
+    }
+}
+
+/// SQS delays a message at most this long.
+const MAX_DELAY_SECS: u64 = 900;
+
+impl Timers for AwsCloud {
+    async fn schedule(&self, tick: &Tick, delay: Duration) -> PortResult<()> {
+        const OP: &str = "sqs:SendMessage";
+        let queue = self
+            .tick_queue
+            .as_deref()
+            .ok_or_else(|| PortError::Invalid {
+                operation: OP.into(),
+                message: "environment variable GREENLIGHT_TICK_QUEUE is not set".into(),
+            })?;
+        let body = serde_json::to_string(tick).map_err(|e| PortError::Invalid {
+            operation: OP.into(),
+            message: format!("the tick does not serialize: {e}"),
+        })?;
+        // A later tick arrives early and waits again: its `due` says when it is for.
+        let delay = i32::try_from(delay.as_secs().min(MAX_DELAY_SECS)).unwrap_or(0);
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
         Ok(())
     }
 }

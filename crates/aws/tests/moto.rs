@@ -1129,6 +1129,57 @@ async fn sqs_dead_letters_are_listed_whole_and_deleted_by_receipt() {
     assert!(missing.is_err());
 }
 
+/// The tick queue: a tick goes on the queue whole (the task token and the rollout), after
+/// its delay; a delay past SQS's 15 minutes is sent at 15 (the tick waits again when it
+/// arrives early); with no queue configured, scheduling fails naming the variable.
+#[tokio::test]
+async fn sqs_ticks_arrive_whole_after_their_delay() {
+    use greenlight_core::ports::{Tick, Timers};
+    let mut c = cloud("unused").await;
+    let queue = c
+        .sqs
+        .create_queue()
+        .queue_name(unique("ticks"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let sample: serde_json::Value =
+        serde_json::from_str(include_str!("../../../events/check/tick.json")).unwrap();
+    let tick: Tick = serde_json::from_str(sample["Records"][0]["body"].as_str().unwrap()).unwrap();
+    let unset = c.schedule(&tick, Duration::ZERO).await.unwrap_err();
+    assert!(
+        unset.to_string().contains("GREENLIGHT_TICK_QUEUE"),
+        "{unset}"
+    );
+    c.tick_queue = Some(queue.clone());
+    let receive = |wait: i32| {
+        c.sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait)
+            .send()
+    };
+    c.schedule(&tick, Duration::ZERO).await.unwrap();
+    let got = receive(1).await.unwrap().messages.unwrap_or_default();
+    assert_eq!(got.len(), 1);
+    let back: Tick = serde_json::from_str(got[0].body().unwrap()).unwrap();
+    assert_eq!(back, tick);
+    c.schedule(&tick, Duration::from_secs(2)).await.unwrap();
+    c.schedule(&tick, Duration::from_secs(3600)).await.unwrap();
+    assert!(receive(0)
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+        .is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let later = receive(1).await.unwrap().messages.unwrap_or_default();
+    assert_eq!(later.len(), 1, "only the 2-second tick is due");
+}
+
 // ---------------------------------------------------------------------------------------
 // EventBridge (the event relay)
 

@@ -92,6 +92,17 @@ pub struct Control {
     /// The watch goes on: the window is open and this release is still the live one.
     #[serde(default)]
     pub watching: bool,
+    /// How long the state machine waits for the rounds of checks after deploy to say the
+    /// new colour is stable and ready (its `TimeoutSecondsPath`); past it, the rounds are
+    /// taken to have stopped and the rollout rolls back.
+    #[serde(default)]
+    pub settle_timeout_seconds: u64,
+    /// The same for one traffic step: the longest bake of the plan and a grace period.
+    #[serde(default)]
+    pub step_timeout_seconds: u64,
+    /// The same for the watched rollback window: the time left in it and a grace period.
+    #[serde(default)]
+    pub window_timeout_seconds: u64,
 }
 
 /// The production listener and the target group that served all traffic when the rollout

@@ -145,6 +145,10 @@ pub type StopSink = std::sync::Arc<dyn Fn(&str, &str, &str) -> bool + Send + Syn
 pub type StartSink = std::sync::Arc<dyn Fn(Execution) + Send + Sync>;
 /// Called with each notification published (topic, notification): SNS's subscribed functions.
 pub type PublishSink = std::sync::Arc<dyn Fn(&Arn, &Notification) + Send + Sync>;
+/// Called with each tick scheduled on the tick queue (the tick, its delay): the queue's
+/// delivery to the `check` function.
+pub type TickSink =
+    std::sync::Arc<dyn Fn(greenlight_core::ports::Tick, greenlight_core::Duration) + Send + Sync>;
 
 /// A change of a listener's weights, for timelines.
 #[derive(Clone, Debug)]
@@ -163,6 +167,9 @@ pub struct World {
     pub token_sink: Option<TokenSink>,
     pub start_sink: Option<StartSink>,
     pub publish_sink: Option<PublishSink>,
+    pub tick_sink: Option<TickSink>,
+    /// The ticks scheduled while no [`TickSink`] takes them: (due, tick).
+    pub ticks: Vec<(DateTime<Utc>, greenlight_core::ports::Tick)>,
     /// Stops a running execution by name (`StopExecution`), when a state machine runner
     /// owns the executions: (name, error, cause) → whether it was running.
     pub stop_sink: Option<StopSink>,
@@ -226,6 +233,8 @@ impl World {
             token_sink: None,
             start_sink: None,
             publish_sink: None,
+            tick_sink: None,
+            ticks: Vec::new(),
             stop_sink: None,
             kill_at: None,
             traffic: Vec::new(),

@@ -6,13 +6,14 @@ use greenlight_core::ports::{
     Alarms, Clock, ContainerService, DeploymentRecord, Executions, ImageRegistry, LoadBalancer,
     Metrics, Notifier, Outcome, Prober, StateStore,
 };
-use greenlight_core::rollout::{CaughtError, Notice, Rollout, StartInput};
+use greenlight_core::ports::{Tick, Timers};
+use greenlight_core::rollout::{CaughtError, Notice, Rollout, StartInput, StepError};
 use greenlight_core::usecase::approval::{AlarmChange, AwaitInput, Relayed};
 use greenlight_core::usecase::finish::Retired;
 use greenlight_core::usecase::on_push::OnPushOutput;
 use greenlight_core::usecase::reconcile::ReconcileOutput;
 use greenlight_core::usecase::{
-    approval, check, finish, on_push, prepare, reconcile, rollback, shift,
+    approval, check, finish, on_push, prepare, reconcile, rollback, tick,
 };
 use serde::{Deserialize, Serialize};
 
@@ -111,11 +112,22 @@ where
     Ok(r)
 }
 
-pub async fn deploy<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>
+/// What a `lambda:invoke.waitForTaskToken` state sends the function that starts its
+/// wait: the state's task token and the rollout.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenInput {
+    pub token: String,
+    pub rollout: Rollout,
+}
+
+/// `deploy`: the Deploy state's task; the settle rounds answer its token.
+pub async fn deploy<P>(p: P, _: Settings, input: TokenInput) -> Result<Rollout, Failure>
 where
-    P: StateStore + ContainerService + LoadBalancer + Clock,
+    P: StateStore + ContainerService + LoadBalancer + Timers + Clock,
 {
-    check::deploy(&p, r).await.map_err(Failure::of)
+    tick::deploy_and_settle(&p, &input.token, input.rollout)
+        .await
+        .map_err(Failure::of)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,25 +141,135 @@ pub enum CheckMode {
     Health,
     /// The same, in the watched rollback window after success.
     Window,
+    /// Start watching the rollback window (the WatchWindow state's task): its token
+    /// stored for the alarm relay, its rounds scheduled on the tick queue.
+    Watch,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckInput {
     pub mode: CheckMode,
     pub rollout: Rollout,
+    /// The task token of the WatchWindow state (mode `watch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
-pub async fn check<P>(p: P, _: Settings, input: CheckInput) -> Result<Rollout, Failure>
+/// What the `check` function is asked: a round of checks by the state machine, or the
+/// tick queue's messages (an SQS event, one tick each).
+#[derive(Clone, Debug)]
+pub enum CheckRequest {
+    Check(Box<CheckInput>),
+    Ticks(SqsEvent),
+}
+
+impl<'de> Deserialize<'de> for CheckRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        if v.get("Records").is_some() {
+            serde_json::from_value(v)
+                .map(CheckRequest::Ticks)
+                .map_err(|e| D::Error::custom(format!("an SQS event: {e}")))
+        } else {
+            serde_json::from_value(v)
+                .map(|c| CheckRequest::Check(Box::new(c)))
+                .map_err(|e| D::Error::custom(format!("a check request: {e}")))
+        }
+    }
+}
+
+/// An SQS event as the event source mapping hands it over (only what is read).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SqsEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SqsRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SqsRecord {
+    #[serde(rename = "messageId", default)]
+    pub message_id: String,
+    pub body: String,
+}
+
+/// What the `check` function answers: the rollout after a round, the wait started (mode
+/// `watch`), or what became of each tick.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum CheckOutput {
+    Rollout(Box<Rollout>),
+    Waiting { waiting: bool },
+    Ticks { ticks: Vec<String> },
+}
+
+pub async fn check<P>(p: P, _: Settings, input: CheckRequest) -> Result<CheckOutput, Failure>
 where
-    P: StateStore + ContainerService + LoadBalancer + Alarms + Metrics + Prober + Clock,
+    P: StateStore
+        + ContainerService
+        + LoadBalancer
+        + Alarms
+        + Metrics
+        + Prober
+        + Executions
+        + Timers
+        + Clock,
 {
-    match input.mode {
+    let input = match input {
+        CheckRequest::Check(input) => *input,
+        CheckRequest::Ticks(event) => return ticks(&p, event).await,
+    };
+    let round = match input.mode {
         CheckMode::Stable => check::stable(&p, input.rollout).await,
         CheckMode::Ready => check::ready(&p, input.rollout).await,
         CheckMode::Health => check::health(&p, input.rollout).await,
         CheckMode::Window => check::window(&p, input.rollout).await,
+        CheckMode::Watch => {
+            let token = input.token.as_deref().unwrap_or_default();
+            return tick::watch_window(&p, token, &input.rollout)
+                .await
+                .map(|()| CheckOutput::Waiting { waiting: true })
+                .map_err(Failure::of);
+        }
+    };
+    round
+        .map(|r| CheckOutput::Rollout(Box::new(r)))
+        .map_err(Failure::of)
+}
+
+/// The tick queue's messages, one round each. A body that is not a tick is logged and
+/// dropped (delivering it again would not change it); a tick that could not be scheduled
+/// on or answered fails the invocation, and the queue delivers it again.
+async fn ticks<P>(p: &P, event: SqsEvent) -> Result<CheckOutput, Failure>
+where
+    P: StateStore
+        + ContainerService
+        + LoadBalancer
+        + Alarms
+        + Metrics
+        + Prober
+        + Executions
+        + Timers
+        + Clock,
+{
+    let mut out = Vec::new();
+    for record in event.records {
+        let t: Tick = match serde_json::from_str(&record.body) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(message = %record.message_id, error = %e, "not a tick: dropped");
+                out.push(format!("{}: not a tick, dropped", record.message_id));
+                continue;
+            }
+        };
+        let (deployment, purpose) = (t.rollout.deployment.clone(), t.purpose);
+        let end = tick::run(p, t)
+            .await
+            .map_err(|e| Failure::of(StepError::from(e)))?;
+        tracing::info!(%deployment, %purpose, outcome = %end.describe(), "tick");
+        out.push(format!("{deployment} {purpose}: {}", end.describe()));
     }
-    .map_err(Failure::of)
+    Ok(CheckOutput::Ticks { ticks: out })
 }
 
 /// `await`: the task of a `lambda:invoke.waitForTaskToken` state.
@@ -165,11 +287,18 @@ where
     Ok(serde_json::json!({"waiting": true}))
 }
 
-pub async fn shift<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>
+/// `shift`: the Shift state's task; the bake's rounds answer its token.
+pub async fn shift<P>(p: P, _: Settings, input: TokenInput) -> Result<Rollout, Failure>
 where
-    P: StateStore + LoadBalancer + ContainerService + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Alarms + Notifier + Timers + Clock,
 {
-    shift::shift(&p, r).await.map_err(Failure::of)
+    let shifted = tick::shift_and_bake(&p, &input.token, input.rollout)
+        .await
+        .map_err(Failure::of)?;
+    if let Some(error) = &shifted.notice_error {
+        tracing::warn!(deployment = %shifted.rollout.deployment, %error, "traffic_shifted notice not published");
+    }
+    Ok(shifted.rollout)
 }
 
 pub async fn finalize<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>

@@ -60,3 +60,57 @@ pub trait DeadLetters: Send + Sync {
         receipt: &str,
     ) -> impl Future<Output = PortResult<()>> + Send;
 }
+
+/// What a timer is for: the wait of a `waitForTaskToken` state that rounds of checks
+/// answer (issue 14's polling off the Standard workflow's bill).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TickPurpose {
+    /// After deploy: the new colour becomes stable, then passes its pre-traffic probes.
+    Settle,
+    /// A traffic step's bake.
+    Bake,
+    /// The watched rollback window after a success.
+    Window,
+}
+
+impl TickPurpose {
+    /// The one name people read, the same in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TickPurpose::Settle => "settle",
+            TickPurpose::Bake => "bake",
+            TickPurpose::Window => "window",
+        }
+    }
+}
+
+impl std::fmt::Display for TickPurpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One round of checks to run at `due`, for the wait whose task token is `token`. The
+/// message body on the stack's tick queue (SQS, encrypted at rest); the token is never
+/// logged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    pub purpose: TickPurpose,
+    pub token: String,
+    pub due: DateTime<Utc>,
+    /// Rounds in a row that could not run (an AWS call that failed in a way that can
+    /// succeed later); the wait fails at [`crate::usecase::tick::MAX_ATTEMPTS`].
+    #[serde(default)]
+    pub attempts: u32,
+    /// The rollout as the last round left it (the state the wait answers with).
+    pub rollout: Box<crate::rollout::Rollout>,
+}
+
+/// Delayed delivery of ticks: the stack's tick queue (SQS with per-message delay), whose
+/// messages invoke the `check` function. SQS delays at most 15 minutes; a later tick is
+/// delivered early and waits again (its `due` says when it is for).
+pub trait Timers: Send + Sync {
+    fn schedule(&self, tick: &Tick, delay: Duration)
+        -> impl Future<Output = PortResult<()>> + Send;
+}

@@ -39,27 +39,7 @@ where
     if input.purpose != TokenPurpose::Window {
         super::record::hold_lock(p, r).await?;
     }
-    let alarms: &[String] = match input.purpose {
-        TokenPurpose::Bake | TokenPurpose::Window => &r.env.checks.alarms,
-        TokenPurpose::Approval => &[],
-    };
-    let place = r.env.place();
-    let keys: Vec<String> = alarms
-        .iter()
-        .map(|a| super::reach::alarm_key(place.as_ref(), a))
-        .collect();
-    p.put_task_token(&r.deployment, input.purpose, &input.token, &keys)
-        .await?;
-    if !alarms.is_empty() {
-        let there = super::reach::ports_for(p, &r.env, &r.deployment)?;
-        let states = there.alarm_states(alarms).await?;
-        if let Some(a) = states
-            .iter()
-            .find(|a| a.value == crate::ports::AlarmValue::Alarm)
-        {
-            return Err(super::check::fired(a));
-        }
-    }
+    watch_alarms(p, input.purpose, &input.token, r).await?;
     if input.purpose == TokenPurpose::Approval {
         let now = p.now();
         record(p, r, Phase::AwaitingApproval, now).await?;
@@ -74,6 +54,46 @@ where
         ];
         let topic = crate::arn::Arn::parse(&r.topic).map_err(StepError::InvalidInput)?;
         p.publish(&topic, &n).await?;
+    }
+    Ok(())
+}
+
+/// Stores the token of a wait with the alarms that should cut it short (a bake's or the
+/// window's: the environment's alarms; an approval's: none), then reads those alarms once:
+/// one that went to ALARM before the token was there for the alarm relay to fail fails
+/// the wait at once.
+pub async fn watch_alarms<P>(
+    p: &P,
+    purpose: TokenPurpose,
+    token: &str,
+    r: &Rollout,
+) -> Result<(), StepError>
+where
+    P: StateStore + crate::ports::Alarms + Clock,
+{
+    if token.is_empty() {
+        return Err(StepError::InvalidInput("empty task token".into()));
+    }
+    let alarms: &[String] = match purpose {
+        TokenPurpose::Bake | TokenPurpose::Window => &r.env.checks.alarms,
+        TokenPurpose::Approval => &[],
+    };
+    let place = r.env.place();
+    let keys: Vec<String> = alarms
+        .iter()
+        .map(|a| super::reach::alarm_key(place.as_ref(), a))
+        .collect();
+    p.put_task_token(&r.deployment, purpose, token, &keys)
+        .await?;
+    if !alarms.is_empty() {
+        let there = super::reach::ports_for(p, &r.env, &r.deployment)?;
+        let states = there.alarm_states(alarms).await?;
+        if let Some(a) = states
+            .iter()
+            .find(|a| a.value == crate::ports::AlarmValue::Alarm)
+        {
+            return Err(super::check::fired(a));
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::analysis::{AnalysisReport, Verdict};
 use crate::config::{Probe, ProbeVia};
 use crate::ports::{
     AlarmValue, Alarms, Clock, ContainerService, HealthState, LoadBalancer, Metrics, Phase, Prober,
-    RolloutState, StateStore, TokenPurpose,
+    RolloutState, StateStore,
 };
 use crate::rollout::{Rollout, StepError};
 
@@ -234,8 +234,6 @@ where
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     guard(p, &r).await?;
     r.notice = None;
-    p.delete_task_token(&r.deployment, TokenPurpose::Bake)
-        .await?;
     // Behind a load balancer the new colour runs every task from deploy on; a worker's new
     // colour runs its share of them at this step.
     let wanted = match r.env.load_balancer() {
@@ -322,8 +320,6 @@ where
 {
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     r.notice = None;
-    p.delete_task_token(&r.deployment, TokenPurpose::Window)
-        .await?;
     let latest = super::record::latest(p, &r.app, &r.environment).await?;
     let still_live = latest.is_some_and(|l| {
         l.id == r.deployment && l.outcome == Some(crate::ports::Outcome::Succeeded)
@@ -358,6 +354,7 @@ pub fn window_control(r: &mut Rollout, now: chrono::DateTime<chrono::Utc>) -> bo
     r.control.window_wait_seconds = left
         .min(r.env.checks.window_interval.as_secs().max(1))
         .max(1);
+    r.control.window_timeout_seconds = left.saturating_add(super::tick::grace(r)).max(1);
     r.control.watching
 }
 

@@ -21,6 +21,7 @@ pub mod rollback;
 pub mod shift;
 pub mod status;
 pub mod subscribe;
+pub mod tick;
 pub mod traffic;
 pub mod watch;
 

@@ -477,6 +477,7 @@ where
         source,
         env,
     };
+    super::tick::set_timeouts(&mut r);
     record(p, &r, Phase::Deploying, now).await?;
     let n = notification(&r, EventKind::Started, now);
     r.notice = notice(&r, &n);

@@ -186,3 +186,28 @@ impl DeadLetters for Sim {
         })
     }
 }
+
+impl greenlight_core::ports::Timers for Sim {
+    async fn schedule(
+        &self,
+        tick: &greenlight_core::ports::Tick,
+        delay: Duration,
+    ) -> PortResult<()> {
+        self.answered(|| {
+            let mut w = self.world();
+            w.call("sqs:SendMessage")?;
+            let sink = w.tick_sink.clone();
+            match sink {
+                Some(sink) => {
+                    drop(w);
+                    sink(tick.clone(), delay);
+                }
+                None => {
+                    let due = delay.after(w.now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    w.ticks.push((due, tick.clone()));
+                }
+            }
+            Ok(())
+        })
+    }
+}

@@ -78,37 +78,66 @@ fn read<T: DeserializeOwned>(function: &str, name: &str) -> T {
     .unwrap()
 }
 
+/// The tick the last call scheduled on the (simulated) tick queue, as SQS delivers it.
+fn next_tick(sim: &Sim) -> SqsEvent {
+    let (_, tick) = sim.world().ticks.pop().expect("a tick was scheduled");
+    SqsEvent {
+        records: vec![SqsRecord {
+            message_id: "059f36b4-87a3-44ab-83d2-661975830a7d".into(),
+            body: serde_json::to_string(&tick).unwrap(),
+        }],
+    }
+}
+
+/// What the wait of `token` was answered with.
+fn answer(sim: &Sim, token: &str) -> greenlight_sim::TokenAnswer {
+    let w = sim.world();
+    w.answers
+        .iter()
+        .rev()
+        .find(|(t, _)| t == token)
+        .map(|(_, a)| a.clone())
+        .expect("the wait was answered")
+}
+
+fn answered_rollout(sim: &Sim, token: &str) -> Rollout {
+    match answer(sim, token) {
+        greenlight_sim::TokenAnswer::Success(v) => serde_json::from_value(v).unwrap(),
+        other => panic!("the wait failed: {other:?}"),
+    }
+}
+
+fn token_input(token: &str, rollout: Rollout) -> TokenInput {
+    TokenInput {
+        token: token.into(),
+        rollout,
+    }
+}
+
 #[tokio::test]
 async fn the_sample_events_walk_a_rollout_end_to_end() {
     let sim = world();
     let s = settings();
     let start: StartInput = read("prepare", "start");
     let r = prepare(sim.clone(), s.clone(), start).await.unwrap();
-    let r = deploy(sim.clone(), s.clone(), sample("deploy", "rollout", &r))
-        .await
-        .unwrap();
-    sim.advance(60);
-    let stable_in = sample(
-        "check",
-        "stable",
-        &CheckInput {
-            mode: CheckMode::Stable,
-            rollout: r,
-        },
-    );
-    let r = check(sim.clone(), s.clone(), stable_in).await.unwrap();
-    assert!(r.control.stable);
-    let r = check(
+    // The Deploy state's wait: deploy, and the settle rounds on the tick queue.
+    sim.world()
+        .waiting_tokens
+        .insert("sample-deploy-token".into());
+    deploy(
         sim.clone(),
         s.clone(),
-        CheckInput {
-            mode: CheckMode::Ready,
-            rollout: r,
-        },
+        sample("deploy", "rollout", &token_input("sample-deploy-token", r)),
     )
     .await
     .unwrap();
-    assert!(r.control.ready);
+    sim.advance(60);
+    let settle = sample("check", "tick", &next_tick(&sim));
+    check(sim.clone(), s.clone(), CheckRequest::Ticks(settle))
+        .await
+        .unwrap();
+    let r = answered_rollout(&sim, "sample-deploy-token");
+    assert!(r.control.stable && r.control.ready);
 
     // The approval wait (staging needs none, but the sample shows the shape).
     sim.world()
@@ -131,20 +160,38 @@ async fn the_sample_events_walk_a_rollout_end_to_end() {
         .any(|p| p.notification.event == greenlight_core::notify::EventKind::ApprovalRequested));
     sim.world().store.tokens.clear();
 
-    let r = shift(sim.clone(), s.clone(), sample("shift", "rollout", &r))
+    sim.world()
+        .waiting_tokens
+        .insert("sample-shift-token".into());
+    let r = shift(
+        sim.clone(),
+        s.clone(),
+        sample("shift", "rollout", &token_input("sample-shift-token", r)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.weight, 20);
+    assert!(sim
+        .world()
+        .published
+        .iter()
+        .any(|p| p.notification.event == greenlight_core::notify::EventKind::TrafficShifted));
+    // The bake's first round runs at once and schedules the next: the wait goes on.
+    let out = check(sim.clone(), s.clone(), CheckRequest::Ticks(next_tick(&sim)))
         .await
         .unwrap();
-    assert_eq!(r.weight, 20);
-    let health_in = sample(
-        "check",
-        "health",
-        &CheckInput {
-            mode: CheckMode::Health,
-            rollout: r.clone(),
-        },
+    let CheckOutput::Ticks { ticks } = out else {
+        panic!("{out:?}")
+    };
+    assert!(ticks[0].contains("next round in 30s"), "{ticks:?}");
+    assert!(
+        sim.world().ticks.len() == 1
+            && sim
+                .world()
+                .answers
+                .iter()
+                .all(|(t, _)| t != "sample-shift-token")
     );
-    let baking = check(sim.clone(), s.clone(), health_in).await.unwrap();
-    assert!(baking.control.baking);
 
     let rollback_in = sample(
         "rollback",
@@ -164,11 +211,17 @@ async fn the_sample_events_walk_a_rollout_end_to_end() {
     let r2 = prepare(sim2.clone(), s.clone(), read("prepare", "start"))
         .await
         .unwrap();
-    let r2 = deploy(sim2.clone(), s.clone(), r2).await.unwrap();
+    let r2 = deploy(sim2.clone(), s.clone(), token_input("t1", r2))
+        .await
+        .unwrap();
     sim2.advance(60);
-    let mut r2 = shift(sim2.clone(), s.clone(), r2).await.unwrap();
+    let mut r2 = shift(sim2.clone(), s.clone(), token_input("t2", r2))
+        .await
+        .unwrap();
     sim2.advance(120);
-    r2 = shift(sim2.clone(), s.clone(), r2).await.unwrap();
+    r2 = shift(sim2.clone(), s.clone(), token_input("t3", r2))
+        .await
+        .unwrap();
     let done = finalize(sim2.clone(), s.clone(), sample("finalize", "rollout", &r2))
         .await
         .unwrap();
@@ -471,11 +524,17 @@ async fn deployments_emit_their_metrics_once_in_the_embedded_metric_format() {
     assert_eq!(cw["Metrics"][0]["Name"], "DeploymentsStarted");
     assert_eq!(m["_aws"]["Timestamp"], sim.world().now.timestamp_millis());
 
-    let r = deploy(sim.clone(), s.clone(), r).await.unwrap();
+    let r = deploy(sim.clone(), s.clone(), token_input("t-deploy", r))
+        .await
+        .unwrap();
     sim.advance(60);
-    let mut r = shift(sim.clone(), s.clone(), r).await.unwrap();
+    let mut r = shift(sim.clone(), s.clone(), token_input("t-shift", r))
+        .await
+        .unwrap();
     sim.advance(120);
-    r = shift(sim.clone(), s.clone(), r).await.unwrap();
+    r = shift(sim.clone(), s.clone(), token_input("t-shift", r))
+        .await
+        .unwrap();
     sim.advance(90);
     let done = finalize(sim.clone(), s.clone(), r.clone()).await.unwrap();
     // Retried: the deployment is already recorded succeeded.
@@ -494,9 +553,13 @@ async fn deployments_emit_their_metrics_once_in_the_embedded_metric_format() {
     // A rollback of another deployment, by its alarm.
     let sim = world();
     let r = prepare(sim.clone(), s.clone(), start).await.unwrap();
-    let r = deploy(sim.clone(), s.clone(), r).await.unwrap();
+    let r = deploy(sim.clone(), s.clone(), token_input("t-deploy", r))
+        .await
+        .unwrap();
     sim.advance(60);
-    let r = shift(sim.clone(), s.clone(), r).await.unwrap();
+    let r = shift(sim.clone(), s.clone(), token_input("t-shift", r))
+        .await
+        .unwrap();
     crate::metrics::captured();
     let input = RollbackInput {
         rollout: r,
@@ -556,4 +619,137 @@ async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
     await_token(sim.clone(), s.clone(), input(TokenPurpose::Approval))
         .await
         .unwrap();
+}
+
+/// A deployment that reached its bake: the sim, the step's token, and the bake's first tick.
+async fn baking() -> (Sim, Tick) {
+    let sim = world();
+    let s = settings();
+    let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
+        .await
+        .unwrap();
+    deploy(sim.clone(), s.clone(), token_input("settle", r))
+        .await
+        .unwrap();
+    sim.advance(60);
+    sim.world().waiting_tokens.insert("settle".into());
+    let (_, t) = sim.world().ticks.pop().unwrap();
+    tick::run(&sim, t).await.unwrap();
+    let r = answered_rollout(&sim, "settle");
+    sim.world().waiting_tokens.insert("bake".into());
+    shift(sim.clone(), s, token_input("bake", r)).await.unwrap();
+    let (_, t) = sim.world().ticks.pop().unwrap();
+    (sim, t)
+}
+
+#[tokio::test]
+async fn a_tick_delivered_early_waits_for_the_rest_and_runs_no_round() {
+    let (sim, mut t) = baking().await;
+    t.due = sim.now() + chrono::Duration::seconds(1000);
+    let calls = sim.world().calls.len();
+    let end = tick::run(&sim, t.clone()).await.unwrap();
+    assert_eq!(
+        end,
+        tick::TickEnd::Again {
+            after: greenlight_core::Duration::from_secs(1000)
+        }
+    );
+    let w = sim.world();
+    // One call: the tick sent again.
+    assert_eq!(
+        w.calls[calls..]
+            .iter()
+            .map(|(_, op)| op.as_str())
+            .collect::<Vec<_>>(),
+        ["sqs:SendMessage"]
+    );
+    assert_eq!(w.ticks.last().unwrap().1, t);
+}
+
+#[tokio::test]
+async fn a_round_that_cannot_run_is_retried_then_fails_the_wait() {
+    let (sim, t) = baking().await;
+    sim.world().inject(
+        "elbv2:DescribeTargetHealth",
+        greenlight_sim::FaultKind::Throttle,
+        u32::MAX,
+    );
+    let mut t = t;
+    for attempt in 1..tick::MAX_ATTEMPTS {
+        let end = tick::run(&sim, t).await.unwrap();
+        assert!(matches!(end, tick::TickEnd::Again { .. }), "{end:?}");
+        t = sim.world().ticks.pop().unwrap().1;
+        assert_eq!(t.attempts, attempt);
+        sim.advance(30);
+    }
+    let end = tick::run(&sim, t).await.unwrap();
+    assert_eq!(end, tick::TickEnd::Answered(Err("Greenlight.Retryable")));
+    match answer(&sim, "bake") {
+        greenlight_sim::TokenAnswer::Failure { error, cause } => {
+            assert_eq!(error, "Greenlight.Retryable");
+            let cause: serde_json::Value = serde_json::from_str(&cause).unwrap();
+            assert_eq!(cause["errorType"], "Greenlight.Retryable");
+            assert!(
+                cause["errorMessage"]
+                    .as_str()
+                    .unwrap()
+                    .contains("DescribeTargetHealth"),
+                "{cause}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tick_of_an_ended_wait_or_deployment_is_dropped() {
+    let (sim, t) = baking().await;
+    // The alarm relay failed the wait before this round: its answer finds no task.
+    sim.world().waiting_tokens.remove("bake");
+    let mut last = t.clone();
+    last.rollout.bake_until = Some(sim.now());
+    assert_eq!(
+        tick::run(&sim, last).await.unwrap(),
+        tick::TickEnd::Dropped("the wait had ended")
+    );
+    // The deployment has an outcome: nothing runs.
+    greenlight_core::usecase::record::update(
+        &sim,
+        &t.rollout.deployment,
+        || None,
+        |rec| {
+            rec.outcome = Some(greenlight_core::ports::Outcome::RolledBack);
+            true
+        },
+    )
+    .await
+    .unwrap();
+    let calls = sim.world().calls.len();
+    assert_eq!(
+        tick::run(&sim, t).await.unwrap(),
+        tick::TickEnd::Dropped("the deployment has ended")
+    );
+    assert!(sim.world().calls[calls..]
+        .iter()
+        .all(|(_, op)| op.starts_with("dynamodb:")));
+}
+
+/// A message on the tick queue that is not a tick is dropped with a line, not retried.
+#[tokio::test]
+async fn a_queue_message_that_is_not_a_tick_is_dropped() {
+    let sim = world();
+    let event = SqsEvent {
+        records: vec![SqsRecord {
+            message_id: "m-1".into(),
+            body: "{\"purpose\":\"bake\"}".into(),
+        }],
+    };
+    let out = check(sim.clone(), settings(), CheckRequest::Ticks(event))
+        .await
+        .unwrap();
+    let CheckOutput::Ticks { ticks } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(ticks, ["m-1: not a tick, dropped"]);
+    assert!(sim.world().ticks.is_empty());
 }
