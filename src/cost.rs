@@ -13,6 +13,8 @@ use greenlight_core::config::{Canary, Config, Linear, Strategy};
 
 use crate::simulation::{digest_for, Simulation};
 
+pub mod reaction;
+
 /// Step Functions Standard: $0.025 per 1,000 state transitions.
 pub const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
 /// Lambda: $0.20 per million requests.
@@ -147,6 +149,20 @@ fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
             ticks,
         }
     })
+}
+
+/// The example with `web/staging`'s canary analysis taken out: alarms, target health and
+/// probes only.
+pub fn without_analysis(example: &Config) -> Config {
+    let mut config = example.clone();
+    if let Some(env) = config
+        .apps
+        .get_mut("web")
+        .and_then(|a| a.environments.get_mut("staging"))
+    {
+        env.analysis = None;
+    }
+    config
 }
 
 /// Runs one rollout per strategy and counts what it cost.

@@ -1689,33 +1689,74 @@ async fn an_alarm_of_another_account_fails_only_deployments_there() {
     assert_invariant(&s);
 }
 
-/// The quick bench: the state transitions of one rollout per strategy (deterministic) stay at
-/// or under the figures recorded in benches/transitions.txt, and every strategy is recorded.
+/// The quick bench: what one rollout per strategy takes — state transitions, Lambda
+/// invocations and CloudWatch units, all deterministic — stays at or under the figures
+/// recorded in benches/figures.txt, with the example's canary analysis and without, and
+/// every strategy is recorded.
 #[test]
-fn transitions_per_strategy_stay_within_the_recorded_figures() {
-    let recorded: std::collections::BTreeMap<String, u64> =
-        include_str!("../benches/transitions.txt")
+fn rollout_costs_stay_within_the_recorded_figures() {
+    let recorded: std::collections::BTreeMap<(String, String), [u64; 3]> =
+        include_str!("../benches/figures.txt")
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .map(|l| {
-                let (name, n) = l.split_once('\t').expect("strategy<TAB>transitions");
-                (name.to_string(), n.trim().parse().expect("a number"))
+                let f: Vec<&str> = l.split('\t').collect();
+                assert_eq!(f.len(), 5, "config, strategy and three figures: {l}");
+                let n = |i: usize| f[i].trim().parse::<u64>().expect("a number");
+                ((f[0].to_string(), f[1].to_string()), [n(2), n(3), n(4)])
             })
             .collect();
-    let costs = greenlight::cost::strategy_costs(&example());
-    println!("{}", greenlight::cost::table(&costs));
-    assert_eq!(costs.len(), recorded.len(), "{recorded:?}");
-    for c in &costs {
-        let max = recorded
-            .get(&c.strategy)
-            .unwrap_or_else(|| panic!("{} is not in benches/transitions.txt", c.strategy));
+    let configs = [
+        ("analysis", example()),
+        ("plain", greenlight::cost::without_analysis(&example())),
+    ];
+    let mut seen = 0;
+    for (label, config) in configs {
+        let costs = greenlight::cost::strategy_costs(&config);
+        println!("{label}:\n{}", greenlight::cost::table(&costs));
+        for c in &costs {
+            let max = recorded
+                .get(&(label.to_string(), c.strategy.clone()))
+                .unwrap_or_else(|| panic!("{label} {} is not in benches/figures.txt", c.strategy));
+            let got = [c.transitions, c.invocations, c.cloudwatch_units];
+            for (what, (g, m)) in [
+                "state transitions",
+                "Lambda invocations",
+                "CloudWatch units",
+            ]
+            .iter()
+            .zip(got.iter().zip(max))
+            {
+                assert!(g <= m, "{label} {}: {g} {what}, recorded {m}", c.strategy);
+            }
+            // A rollout is never free: it shifts, checks and announces.
+            assert!(
+                c.transitions >= 10 && c.invocations > c.ticks && c.ticks > 0,
+                "{c:?}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, recorded.len(), "{recorded:?}");
+}
+
+/// Rollback reaction time per strategy (virtual time, deterministic): an alarm in ALARM
+/// during a bake puts all traffic back on the old colour within 5 s; targets turning
+/// unhealthy with no alarm to see them, within one check interval of the limit
+/// (`failure_threshold` rounds).
+#[test]
+fn rollbacks_react_within_their_limits() {
+    let reactions = greenlight::cost::reaction::reaction_times(&example());
+    println!("{}", greenlight::cost::reaction::table(&reactions));
+    let interval = example().apps["web"].environments["staging"]
+        .checks
+        .interval
+        .as_secs() as i64;
+    for r in &reactions {
+        assert!((0..=5).contains(&r.alarm_secs), "{r:?}");
         assert!(
-            c.transitions <= *max,
-            "{}: {} state transitions, recorded {max}",
-            c.strategy,
-            c.transitions
+            (0..=r.unhealthy_limit_secs + interval).contains(&r.unhealthy_secs),
+            "{r:?}"
         );
-        // Every check costs transitions: a rollout is never free.
-        assert!(c.transitions > 10 && c.tasks > 5, "{c:?}");
     }
 }

@@ -240,12 +240,24 @@ where
         Some(_) => r.desired,
         None => super::task_split(r.desired, r.weight).0,
     };
-    let mut failures = observe(p, &r, wanted).await?;
     let now = p.now();
     let left = r
         .bake_until
         .map_or(0, |until| (until - now).num_seconds().max(0) as u64);
-    if let Some(report) = analyse(p, &r).await? {
+    // The alarm relay fails the step's wait the moment an alarm goes to ALARM; the rounds
+    // read the alarms themselves only at the end of the bake (and the step read them as it
+    // began), a backstop for an alarm change the relay could not deliver.
+    let mut failures = observe(p, &r, wanted, left == 0).await?;
+    // ALB metrics have a one-minute resolution: the analysis runs at most once a minute
+    // and at the end of the bake; in between, the last verdict at this weight stands.
+    let fresh = r.analysis.as_ref().filter(|a| {
+        a.weight == r.weight && left > 0 && (now - a.at).num_seconds() < ANALYSIS_EVERY_SECS
+    });
+    if let Some(last) = fresh {
+        if last.verdict == Verdict::Fail {
+            failures.push(last.summary());
+        }
+    } else if let Some(report) = analyse(p, &r).await? {
         if report.verdict == Verdict::Fail {
             // The verdict at the end of a bake is the step's: traffic never moves on from
             // a failing analysis, however few rounds failed before.
@@ -274,12 +286,22 @@ where
             .await?;
         }
     }
+    let failing = !failures.is_empty();
     tally(&mut r, failures)?;
     r.checked_at = Some(now);
-    r.control.baking = left > 0;
-    r.control.bake_wait_seconds = left.min(r.control.interval_seconds).max(1);
+    // A step never ends on a failing round: past its bake it goes on a round at a time
+    // until a round passes or `failure_threshold` rounds in a row have failed.
+    r.control.baking = left > 0 || failing;
+    r.control.bake_wait_seconds = match left {
+        0 => r.control.interval_seconds.max(1),
+        _ => left.min(r.control.interval_seconds).max(1),
+    };
     Ok(r)
 }
+
+/// How often, at most, a bake's rounds run the canary analysis (the resolution of the
+/// load balancer's metrics).
+pub const ANALYSIS_EVERY_SECS: i64 = 60;
 
 /// The canary analysis of this round, when the environment has one and both colours take
 /// traffic: each colour's metrics since the weight was set.
@@ -334,7 +356,7 @@ where
             .describe_service(&r.env.cluster, r.env.services.get(r.target))
             .await?
             .desired;
-        let failures = observe(p, &r, desired).await?;
+        let failures = observe(p, &r, desired, true).await?;
         tally(&mut r, failures)?;
         r.checked_at = Some(p.now());
     } else {
@@ -432,15 +454,20 @@ pub(super) fn fired(a: &crate::ports::AlarmState) -> StepError {
     ))
 }
 
-/// One round of observation: an alarm in ALARM fails at once; otherwise the failures of
-/// the round as readable lines (a missing alarm, unhealthy targets or tasks, failing
-/// probes).
-async fn observe<P>(p: &P, r: &Rollout, desired: u32) -> Result<Vec<String>, StepError>
+/// One round of observation: an alarm in ALARM fails at once (when `alarms` asks for them
+/// to be read); otherwise the failures of the round as readable lines (a missing alarm,
+/// unhealthy targets or tasks, failing probes).
+async fn observe<P>(
+    p: &P,
+    r: &Rollout,
+    desired: u32,
+    alarms: bool,
+) -> Result<Vec<String>, StepError>
 where
     P: ContainerService + LoadBalancer + Alarms + Prober + Clock,
 {
     let mut failures = Vec::new();
-    if !r.env.checks.alarms.is_empty() {
+    if alarms && !r.env.checks.alarms.is_empty() {
         let states = p.alarm_states(&r.env.checks.alarms).await?;
         if let Some(a) = states.iter().find(|a| a.value == AlarmValue::Alarm) {
             return Err(fired(a));
