@@ -1,7 +1,8 @@
 //! `cargo bench --bench cost`: what one rollout per strategy costs — state transitions,
 //! Lambda invocations, AWS calls, priced (src/cost.rs) — counted from the real state machine
 //! and handlers run in the simulator, on the example's `web/staging` with its canary
-//! analysis and without it. `-- --write` also writes the tables into docs/PERFORMANCE.md.
+//! analysis and without it, and the rollback reaction time per strategy (src/cost/reaction.rs).
+//! `-- --write` also writes the tables into docs/PERFORMANCE.md.
 //! The counts are deterministic; tests/scenarios.rs keeps them at or under
 //! benches/figures.txt. The wall time printed is this machine's, and is never asserted.
 
@@ -30,10 +31,16 @@ fn main() {
             greenlight::cost::table(&costs)
         ));
     }
+    let costs_secs = started.elapsed().as_secs_f64();
+    let reactions = greenlight::cost::reaction::reaction_times(&example);
+    block.push_str(&format!(
+        "Rollback reaction time (virtual time, a failure 45 s into the first step's bake):\n\n{}\n",
+        greenlight::cost::reaction::table(&reactions)
+    ));
     print!("{block}");
     eprintln!(
-        "16 rollouts simulated in {:.2} s of wall time",
-        started.elapsed().as_secs_f64()
+        "16 rollouts costed in {costs_secs:.2} s and 16 failures timed in {:.2} s of wall time",
+        started.elapsed().as_secs_f64() - costs_secs
     );
     if std::env::args().any(|a| a == "--write") {
         let path = root.join("docs/PERFORMANCE.md");

@@ -97,7 +97,8 @@ pub struct Control {
     /// taken to have stopped and the rollout rolls back.
     #[serde(default)]
     pub settle_timeout_seconds: u64,
-    /// The same for one traffic step: the longest bake of the plan and a grace period.
+    /// The same for one traffic step: the longest bake of the plan, `failure_threshold`
+    /// more rounds, and a grace period.
     #[serde(default)]
     pub step_timeout_seconds: u64,
     /// The same for the watched rollback window: the time left in it and a grace period.

@@ -432,8 +432,11 @@ async fn shift_sets_and_verifies_the_weights() {
     assert_eq!((r.weight, r.control.steps_remaining), (100, false));
 }
 
+/// An alarm in ALARM fails a step as it begins (its wait reads the alarms once its token is
+/// stored) and at its bake's end (the backstop for a change the alarm relay could not
+/// deliver); the rounds between leave alarms to the relay.
 #[tokio::test]
-async fn an_alarm_during_the_bake_fails_at_once() {
+async fn an_alarm_fails_a_step_as_it_begins_and_at_its_bakes_end() {
     let sim = world();
     let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::erroring(0.5)), TOPIC)
         .await
@@ -442,11 +445,18 @@ async fn an_alarm_during_the_bake_fails_at_once() {
     sim.advance(120);
     r = check::stable(&sim, r).await.unwrap();
     assert!(r.control.stable);
-    r = shift::shift(&sim, r).await.unwrap();
     // 20% of traffic at a 50% error rate: 10% 5xx, over the 5% threshold.
-    let err = check::health(&sim, r).await.unwrap_err();
+    let err = greenlight_core::usecase::tick::shift_and_bake(&sim, "a-token", r.clone())
+        .await
+        .unwrap_err();
     assert_eq!(err.error_name(), "Greenlight.AlarmFired");
     assert!(err.to_string().contains("web-staging-5xx"), "{err}");
+    let r = shift::shift(&sim, r).await.unwrap();
+    let during = check::health(&sim, r).await.unwrap();
+    assert!(during.control.baking);
+    sim.advance(120);
+    let err = check::health(&sim, during).await.unwrap_err();
+    assert_eq!(err.error_name(), "Greenlight.AlarmFired");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use greenlight_core::arn::Arn;
 use greenlight_core::ports::{
     Alarms, Clock, ContainerService, DeploymentRecord, Executions, ImageRegistry, LoadBalancer,
-    Metrics, Notifier, Outcome, Prober, StateStore,
+    Notifier, Outcome, StateStore,
 };
 use greenlight_core::ports::{Tick, Timers};
 use greenlight_core::rollout::{CaughtError, Notice, Rollout, StartInput, StepError};
@@ -205,15 +205,7 @@ pub enum CheckOutput {
 
 pub async fn check<P>(p: P, _: Settings, input: CheckRequest) -> Result<CheckOutput, Failure>
 where
-    P: StateStore
-        + ContainerService
-        + LoadBalancer
-        + Alarms
-        + Metrics
-        + Prober
-        + Executions
-        + Timers
-        + Clock,
+    P: tick::RoundPorts,
 {
     let input = match input {
         CheckRequest::Check(input) => *input,
@@ -242,15 +234,7 @@ where
 /// on or answered fails the invocation, and the queue delivers it again.
 async fn ticks<P>(p: &P, event: SqsEvent) -> Result<CheckOutput, Failure>
 where
-    P: StateStore
-        + ContainerService
-        + LoadBalancer
-        + Alarms
-        + Metrics
-        + Prober
-        + Executions
-        + Timers
-        + Clock,
+    P: tick::RoundPorts,
 {
     let mut out = Vec::new();
     for record in event.records {

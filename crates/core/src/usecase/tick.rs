@@ -33,11 +33,13 @@ pub fn grace(r: &Rollout) -> u64 {
 }
 
 /// Sets the timeouts of the settle and step waits (prepare): the stable timeout and the
-/// pre-traffic probes' rounds, and the plan's longest bake, each with [`grace`].
+/// pre-traffic probes' rounds; the plan's longest bake and the rounds a step may go on
+/// past it while they fail (`failure_threshold`); each with [`grace`].
 pub fn set_timeouts(r: &mut Rollout) {
     let g = grace(r);
     let interval = r.control.interval_seconds.max(1);
     let probe_rounds = u64::from(r.env.checks.failure_threshold).saturating_add(1);
+    let failing_rounds = interval.saturating_mul(u64::from(r.env.checks.failure_threshold));
     r.control.settle_timeout_seconds = r
         .env
         .checks
@@ -52,7 +54,7 @@ pub fn set_timeouts(r: &mut Rollout) {
         .map(|s| s.bake.as_secs())
         .max()
         .unwrap_or(0);
-    r.control.step_timeout_seconds = longest.saturating_add(g);
+    r.control.step_timeout_seconds = longest.saturating_add(failing_rounds).saturating_add(g);
 }
 
 /// Starts the rounds of a wait: the first after `delay`.
@@ -185,11 +187,23 @@ enum Round {
     Done(Rollout),
 }
 
-/// Runs one tick. An `Err` is a failure to schedule the next round or to answer the wait
-/// that can succeed later: the queue delivers the same tick again.
-pub async fn run<P>(p: &P, mut t: Tick) -> Result<TickEnd, PortError>
-where
-    P: StateStore
+/// Every port a round of checks may use: the checks' own, the next round's timer, and the
+/// wait's answer.
+pub trait RoundPorts:
+    StateStore
+    + ContainerService
+    + LoadBalancer
+    + Alarms
+    + Metrics
+    + Prober
+    + Executions
+    + Timers
+    + Clock
+{
+}
+
+impl<T> RoundPorts for T where
+    T: StateStore
         + ContainerService
         + LoadBalancer
         + Alarms
@@ -197,8 +211,13 @@ where
         + Prober
         + Executions
         + Timers
-        + Clock,
+        + Clock
 {
+}
+
+/// Runs one tick. An `Err` is a failure to schedule the next round or to answer the wait
+/// that can succeed later: the queue delivers the same tick again.
+pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError> {
     let now = p.now();
     if now < t.due {
         // Delivered early (a delay longer than the queue's): wait the rest.
