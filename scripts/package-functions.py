@@ -55,7 +55,7 @@ def main() -> int:
             print(" ".join(f))
         return 0
     if build:
-        cmd = ["cargo", "lambda", "build", "--release", "--arm64"]
+        cmd = ["cargo", "lambda", "build", "--release", "--arm64", "--workspace"]
         for _, binary, _ in fns:
             cmd += ["--bin", binary]
         print("$ " + " ".join(cmd), flush=True)

@@ -14,6 +14,7 @@ use greenlight_core::config::{Canary, Config, Linear, Strategy};
 use crate::simulation::{digest_for, Simulation};
 
 pub mod reaction;
+pub mod scale;
 
 /// Step Functions Standard: $0.025 per 1,000 state transitions.
 pub const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;

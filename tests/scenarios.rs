@@ -1760,3 +1760,13 @@ fn rollbacks_react_within_their_limits() {
         );
     }
 }
+
+/// The simulator at scale, small: 50 apps pushed at once all succeed, with finished
+/// executions keeping their summary only (`cargo bench --bench scale` runs 1,000 and prints
+/// the wall time and memory, which are never asserted).
+#[test]
+fn fifty_apps_deploying_at_once_all_succeed() {
+    let run = greenlight::cost::scale::run(50, &greenlight::cost::scale::NoHeap);
+    println!("{run:?}");
+    assert_eq!(run.succeeded, 50, "{run:?}");
+}

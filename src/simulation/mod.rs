@@ -69,7 +69,8 @@ pub struct Simulation {
     pub engine: Engine,
     machine: Arc<Machine>,
     pub settings: Settings,
-    pub config: Config,
+    /// Shared: a simulation is cloned into every delivery it makes.
+    pub config: Arc<Config>,
     results: Arc<Mutex<Vec<Execution>>>,
     running: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     /// The reconcile schedule, when one runs.
@@ -176,7 +177,7 @@ impl Simulation {
             engine,
             machine,
             settings,
-            config: config.clone(),
+            config: Arc::new(config.clone()),
             results,
             running,
             schedule: Arc::new(Mutex::new(None)),
@@ -363,6 +364,14 @@ impl Simulation {
         w.tick_sink = None;
     }
 
+    /// Finished executions keep their summary only (name, status, times, output), and the
+    /// history of running ones keeps the kind of each event but not the states' input and
+    /// output: for many rollouts at once, where no timeline is read.
+    pub fn summaries_only(&self) {
+        self.sim.world().keep_histories = false;
+        self.engine.record_kinds_only(true);
+    }
+
     /// Lets virtual time pass.
     pub async fn sleep(&self, secs: u64) {
         tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
@@ -384,8 +393,12 @@ impl Simulation {
 
 /// Records how an execution ended: its status in the simulated Step Functions, and the
 /// execution among those that ended.
-pub(super) fn ended(world: &Sim, results: &Mutex<Vec<Execution>>, out: Execution) {
+pub(super) fn ended(world: &Sim, results: &Mutex<Vec<Execution>>, mut out: Execution) {
     use greenlight_core::ports::ExecutionStatus;
+    if !world.world().keep_histories {
+        out.history = Vec::new();
+        out.input = Value::Null;
+    }
     if let Some(x) = world.world().executions.get_mut(&out.name) {
         x.status = match out.status {
             greenlight_asl::Status::Succeeded => ExecutionStatus::Succeeded,

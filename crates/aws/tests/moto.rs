@@ -1734,12 +1734,10 @@ async fn environments_in_other_accounts_are_reached_through_their_roles() {
     let r = shift::shift(&home, r).await.unwrap();
 
     // B's alarm during the bake: the relay fails B's deployment only.
-    let wait = approval::AwaitInput {
-        purpose: TokenPurpose::Bake,
-        token: "token-b".into(),
-        rollout: r.clone(),
-    };
-    approval::await_token(&home, &wait).await.unwrap();
+    // The step's wait, as the shift function starts it: the token stored with B's alarms.
+    approval::watch_alarms(&home, TokenPurpose::Bake, "token-b", &r)
+        .await
+        .unwrap();
     b.there
         .cloudwatch
         .set_alarm_state()

@@ -256,14 +256,14 @@ where
     Ok(CheckOutput::Ticks { ticks: out })
 }
 
-/// `await`: the task of a `lambda:invoke.waitForTaskToken` state.
+/// `await`: the task of the AwaitApproval state (`lambda:invoke.waitForTaskToken`).
 pub async fn await_token<P>(
     p: P,
     _: Settings,
     input: AwaitInput,
 ) -> Result<serde_json::Value, Failure>
 where
-    P: StateStore + Notifier + Alarms + Clock,
+    P: StateStore + Notifier + Clock,
 {
     approval::await_token(&p, &input)
         .await

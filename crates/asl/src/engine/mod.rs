@@ -138,6 +138,9 @@ pub struct Execution {
 
 #[derive(Default)]
 struct Shared {
+    /// History events keep their kind and state only, not their input and output (see
+    /// [`Engine::record_kinds_only`]).
+    kinds_only: bool,
     waiting: HashMap<String, oneshot::Sender<Result<Value, TaskError>>>,
     /// Running executions, by name: a send stops one.
     running: HashMap<String, oneshot::Sender<(String, String)>>,
@@ -422,7 +425,23 @@ impl Engine {
         }
     }
 
+    /// From now on, history events keep their kind and state but not their details (the
+    /// states' input and output): for a host that runs many executions and only counts
+    /// them.
+    pub fn record_kinds_only(&self, on: bool) {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .kinds_only = on;
+    }
+
     fn record(&self, ctx: &Ctx, kind: &str, state: Option<&str>, details: Value) {
+        let kinds_only = self
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .kinds_only;
+        let details = if kinds_only { Value::Null } else { details };
         let mut h = ctx.history.lock().unwrap_or_else(|p| p.into_inner());
         let id = h.len() + 1;
         h.push(HistoryEvent {

@@ -21,40 +21,43 @@ pub struct AwaitInput {
     pub rollout: Rollout,
 }
 
-/// Stores the token; for an approval, records the phase and asks the subscribers. For a
-/// bake or the rollback window, the watched alarms are read once the token is stored: one
-/// that went to ALARM between the last round of checks and now (when no token was there for
-/// the alarm relay to fail) fails the wait at once instead of at the next round.
+/// The approval's wait: renews the lease (a deployment that lost its lock stops here),
+/// stores the token, records the phase and asks the subscribers. The other waits are
+/// started by their step's function (`usecase::tick`), which also schedules their rounds:
+/// any other purpose is refused.
 pub async fn await_token<P>(p: &P, input: &AwaitInput) -> Result<(), StepError>
 where
-    P: StateStore + Notifier + crate::ports::Alarms + Clock,
+    P: StateStore + Notifier + Clock,
 {
     if input.token.is_empty() {
         return Err(StepError::InvalidInput("empty task token".into()));
     }
+    if input.purpose != TokenPurpose::Approval {
+        return Err(StepError::InvalidInput(format!(
+            "the await function stores approval waits only, not a {} wait",
+            serde_json::to_value(input.purpose)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        )));
+    }
     let r = &input.rollout;
-    // A wait is a long phase: the lease is renewed at its start, and a deployment that
-    // lost its lock stops here. The rollback window comes after the lock was released: a
-    // later deployment may hold it, and the watch changes nothing until an alarm fires.
-    if input.purpose != TokenPurpose::Window {
-        super::record::hold_lock(p, r).await?;
-    }
-    watch_alarms(p, input.purpose, &input.token, r).await?;
-    if input.purpose == TokenPurpose::Approval {
-        let now = p.now();
-        record(p, r, Phase::AwaitingApproval, now).await?;
-        let mut n = notification(r, EventKind::ApprovalRequested, now);
-        n.reason = Some(format!(
-            "waiting up to {} for a decision",
-            r.env.approval.timeout
-        ));
-        n.next_steps = vec![
-            format!("greenlight approve {}", r.deployment),
-            format!("greenlight reject {} --reason \"…\"", r.deployment),
-        ];
-        let topic = crate::arn::Arn::parse(&r.topic).map_err(StepError::InvalidInput)?;
-        p.publish(&topic, &n).await?;
-    }
+    super::record::hold_lock(p, r).await?;
+    p.put_task_token(&r.deployment, TokenPurpose::Approval, &input.token, &[])
+        .await?;
+    let now = p.now();
+    record(p, r, Phase::AwaitingApproval, now).await?;
+    let mut n = notification(r, EventKind::ApprovalRequested, now);
+    n.reason = Some(format!(
+        "waiting up to {} for a decision",
+        r.env.approval.timeout
+    ));
+    n.next_steps = vec![
+        format!("greenlight approve {}", r.deployment),
+        format!("greenlight reject {} --reason \"…\"", r.deployment),
+    ];
+    let topic = crate::arn::Arn::parse(&r.topic).map_err(StepError::InvalidInput)?;
+    p.publish(&topic, &n).await?;
     Ok(())
 }
 

@@ -580,9 +580,9 @@ async fn deployments_emit_their_metrics_once_in_the_embedded_metric_format() {
     assert!(lines[0]["RollbackDuration"].as_f64().is_some());
 }
 
-/// A bake's wait that begins while one of its alarms is already in ALARM (it changed after
-/// the last round of checks read it, when no token was there for the relay) fails at once
-/// with `Greenlight.AlarmFired` instead of waiting for the next round.
+/// A step's or the window's wait that begins while one of its alarms is already in ALARM
+/// (it changed when no token was there for the relay to fail) fails at once with
+/// `Greenlight.AlarmFired`; an approval's wait watches no alarm.
 #[tokio::test]
 async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
     let s = settings();
@@ -590,15 +590,14 @@ async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
     let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
         .await
         .unwrap();
-    let input = |purpose| AwaitInput {
-        purpose,
-        token: "a-task-token".into(),
-        rollout: r.clone(),
-    };
-    sim.world().waiting_tokens.insert("a-task-token".into());
-    await_token(sim.clone(), s.clone(), input(TokenPurpose::Bake))
+    deploy(sim.clone(), s.clone(), token_input("settle", r))
         .await
         .unwrap();
+    sim.advance(60);
+    sim.world().waiting_tokens.insert("settle".into());
+    let (_, t) = sim.world().ticks.pop().unwrap();
+    tick::run(&sim, t).await.unwrap();
+    let r = answered_rollout(&sim, "settle");
     sim.world()
         .force_alarm(
             "web-staging-5xx",
@@ -606,19 +605,32 @@ async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
             "5xx over the threshold",
         )
         .unwrap();
-    for purpose in [TokenPurpose::Bake, TokenPurpose::Window] {
-        let failed = await_token(sim.clone(), s.clone(), input(purpose))
-            .await
-            .unwrap_err();
-        assert_eq!(failed.name, "Greenlight.AlarmFired", "{purpose:?}");
+    let step = shift(sim.clone(), s.clone(), token_input("bake", r.clone()))
+        .await
+        .unwrap_err();
+    let watch = check(
+        sim.clone(),
+        s.clone(),
+        CheckRequest::Check(Box::new(CheckInput {
+            mode: CheckMode::Watch,
+            rollout: r.clone(),
+            token: Some("window".into()),
+        })),
+    )
+    .await
+    .unwrap_err();
+    for failed in [step, watch] {
+        assert_eq!(failed.name, "Greenlight.AlarmFired");
         assert!(failed
             .message
             .contains("web-staging-5xx: 5xx over the threshold"));
     }
-    // An approval watches no alarm.
-    await_token(sim.clone(), s.clone(), input(TokenPurpose::Approval))
-        .await
-        .unwrap();
+    let approval = AwaitInput {
+        purpose: TokenPurpose::Approval,
+        token: "approval".into(),
+        rollout: r,
+    };
+    await_token(sim.clone(), s, approval).await.unwrap();
 }
 
 /// A deployment that reached its bake: the sim, the step's token, and the bake's first tick.
@@ -752,4 +764,31 @@ async fn a_queue_message_that_is_not_a_tick_is_dropped() {
     };
     assert_eq!(ticks, ["m-1: not a tick, dropped"]);
     assert!(sim.world().ticks.is_empty());
+}
+
+/// The await function stores approval waits only: the others are started by their step's
+/// function, which also schedules their rounds (and holds the grants for it).
+#[tokio::test]
+async fn the_await_function_refuses_any_wait_but_an_approval() {
+    let sim = world();
+    let r = prepare(sim.clone(), settings(), read("prepare", "start"))
+        .await
+        .unwrap();
+    let err = await_token(
+        sim.clone(),
+        settings(),
+        AwaitInput {
+            purpose: TokenPurpose::Bake,
+            token: "t".into(),
+            rollout: r,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.name, "Greenlight.InvalidInput");
+    assert!(
+        err.message.contains("approval waits only, not a bake wait"),
+        "{err}"
+    );
+    assert!(sim.world().store.tokens.is_empty());
 }
