@@ -304,6 +304,20 @@ impl Engine {
         )
     }
 
+    /// The context of an execution's top level (`$$.Execution` is `execution`).
+    fn top_context(&self, execution: Value, history: Arc<Mutex<Vec<HistoryEvent>>>) -> Ctx {
+        Ctx {
+            execution: Arc::new(execution),
+            state_machine: Arc::new(
+                json!({"Id": self.state_machine, "Name": self.state_machine.rsplit(':').next().unwrap_or_default()}),
+            ),
+            map_item: None,
+            history,
+            state: None,
+            retries: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
     async fn run_from(
         &self,
         machine: &Machine,
@@ -317,22 +331,14 @@ impl Engine {
         let redriven = !earlier.is_empty();
         let history = Arc::new(Mutex::new(earlier));
         let position: Arc<Mutex<Option<(String, Value)>>> = Arc::new(Mutex::new(None));
-        let ctx = Ctx {
-            execution: Arc::new(json!({
-                "Id": format!("{}:{name}", self.state_machine.replace(":stateMachine:", ":execution:")),
-                "Name": name,
-                "StartTime": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "Input": input,
-                "RedriveCount": redrive_count,
-            })),
-            state_machine: Arc::new(
-                json!({"Id": self.state_machine, "Name": self.state_machine.rsplit(':').next().unwrap_or_default()}),
-            ),
-            map_item: None,
-            history: history.clone(),
-            state: None,
-            retries: std::sync::atomic::AtomicU32::new(0),
-        };
+        let execution = json!({
+            "Id": format!("{}:{name}", self.state_machine.replace(":stateMachine:", ":execution:")),
+            "Name": name,
+            "StartTime": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "Input": input,
+            "RedriveCount": redrive_count,
+        });
+        let ctx = self.top_context(execution, history.clone());
         if !redriven {
             self.record(&ctx, "ExecutionStarted", None, json!({"input": input}));
         }
@@ -352,8 +358,9 @@ impl Engine {
             }
         };
         let stopped = tokio::select! {
-            result = limited => Ok(result),
+            biased; // A stop that has come wins over a state ending in the same poll.
             Ok(why) = stop_rx => Err(why),
+            result = limited => Ok(result),
         };
         self.shared().running.remove(name);
         let result = match stopped {

@@ -17,7 +17,8 @@ use crate::rollout::{Rollout, StepError};
 use crate::Duration;
 
 /// Rounds in a row that may fail to run (a retryable AWS error) before the wait fails
-/// with that error: the state machine's own retries of a check took as many.
+/// with that error as `Greenlight.AwsError`: the state machine's own retries of a check
+/// took as many.
 pub const MAX_ATTEMPTS: u32 = 6;
 
 /// The wait between rounds that could not run.
@@ -281,6 +282,13 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
             Ok(TickEnd::Again { after })
         }
         Err(e) => {
+            // Rounds that could not run for so long fail the wait for good (into Rollback,
+            // as a check Task whose retries ran out did): retrying the whole step would
+            // start its bake again.
+            let e = match e {
+                StepError::Retryable(p) => StepError::Aws(p),
+                e => e,
+            };
             // The cause as Lambda gives a function error, so the state that catches it
             // reads the same reason as from a failed check.
             let cause =

@@ -695,12 +695,12 @@ async fn a_round_that_cannot_run_is_retried_then_fails_the_wait() {
         sim.advance(30);
     }
     let end = tick::run(&sim, t).await.unwrap();
-    assert_eq!(end, tick::TickEnd::Answered(Err("Greenlight.Retryable")));
+    assert_eq!(end, tick::TickEnd::Answered(Err("Greenlight.AwsError")));
     match answer(&sim, "bake") {
         greenlight_sim::TokenAnswer::Failure { error, cause } => {
-            assert_eq!(error, "Greenlight.Retryable");
+            assert_eq!(error, "Greenlight.AwsError");
             let cause: serde_json::Value = serde_json::from_str(&cause).unwrap();
-            assert_eq!(cause["errorType"], "Greenlight.Retryable");
+            assert_eq!(cause["errorType"], "Greenlight.AwsError");
             assert!(
                 cause["errorMessage"]
                     .as_str()
