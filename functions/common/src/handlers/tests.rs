@@ -587,17 +587,7 @@ async fn deployments_emit_their_metrics_once_in_the_embedded_metric_format() {
 async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
     let s = settings();
     let sim = world();
-    let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
-        .await
-        .unwrap();
-    deploy(sim.clone(), s.clone(), token_input("settle", r))
-        .await
-        .unwrap();
-    sim.advance(60);
-    sim.world().waiting_tokens.insert("settle".into());
-    let (_, t) = sim.world().ticks.pop().unwrap();
-    tick::run(&sim, t).await.unwrap();
-    let r = answered_rollout(&sim, "settle");
+    let r = settled(&sim).await;
     sim.world()
         .force_alarm(
             "web-staging-5xx",
@@ -633,23 +623,31 @@ async fn a_wait_that_begins_under_an_alarm_fails_at_once() {
     await_token(sim.clone(), s, approval).await.unwrap();
 }
 
-/// A deployment that reached its bake: the sim, the step's token, and the bake's first tick.
-async fn baking() -> (Sim, Tick) {
-    let sim = world();
+/// The sample push prepared, deployed, and its settle round run: the rollout its Deploy
+/// wait was answered with (stable and ready).
+async fn settled(sim: &Sim) -> Rollout {
     let s = settings();
     let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
         .await
         .unwrap();
-    deploy(sim.clone(), s.clone(), token_input("settle", r))
+    deploy(sim.clone(), s, token_input("settle", r))
         .await
         .unwrap();
     sim.advance(60);
     sim.world().waiting_tokens.insert("settle".into());
     let (_, t) = sim.world().ticks.pop().unwrap();
-    tick::run(&sim, t).await.unwrap();
-    let r = answered_rollout(&sim, "settle");
+    tick::run(sim, t).await.unwrap();
+    answered_rollout(sim, "settle")
+}
+
+/// A deployment that reached its bake: the sim, the step's token, and the bake's first tick.
+async fn baking() -> (Sim, Tick) {
+    let sim = world();
+    let r = settled(&sim).await;
     sim.world().waiting_tokens.insert("bake".into());
-    shift(sim.clone(), s, token_input("bake", r)).await.unwrap();
+    shift(sim.clone(), settings(), token_input("bake", r))
+        .await
+        .unwrap();
     let (_, t) = sim.world().ticks.pop().unwrap();
     (sim, t)
 }
