@@ -9,12 +9,47 @@
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use greenlight_core::config::{Canary, Config, Linear, Strategy};
+use greenlight_core::config::{Canary, Config, Environment, Linear, Strategy};
 
 use crate::simulation::{digest_for, Simulation};
 
 pub mod reaction;
 pub mod scale;
+
+/// A current-thread runtime on tokio's paused clock: virtual time for the benches'
+/// simulations.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
+/// The benches' simulated account: `config`, blue live on `v0` with 2 tasks, at a fixed
+/// seed and start.
+fn simulation(config: &Config) -> Simulation {
+    Simulation::new(
+        config,
+        &digest_for("v0"),
+        2,
+        1,
+        Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+    )
+}
+
+/// `example` with `change` made to `web/staging`.
+fn with_staging(example: &Config, change: impl FnOnce(&mut Environment)) -> Config {
+    let mut config = example.clone();
+    if let Some(env) = config
+        .apps
+        .get_mut("web")
+        .and_then(|a| a.environments.get_mut("staging"))
+    {
+        change(env);
+    }
+    config
+}
 
 /// Step Functions Standard: $0.025 per 1,000 state transitions.
 pub const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
@@ -117,13 +152,7 @@ struct Run {
 
 fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
     rt.block_on(async {
-        let s = Simulation::new(
-            config,
-            &digest_for("v0"),
-            2,
-            1,
-            Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
-        );
+        let s = simulation(config);
         let _ = s
             .push(
                 "web",
@@ -155,41 +184,24 @@ fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
 /// The example with `web/staging`'s canary analysis taken out: alarms, target health and
 /// probes only.
 pub fn without_analysis(example: &Config) -> Config {
-    let mut config = example.clone();
-    if let Some(env) = config
-        .apps
-        .get_mut("web")
-        .and_then(|a| a.environments.get_mut("staging"))
-    {
-        env.analysis = None;
-    }
-    config
+    with_staging(example, |env| env.analysis = None)
 }
 
 /// Runs one rollout per strategy and counts what it cost.
 pub fn strategy_costs(example: &Config) -> Vec<StrategyCost> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let rt = paused_runtime();
     strategies()
         .into_iter()
         .map(|(name, strategy)| {
-            let mut config = example.clone();
             let mut metrics_per_round = 0;
-            if let Some(env) = config
-                .apps
-                .get_mut("web")
-                .and_then(|a| a.environments.get_mut("staging"))
-            {
+            let config = with_staging(example, |env| {
                 env.strategy = strategy;
                 metrics_per_round = env.analysis.as_ref().map_or(0, |a| {
                     use greenlight_core::config::Colour;
                     greenlight_core::analysis::queries(env, a, Colour::Blue, Colour::Green).len()
                         as u64
                 });
-            }
+            });
             price(name, run(&rt, &config), metrics_per_round)
         })
         .collect()

@@ -9,11 +9,11 @@
 //!   `failure_threshold` failed rounds in a row fail the step, so the limit is that many
 //!   check intervals (the first failing round comes within one interval).
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use greenlight_core::config::{Colour, Config};
 use greenlight_core::ports::AlarmValue;
 
-use crate::simulation::{alarm_event, digest_for, Async, Simulation};
+use crate::simulation::{alarm_event, digest_for, Async};
 
 /// What one failure cost in reaction time.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -34,30 +34,17 @@ enum Failure {
     Unhealthy,
 }
 
-const START: (i32, u32, u32, u32) = (2026, 11, 20, 9);
 /// Seconds into the first step's bake at which the failure is made observable.
 const INTO_BAKE: u64 = 45;
 
 /// Measures both failures for every strategy of [`super::strategies`] on `web/staging`.
 pub fn reaction_times(example: &Config) -> Vec<Reaction> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
-    let staging = |c: &Config| c.apps["web"].environments["staging"].clone();
+    let rt = super::paused_runtime();
     super::strategies()
         .into_iter()
         .map(|(name, strategy)| {
-            let mut config = example.clone();
-            if let Some(env) = config
-                .apps
-                .get_mut("web")
-                .and_then(|a| a.environments.get_mut("staging"))
-            {
-                env.strategy = strategy;
-            }
-            let env = staging(&config);
+            let config = super::with_staging(example, |env| env.strategy = strategy);
+            let env = &config.apps["web"].environments["staging"];
             let interval = env.checks.interval.as_secs() as i64;
             Reaction {
                 strategy: name,
@@ -72,10 +59,7 @@ pub fn reaction_times(example: &Config) -> Vec<Reaction> {
 /// One release of `web/staging` that fails [`INTO_BAKE`] seconds into its first step's
 /// bake; the seconds until all its traffic is back on the old colour (-1: never).
 async fn measure(config: &Config, failure: Failure) -> i64 {
-    let start = Utc
-        .with_ymd_and_hms(START.0, START.1, START.2, START.3, 0, 0)
-        .unwrap();
-    let s = Simulation::new(config, &digest_for("v0"), 2, 1, start);
+    let s = super::simulation(config);
     let env = config.apps["web"].environments["staging"].clone();
     let Some(lb) = env.load_balancer() else {
         return -1;

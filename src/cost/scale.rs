@@ -4,11 +4,10 @@
 //! measures: that every rollout succeeded, the wall time, and the memory the process grew
 //! by (peak resident set, from `/proc/self/status`).
 
-use chrono::{TimeZone, Utc};
 use greenlight_core::config::Config;
 use greenlight_core::ports::Outcome;
 
-use crate::simulation::{digest_for, Simulation};
+use crate::simulation::digest_for;
 
 /// What one run at scale gave.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -118,24 +117,14 @@ pub fn peak_kib() -> u64 {
 /// has ended; `heap` counts the memory.
 pub fn run(apps: usize, heap: &dyn Heap) -> ScaleRun {
     let config = config(apps);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let rt = super::paused_runtime();
     let peak_kib_before = peak_kib();
     let heap_before = heap.in_use();
     heap.take_peak();
     let mut heap_finished = 0;
     let started = std::time::Instant::now();
     let succeeded = rt.block_on(async {
-        let s = Simulation::new(
-            &config,
-            &digest_for("v0"),
-            2,
-            1,
-            Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
-        );
+        let s = super::simulation(&config);
         s.summaries_only();
         for app in config.apps.keys() {
             let _ = s
