@@ -133,6 +133,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wait_purposes_read_the_same_in_text_and_json() {
+        for p in [
+            TokenPurpose::Approval,
+            TokenPurpose::Bake,
+            TokenPurpose::Window,
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        for p in [TickPurpose::Settle, TickPurpose::Bake, TickPurpose::Window] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+            assert_eq!(p.to_string(), p.as_str());
+        }
+    }
+
+    #[test]
     fn only_transient_errors_are_retryable() {
         let op = || "UpdateService".to_string();
         assert!(PortError::Throttled {

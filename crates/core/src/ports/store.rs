@@ -225,6 +225,17 @@ pub enum TokenPurpose {
     Window,
 }
 
+impl TokenPurpose {
+    /// The one name people read, the same in text and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Approval => "approval",
+            TokenPurpose::Bake => "bake",
+            TokenPurpose::Window => "window",
+        }
+    }
+}
+
 /// The configuration as stored, with a version for optimistic concurrency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredConfig {

@@ -29,16 +29,11 @@ pub async fn await_token<P>(p: &P, input: &AwaitInput) -> Result<(), StepError>
 where
     P: StateStore + Notifier + Clock,
 {
-    if input.token.is_empty() {
-        return Err(StepError::InvalidInput("empty task token".into()));
-    }
+    require_token(&input.token)?;
     if input.purpose != TokenPurpose::Approval {
         return Err(StepError::InvalidInput(format!(
             "the await function stores approval waits only, not a {} wait",
-            serde_json::to_value(input.purpose)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            input.purpose.as_str()
         )));
     }
     let r = &input.rollout;
@@ -61,6 +56,14 @@ where
     Ok(())
 }
 
+/// Refuses an empty task token, before a wait's function changes anything.
+pub(super) fn require_token(token: &str) -> Result<(), StepError> {
+    if token.is_empty() {
+        return Err(StepError::InvalidInput("empty task token".into()));
+    }
+    Ok(())
+}
+
 /// Stores the token of a wait with the alarms that should cut it short (a bake's or the
 /// window's: the environment's alarms; an approval's: none), then reads those alarms once:
 /// one that went to ALARM before the token was there for the alarm relay to fail fails
@@ -74,9 +77,7 @@ pub async fn watch_alarms<P>(
 where
     P: StateStore + crate::ports::Alarms + Clock,
 {
-    if token.is_empty() {
-        return Err(StepError::InvalidInput("empty task token".into()));
-    }
+    require_token(token)?;
     let alarms: &[String] = match purpose {
         TokenPurpose::Bake | TokenPurpose::Window => &r.env.checks.alarms,
         TokenPurpose::Approval => &[],

@@ -58,17 +58,15 @@ pub fn set_timeouts(r: &mut Rollout) {
     r.control.step_timeout_seconds = longest.saturating_add(failing_rounds).saturating_add(g);
 }
 
-/// Starts the rounds of a wait: the first after `delay`.
-pub async fn arm<P: Timers + Clock>(
+/// Starts the rounds of a wait: the first after `delay`. Its callers have refused an empty
+/// token before changing anything.
+async fn arm<P: Timers + Clock>(
     p: &P,
     purpose: TickPurpose,
     token: &str,
     r: &Rollout,
     delay: u64,
 ) -> Result<(), StepError> {
-    if token.is_empty() {
-        return Err(StepError::InvalidInput("empty task token".into()));
-    }
     let delay = Duration::from_secs(delay);
     let tick = Tick {
         purpose,
@@ -90,9 +88,7 @@ pub async fn deploy_and_settle<P>(p: &P, token: &str, r: Rollout) -> Result<Roll
 where
     P: StateStore + ContainerService + LoadBalancer + Timers + Clock,
 {
-    if token.is_empty() {
-        return Err(StepError::InvalidInput("empty task token".into()));
-    }
+    super::approval::require_token(token)?;
     let r = super::check::deploy(p, r).await?;
     let first = r.control.interval_seconds;
     arm(p, TickPurpose::Settle, token, &r, first).await?;
@@ -115,9 +111,7 @@ pub async fn shift_and_bake<P>(p: &P, token: &str, r: Rollout) -> Result<Shifted
 where
     P: StateStore + LoadBalancer + ContainerService + Alarms + Notifier + Timers + Clock,
 {
-    if token.is_empty() {
-        return Err(StepError::InvalidInput("empty task token".into()));
-    }
+    super::approval::require_token(token)?;
     // A retried step whose first attempt moved the traffic already (its answer lost) does
     // not announce the move twice.
     let was = p.get_deployment(&r.deployment).await?.map(|rec| rec.weight);
@@ -188,6 +182,17 @@ enum Round {
     Done(Rollout),
 }
 
+impl Round {
+    /// The next round after `wait` seconds while `go_on`; otherwise the wait is over.
+    fn of(r: Rollout, go_on: bool, wait: u64) -> Round {
+        if go_on {
+            Round::Next(r, wait)
+        } else {
+            Round::Done(r)
+        }
+    }
+}
+
 /// Every port a round of checks may use: the checks' own, the next round's timer, and the
 /// wait's answer.
 pub trait RoundPorts:
@@ -223,8 +228,7 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
     if now < t.due {
         // Delivered early (a delay longer than the queue's): wait the rest.
         let rest = Duration::from_secs((t.due - now).num_seconds().max(1) as u64);
-        p.schedule(&t, rest).await?;
-        return Ok(TickEnd::Again { after: rest });
+        return again(p, &t, rest).await;
     }
     if t.purpose != TickPurpose::Window {
         let ended = p
@@ -239,21 +243,15 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
         TickPurpose::Settle => settle(p, (*t.rollout).clone()).await,
         TickPurpose::Bake => super::check::health(p, (*t.rollout).clone())
             .await
-            .map(|r| match r.control.baking {
-                true => {
-                    let wait = r.control.bake_wait_seconds;
-                    Round::Next(r, wait)
-                }
-                false => Round::Done(r),
+            .map(|r| {
+                let (go_on, wait) = (r.control.baking, r.control.bake_wait_seconds);
+                Round::of(r, go_on, wait)
             }),
         TickPurpose::Window => super::check::window(p, (*t.rollout).clone())
             .await
-            .map(|r| match r.control.watching {
-                true => {
-                    let wait = r.control.window_wait_seconds;
-                    Round::Next(r, wait)
-                }
-                false => Round::Done(r),
+            .map(|r| {
+                let (go_on, wait) = (r.control.watching, r.control.window_wait_seconds);
+                Round::of(r, go_on, wait)
             }),
     };
     match round {
@@ -262,8 +260,7 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
             *t.rollout = r;
             t.attempts = 0;
             t.due = at(now, after);
-            p.schedule(&t, after).await?;
-            Ok(TickEnd::Again { after })
+            again(p, &t, after).await
         }
         Ok(Round::Done(r)) => {
             let output = serde_json::to_value(&r).map_err(|e| PortError::Invalid {
@@ -278,8 +275,7 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
             );
             t.attempts = t.attempts.saturating_add(1);
             t.due = at(now, after);
-            p.schedule(&t, after).await?;
-            Ok(TickEnd::Again { after })
+            again(p, &t, after).await
         }
         Err(e) => {
             // Rounds that could not run for so long fail the wait for good (into Rollback,
@@ -298,6 +294,12 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
             answered(p.send_task_failure(&t.token, name, &cause).await, Err(name))
         }
     }
+}
+
+/// Sends `t` to be delivered `after` from now.
+async fn again<P: Timers>(p: &P, t: &Tick, after: Duration) -> Result<TickEnd, PortError> {
+    p.schedule(t, after).await?;
+    Ok(TickEnd::Again { after })
 }
 
 /// The answer's result: a wait that timed out or was answered already (the alarm relay,
@@ -322,18 +324,14 @@ where
     P: StateStore + ContainerService + LoadBalancer + Prober + Clock,
 {
     let mut r = r;
+    let wait = r.control.interval_seconds;
     if !r.control.stable {
         r = super::check::stable(p, r).await?;
         if !r.control.stable {
-            let wait = r.control.interval_seconds;
             return Ok(Round::Next(r, wait));
         }
     }
     r = super::check::ready(p, r).await?;
-    if r.control.ready {
-        Ok(Round::Done(r))
-    } else {
-        let wait = r.control.interval_seconds;
-        Ok(Round::Next(r, wait))
-    }
+    let go_on = !r.control.ready;
+    Ok(Round::of(r, go_on, wait))
 }
