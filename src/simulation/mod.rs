@@ -71,7 +71,7 @@ pub struct Simulation {
     pub settings: Settings,
     /// Shared: a simulation is cloned into every delivery it makes.
     pub config: Arc<Config>,
-    results: Arc<Mutex<Vec<Execution>>>,
+    results: Arc<Mutex<Finished>>,
     running: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     /// The reconcile schedule, when one runs.
     schedule: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -127,7 +127,7 @@ impl Simulation {
         let definition: Value = serde_json::from_str(DEFINITION).expect("the definition is JSON");
         let machine =
             Arc::new(Machine::load(&definition, &subs).expect("the rollout definition loads"));
-        let results = Arc::new(Mutex::new(Vec::new()));
+        let results = Arc::new(Mutex::new(Finished::default()));
         let running = Arc::new(Mutex::new(Vec::new()));
         {
             let engine = engine.clone();
@@ -368,7 +368,10 @@ impl Simulation {
     /// history of running ones keeps the kind of each event but not the states' input and
     /// output: for many rollouts at once, where no timeline is read.
     pub fn summaries_only(&self) {
-        self.sim.world().keep_histories = false;
+        self.results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .summaries_only = true;
         self.engine.record_kinds_only(true);
     }
 
@@ -382,6 +385,7 @@ impl Simulation {
         self.results
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .executions
             .clone()
     }
     /// The live colour of an environment, if all traffic goes to one.
@@ -391,14 +395,19 @@ impl Simulation {
     }
 }
 
+/// The executions that have ended.
+#[derive(Default)]
+pub(super) struct Finished {
+    executions: Vec<Execution>,
+    /// Keep each one's summary only (name, status, times, output), not its history and
+    /// input ([`Simulation::summaries_only`]).
+    summaries_only: bool,
+}
+
 /// Records how an execution ended: its status in the simulated Step Functions, and the
 /// execution among those that ended.
-pub(super) fn ended(world: &Sim, results: &Mutex<Vec<Execution>>, mut out: Execution) {
+pub(super) fn ended(world: &Sim, results: &Mutex<Finished>, mut out: Execution) {
     use greenlight_core::ports::ExecutionStatus;
-    if !world.world().keep_histories {
-        out.history = Vec::new();
-        out.input = Value::Null;
-    }
     if let Some(x) = world.world().executions.get_mut(&out.name) {
         x.status = match out.status {
             greenlight_asl::Status::Succeeded => ExecutionStatus::Succeeded,
@@ -407,5 +416,10 @@ pub(super) fn ended(world: &Sim, results: &Mutex<Vec<Execution>>, mut out: Execu
             greenlight_asl::Status::Aborted => ExecutionStatus::Aborted,
         };
     }
-    results.lock().unwrap_or_else(|p| p.into_inner()).push(out);
+    let mut finished = results.lock().unwrap_or_else(|p| p.into_inner());
+    if finished.summaries_only {
+        out.history = Vec::new();
+        out.input = Value::Null;
+    }
+    finished.executions.push(out);
 }

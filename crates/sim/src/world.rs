@@ -168,9 +168,6 @@ pub struct World {
     pub start_sink: Option<StartSink>,
     pub publish_sink: Option<PublishSink>,
     pub tick_sink: Option<TickSink>,
-    /// Whether a finished execution keeps its whole history (the timeline reads it), or
-    /// only its summary: name, status, times, output (the scale bench, 1,000 rollouts).
-    pub keep_histories: bool,
     /// The ticks scheduled while no [`TickSink`] takes them: (due, tick).
     pub ticks: Vec<(DateTime<Utc>, greenlight_core::ports::Tick)>,
     /// Stops a running execution by name (`StopExecution`), when a state machine runner
@@ -237,7 +234,6 @@ impl World {
             start_sink: None,
             publish_sink: None,
             tick_sink: None,
-            keep_histories: true,
             ticks: Vec::new(),
             stop_sink: None,
             kill_at: None,
