@@ -43,16 +43,8 @@ fn main() {
         started.elapsed().as_secs_f64() - costs_secs
     );
     if std::env::args().any(|a| a == "--write") {
-        let path = root.join("docs/PERFORMANCE.md");
-        let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        let (start, end) = ("<!-- cost:start -->\n", "<!-- cost:end -->");
-        let updated = match (doc.find(start), doc.find(end)) {
-            (Some(a), Some(b)) if a < b => {
-                format!("{}{start}{block}{}", &doc[..a], &doc[b..])
-            }
-            _ => format!("{doc}{start}{block}{end}\n"),
-        };
-        std::fs::write(&path, updated).expect("docs/PERFORMANCE.md is writable");
+        let path = greenlight::cost::write_section("cost", &block)
+            .expect("docs/PERFORMANCE.md is writable");
         eprintln!("wrote {}", path.display());
     }
 }

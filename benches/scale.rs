@@ -74,13 +74,21 @@ fn main() {
     } else {
         args
     };
-    println!("| apps | succeeded | wall time | rollouts/s | heap per rollout, all in flight | heap per finished rollout | peak resident set per rollout |\n|---:|---:|---:|---:|---:|---:|---:|");
+    let mut block = "| apps | succeeded | wall time | rollouts/s | heap per rollout, all in flight | heap per finished rollout | peak resident set per rollout |\n|---:|---:|---:|---:|---:|---:|---:|\n".to_string();
+    print!("{block}");
     let me = std::env::current_exe().expect("the bench's own path");
     for n in sizes {
         let out = std::process::Command::new(&me)
             .arg(&n)
             .output()
             .expect("the bench runs itself");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let row = String::from_utf8_lossy(&out.stdout);
+        print!("{row}");
+        block.push_str(&row);
+    }
+    if std::env::args().any(|a| a == "--write") {
+        let path = greenlight::cost::write_section("scale", &block)
+            .expect("docs/PERFORMANCE.md is writable");
+        eprintln!("wrote {}", path.display());
     }
 }

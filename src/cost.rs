@@ -16,6 +16,24 @@ use crate::simulation::{digest_for, Simulation};
 pub mod reaction;
 pub mod scale;
 
+/// Replaces the generated section `name` of docs/PERFORMANCE.md (between
+/// `<!-- name:start -->` and `<!-- name:end -->`, appended if missing) with `block`: what
+/// the benches' `--write` does.
+pub fn write_section(name: &str, block: &str) -> std::io::Result<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/PERFORMANCE.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = (
+        format!("<!-- {name}:start -->\n"),
+        format!("<!-- {name}:end -->"),
+    );
+    let updated = match (doc.find(&start), doc.find(&end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{start}{block}{}", &doc[..a], &doc[b..]),
+        _ => format!("{doc}{start}{block}{end}\n"),
+    };
+    std::fs::write(&path, updated)?;
+    Ok(path)
+}
+
 /// A current-thread runtime on tokio's paused clock: virtual time for the benches'
 /// simulations.
 fn paused_runtime() -> tokio::runtime::Runtime {
@@ -58,7 +76,7 @@ pub const USD_PER_LAMBDA_REQUEST: f64 = 0.20 / 1e6;
 /// Lambda on arm64: $0.0000133334 per GB-second.
 pub const USD_PER_LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
 /// The functions' memory in template.yaml (`Globals.Function.MemorySize`), in GB.
-pub const LAMBDA_GB: f64 = 256.0 / 1024.0;
+pub const LAMBDA_GB: f64 = 128.0 / 1024.0;
 /// The billed duration assumed per invocation (a warm handler making a few AWS calls; the
 /// bench's side-by-side measurement is issue 14's item 4, not done yet).
 pub const LAMBDA_BILLED_SECONDS: f64 = 0.1;

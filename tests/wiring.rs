@@ -121,21 +121,7 @@ fn every_task_resource_maps_to_a_defined_substitution_and_an_existing_function()
             text(get(function, "Type").unwrap()),
             "AWS::Serverless::Function"
         );
-        let binary = text(
-            get(
-                get(get(function, "Metadata").unwrap(), "BuildProperties").unwrap(),
-                "Binary",
-            )
-            .unwrap(),
-        );
-        let krate = binary.strip_prefix("greenlight-").unwrap();
-        let manifest =
-            std::fs::read_to_string(root().join("functions").join(krate).join("Cargo.toml"))
-                .unwrap_or_else(|e| panic!("{logical}: functions/{krate}/Cargo.toml: {e}"));
-        assert!(
-            manifest.contains(&format!("name = \"{binary}\"")),
-            "functions/{krate} builds no binary {binary}"
-        );
+        assert_function_runs_the_shared_binary(logical, function);
     }
     for name in subs.keys() {
         assert!(
@@ -169,30 +155,66 @@ fn every_task_resource_maps_to_a_defined_substitution_and_an_existing_function()
     }
 }
 
+/// A function of template.yaml runs the one binary (`greenlight-functions`, built from
+/// functions/common) with a `Handler` that binary serves.
+fn assert_function_runs_the_shared_binary(logical: &str, function: &Node) {
+    let binary = get(function, "Metadata")
+        .and_then(|m| get(m, "BuildProperties"))
+        .and_then(|b| get(b, "Binary"))
+        .map(text);
+    assert_eq!(binary.as_deref(), Some("greenlight-functions"), "{logical}");
+    let props = get(function, "Properties").unwrap();
+    assert_eq!(
+        get(props, "CodeUri").map(text).as_deref(),
+        Some("functions/common"),
+        "{logical}"
+    );
+    let handler = get(props, "Handler").map(text).unwrap_or_default();
+    assert!(
+        greenlight_lambda::FUNCTIONS.contains(&handler.as_str()),
+        "{logical}: Handler {handler:?} is none of {:?}",
+        greenlight_lambda::FUNCTIONS
+    );
+}
+
+/// `handlers` are [`greenlight_lambda::FUNCTIONS`], each once.
+fn assert_every_function_once(mut handlers: Vec<String>) {
+    handlers.sort();
+    let mut all: Vec<String> = greenlight_lambda::FUNCTIONS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    all.sort();
+    assert_eq!(handlers, all);
+}
+
+/// The cost bench prices invocations at the memory the template gives every function.
 #[test]
-fn every_function_crate_is_deployed() {
+fn every_function_has_the_memory_the_cost_bench_prices() {
+    let tpl = template();
+    let globals = get(get(&tpl, "Globals").unwrap(), "Function").unwrap();
+    let mb: f64 = text(get(globals, "MemorySize").unwrap()).parse().unwrap();
+    assert_eq!(mb / 1024.0, greenlight::cost::LAMBDA_GB);
+    for (logical, r) in entries(get(&tpl, "Resources").unwrap()) {
+        if get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function") {
+            let own = get(get(r, "Properties").unwrap(), "MemorySize");
+            assert!(own.is_none(), "{logical} sets its own MemorySize");
+        }
+    }
+}
+
+#[test]
+fn every_function_is_deployed_once() {
     let tpl = template();
     let resources = get(&tpl, "Resources").unwrap();
-    let binaries: BTreeSet<String> = entries(resources)
-        .into_iter()
-        .filter(|(_, r)| get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function"))
-        .map(|(_, r)| {
-            text(
-                get(
-                    get(get(r, "Metadata").unwrap(), "BuildProperties").unwrap(),
-                    "Binary",
-                )
-                .unwrap(),
-            )
-        })
-        .collect();
-    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "common")
-        .map(|n| format!("greenlight-{n}"))
-        .collect();
-    assert_eq!(binaries, crates);
+    let mut handlers = Vec::new();
+    for (logical, r) in entries(resources) {
+        if get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function") {
+            assert_function_runs_the_shared_binary(&logical, r);
+            handlers.push(text(get(get(r, "Properties").unwrap(), "Handler").unwrap()));
+        }
+    }
+    assert_every_function_once(handlers);
 }
 
 #[test]
@@ -1017,37 +1039,27 @@ fn the_dashboard_and_the_alarm_read_metrics_the_functions_emit() {
 }
 
 /// scripts/package-functions.py (the functions without `sam build`) finds every function of
-/// template.yaml, each with the binary its crate builds and its crate's folder as CodeUri.
+/// template.yaml, each with the one binary, its Handler and the binary's crate as CodeUri.
 #[test]
-fn the_packaging_script_finds_every_function_with_its_binary() {
+fn the_packaging_script_finds_every_function_with_its_handler() {
     let o = std::process::Command::new("python3")
         .arg(root().join("scripts/package-functions.py"))
         .arg("--list")
         .output()
         .expect("python3 runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let listed: Vec<(String, String, String)> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| {
-            let v: Vec<&str> = l.split(' ').collect();
-            (v[0].to_string(), v[1].to_string(), v[2].to_string())
-        })
-        .collect();
-    let crates: Vec<_> = std::fs::read_dir(root().join("functions"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != "common")
-        .collect();
-    assert_eq!(listed.len(), crates.len(), "{listed:?}");
-    for (logical, binary, code) in &listed {
-        let name = code
-            .strip_prefix("functions/")
-            .unwrap_or_else(|| panic!("{logical}: {code}"));
-        let manifest = std::fs::read_to_string(root().join(code).join("Cargo.toml")).unwrap();
-        assert!(
-            manifest.contains(&format!("name = \"{binary}\""))
-                && binary == &format!("greenlight-{name}"),
-            "{logical}: {binary} is not the binary of {code}"
+    let mut handlers = Vec::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let v: Vec<&str> = line.split(' ').collect();
+        assert_eq!(v.len(), 4, "{line}");
+        assert_eq!(
+            &v[1..],
+            ["greenlight-functions", v[2], "functions/common"],
+            "{line}"
         );
+        handlers.push(v[2].to_string());
     }
+    assert_every_function_once(handlers);
+    let manifest = std::fs::read_to_string(root().join("functions/common/Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"greenlight-functions\""));
 }

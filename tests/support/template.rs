@@ -175,18 +175,17 @@ pub const QUEUE_POLLING: &[&str] = &[
     "sqs:GetQueueAttributes",
 ];
 
-/// The grants of every role in the template, by who holds them: the function's binary
-/// name without `greenlight-` (`prepare`, `on-push`, …), or `state-machine`.
+/// The grants of every role in the template, by who holds them: the function's Handler
+/// (`prepare`, `on-push`, …), or `state-machine`.
 pub fn grants_by_role() -> BTreeMap<String, Grants> {
     let tpl = template();
     let mut out = BTreeMap::new();
     for (name, resource) in entries(get(&tpl, "Resources").unwrap()) {
         let kind = get(resource, "Type").map(text).unwrap_or_default();
         let holder = match kind.as_str() {
-            "AWS::Serverless::Function" => get(resource, "Metadata")
-                .and_then(|m| get(m, "BuildProperties"))
-                .and_then(|b| get(b, "Binary"))
-                .map(|b| text(b).trim_start_matches("greenlight-").to_string())
+            "AWS::Serverless::Function" => get(resource, "Properties")
+                .and_then(|p| get(p, "Handler"))
+                .map(text)
                 .unwrap_or_else(|| name.clone()),
             "AWS::StepFunctions::StateMachine" => "state-machine".to_string(),
             _ => continue,

@@ -2,6 +2,8 @@
 //! that create the AWS resources a test needs. The server stops when the test process ends
 //! (a watchdog shell kills it when its parent is gone).
 
+pub mod runtime_api;
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -179,3 +179,54 @@ where
     }))
     .await
 }
+
+/// Every Lambda function of the stack, by the name its `Handler` carries in template.yaml.
+/// One binary (`greenlight-functions`) serves them all: Lambda hands the function's
+/// `Handler` to it as `_HANDLER`, and [`serve_function`] runs that handler.
+pub const FUNCTIONS: &[&str] = &[
+    "on-push",
+    "reconcile",
+    "prepare",
+    "deploy",
+    "check",
+    "await",
+    "shift",
+    "finalize",
+    "retire",
+    "rollback",
+    "notify",
+    "alarm-relay",
+    "event-relay",
+    "approve",
+];
+
+/// Runs the function named `name` (one of [`FUNCTIONS`]); an unknown name is refused
+/// before anything starts, naming the ones there are.
+pub async fn serve_function(name: &str) -> Result<(), lambda_runtime::Error> {
+    use handlers as h;
+    match name {
+        "on-push" => serve(h::on_push).await,
+        "reconcile" => serve(h::reconcile).await,
+        "prepare" => serve(h::prepare).await,
+        "deploy" => serve(h::deploy).await,
+        "check" => serve(h::check).await,
+        "await" => serve(h::await_token).await,
+        "shift" => serve(h::shift).await,
+        "finalize" => serve(h::finalize).await,
+        "retire" => serve(h::retire).await,
+        "rollback" => serve(h::rollback).await,
+        "notify" => serve(h::notify).await,
+        "alarm-relay" => serve(h::alarm_relay).await,
+        "event-relay" => serve(h::event_relay).await,
+        "approve" => serve(h::approve_url).await,
+        other => Err(unknown_function(other).into()),
+    }
+}
+
+/// What a start with an unknown handler name says.
+pub fn unknown_function(name: &str) -> String {
+    format!(
+        "no greenlight function is named {name:?} (the function's Handler, read from _HANDLER); the functions are: {}",
+        FUNCTIONS.join(", ")
+    )
+}

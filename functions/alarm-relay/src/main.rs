@@ -1,9 +1,0 @@
-//! Cuts a bake short when one of its alarms goes to ALARM. Wiring only: the handler is `greenlight_lambda::handlers::alarm_relay`.
-
-// The handler's future nests the SDK's deeply; the default query depth is too low for it.
-#![recursion_limit = "256"]
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    greenlight_lambda::serve(greenlight_lambda::handlers::alarm_relay).await
-}

@@ -1,9 +1,0 @@
-//! Validates a deployment, takes the environment lock, registers the new task definition. Wiring only: the handler is `greenlight_lambda::handlers::prepare`.
-
-// The handler's future nests the SDK's deeply; the default query depth is too low for it.
-#![recursion_limit = "256"]
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    greenlight_lambda::serve(greenlight_lambda::handlers::prepare).await
-}
