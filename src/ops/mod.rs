@@ -62,7 +62,7 @@ async fn stored(cloud: &impl StateStore) -> Result<(Config, u64), Stop> {
             exit::INVALID,
         )
     })?;
-    Ok((s.config, s.version))
+    Ok((std::sync::Arc::unwrap_or_clone(s.config), s.version))
 }
 
 fn print_json(v: &Value) {

@@ -437,7 +437,8 @@ impl StateStore for AwsCloud {
             return Ok(None);
         };
         Ok(Some(StoredConfig {
-            config: serde_json::from_str(get_s(&item, "config")?)
+            config: serde_json::from_str::<Config>(get_s(&item, "config")?)
+                .map(std::sync::Arc::new)
                 .map_err(|e| corrupt(&format!("stored configuration: {e}")))?,
             version: get_n(&item, "version")? as u64,
             updated_at: DateTime::parse_from_rfc3339(get_s(&item, "updated_at")?)

@@ -1051,7 +1051,7 @@ async fn dynamodb_config_is_versioned() {
         ),
         (2, "bob", t(2))
     );
-    assert_eq!(stored.config, config);
+    assert_eq!(*stored.config, config);
 }
 
 // ---------------------------------------------------------------------------------------

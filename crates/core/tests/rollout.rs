@@ -140,12 +140,7 @@ async fn prepare_checks_the_container_and_the_alarms_exist() {
     let mut config = example();
     config.apps.get_mut("web").unwrap().container = "nginx".into();
     let sim = world_with(config);
-    sim.world()
-        .store
-        .config
-        .as_mut()
-        .unwrap()
-        .config
+    std::sync::Arc::make_mut(&mut sim.world().store.config.as_mut().unwrap().config)
         .apps
         .get_mut("web")
         .unwrap()

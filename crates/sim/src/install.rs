@@ -101,7 +101,7 @@ impl World {
             }
         }
         self.store.config = Some(StoredConfig {
-            config: config.clone(),
+            config: std::sync::Arc::new(config.clone()),
             version: 1,
             updated_at: self.now,
             updated_by: "sim".into(),

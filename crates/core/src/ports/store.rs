@@ -239,7 +239,8 @@ impl TokenPurpose {
 /// The configuration as stored, with a version for optimistic concurrency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredConfig {
-    pub config: Config,
+    /// Shared: every reader of the stored configuration gets the same one, not a copy.
+    pub config: std::sync::Arc<Config>,
     /// Increases by one with every write.
     pub version: u64,
     pub updated_at: DateTime<Utc>,

@@ -139,7 +139,7 @@ mod tests {
 
     fn stored(source: Option<&str>) -> StoredConfig {
         StoredConfig {
-            config: crate::config::load(EXAMPLE).config.unwrap(),
+            config: std::sync::Arc::new(crate::config::load(EXAMPLE).config.unwrap()),
             version: 3,
             updated_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
             updated_by: "alice".into(),
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn a_configuration_stored_without_its_yaml_is_compared_in_json() {
         let old = stored(None);
-        let mut new = old.config.clone();
+        let mut new = (*old.config).clone();
         new.apps.get_mut("web").unwrap().container = "server".into();
         let d = diff(Some(&old), &new, "ignored");
         let changed: Vec<_> = d

@@ -233,7 +233,7 @@ impl StateStore for Sim {
                 ));
             }
             w.store.config = Some(StoredConfig {
-                config: config.clone(),
+                config: std::sync::Arc::new(config.clone()),
                 version: current + 1,
                 updated_at: now,
                 updated_by: by.to_string(),
