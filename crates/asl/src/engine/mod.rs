@@ -340,7 +340,7 @@ impl Engine {
         });
         let ctx = self.top_context(execution, history.clone());
         if !redriven {
-            self.record(&ctx, "ExecutionStarted", None, json!({"input": input}));
+            self.record(&ctx, "ExecutionStarted", None, || json!({"input": input}));
         }
         let (stop_tx, stop_rx) = oneshot::channel();
         self.shared().running.insert(name.to_string(), stop_tx);
@@ -370,7 +370,7 @@ impl Engine {
                     &ctx,
                     "ExecutionAborted",
                     None,
-                    json!({"error": error, "cause": cause}),
+                    || json!({"error": error, "cause": cause}),
                 );
                 let history = history.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let stopped_in = position.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -390,7 +390,7 @@ impl Engine {
         };
         let (status, output, error) = match result {
             Ok(out) => {
-                self.record(&ctx, "ExecutionSucceeded", None, json!({"output": out}));
+                self.record(&ctx, "ExecutionSucceeded", None, || json!({"output": out}));
                 (Status::Succeeded, Some(out), None)
             }
             Err(e) if e.error == "States.Timeout" && machine.timeout_seconds.is_some() => {
@@ -398,7 +398,7 @@ impl Engine {
                     &ctx,
                     "ExecutionTimedOut",
                     None,
-                    json!({"error": e.error, "cause": e.cause}),
+                    || json!({"error": e.error, "cause": e.cause}),
                 );
                 (Status::TimedOut, None, Some(e))
             }
@@ -407,7 +407,7 @@ impl Engine {
                     &ctx,
                     "ExecutionFailed",
                     None,
-                    json!({"error": e.error, "cause": e.cause}),
+                    || json!({"error": e.error, "cause": e.cause}),
                 );
                 (Status::Failed, None, Some(e))
             }
@@ -442,13 +442,15 @@ impl Engine {
             .kinds_only = on;
     }
 
-    fn record(&self, ctx: &Ctx, kind: &str, state: Option<&str>, details: Value) {
+    /// Appends an event to the execution's history; `details` is built only when the
+    /// history keeps details (not in [`Engine::record_kinds_only`] mode).
+    fn record(&self, ctx: &Ctx, kind: &str, state: Option<&str>, details: impl FnOnce() -> Value) {
         let kinds_only = self
             .shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .kinds_only;
-        let details = if kinds_only { Value::Null } else { details };
+        let details = if kinds_only { Value::Null } else { details() };
         let mut h = ctx.history.lock().unwrap_or_else(|p| p.into_inner());
         let id = h.len() + 1;
         h.push(HistoryEvent {
@@ -514,7 +516,7 @@ impl Engine {
                     ctx,
                     &format!("{type_name}StateEntered"),
                     Some(&state.name),
-                    json!({"input": data}),
+                    || json!({"input": data}),
                 );
                 let (output, next) = self
                     .run_state(state, data, &ctx.for_state(&state.name))
@@ -523,7 +525,7 @@ impl Engine {
                     ctx,
                     &format!("{type_name}StateExited"),
                     Some(&state.name),
-                    json!({"output": output}),
+                    || json!({"output": output}),
                 );
                 match next {
                     Some(n) => {

@@ -14,7 +14,7 @@ impl Engine {
         let input = apply_path(&s.input_path, &raw)?;
         let follow = |out: Value| -> Result<(Value, Option<String>), TaskError> {
             Ok((
-                apply_path(&s.output_path, &out)?,
+                output_of(&s.output_path, out)?,
                 if s.end { None } else { s.next.clone() },
             ))
         };
@@ -32,7 +32,7 @@ impl Engine {
                 };
                 follow(merge_result(result_path, raw, r)?)
             }
-            Kind::Succeed => Ok((apply_path(&s.output_path, &input)?, None)),
+            Kind::Succeed => Ok((output_of(&s.output_path, input)?, None)),
             Kind::Fail {
                 error,
                 cause,
@@ -55,7 +55,7 @@ impl Engine {
             }
             Kind::Choice { choices, default } => {
                 let next = choose(s, choices, default, &input)?;
-                Ok((apply_path(&s.output_path, &input)?, Some(next)))
+                Ok((output_of(&s.output_path, input)?, Some(next)))
             }
             Kind::Wait(how) => {
                 let out = self.run_wait(s, how, &input).await?;
@@ -175,18 +175,16 @@ impl Engine {
             .as_ref()
             .map(|t| seconds_of(t, &input))
             .transpose()?;
-        let attempt = || {
-            let input = input.clone();
-            async move {
-                let params = match parameters {
-                    Some(p) => self.template_with_token(p, &input, ctx, resource)?,
-                    None => (input.clone(), None),
-                };
-                let r = self
-                    .task(s, resource, params, timeout, heartbeat, ctx)
-                    .await?;
-                self.select(result_selector, r, ctx)
-            }
+        let input = &input;
+        let attempt = || async move {
+            let params = match parameters {
+                Some(p) => self.template_with_token(p, input, ctx, resource)?,
+                None => (input.clone(), None),
+            };
+            let r = self
+                .task(s, resource, params, timeout, heartbeat, ctx)
+                .await?;
+            self.select(result_selector, r, ctx)
         };
         self.with_retry_catch(s, raw, retry, catch, result_path, ctx, attempt)
             .await
@@ -303,7 +301,7 @@ impl Engine {
                 Ok(result) => {
                     let out = merge_result(result_path, raw, result)?;
                     return Ok((
-                        apply_path(&s.output_path, &out)?,
+                        output_of(&s.output_path, out)?,
                         if s.end { None } else { s.next.clone() },
                     ));
                 }
@@ -324,7 +322,7 @@ impl Engine {
                                 delay *= self.random();
                             }
                             counts[i] += 1;
-                            self.record(ctx, "TaskRetry", Some(&s.name), json!({"error": e.error, "attempt": counts[i], "delaySeconds": delay}));
+                            self.record(ctx, "TaskRetry", Some(&s.name), || json!({"error": e.error, "attempt": counts[i], "delaySeconds": delay}));
                             tokio::time::sleep(Duration::from_secs_f64(delay)).await;
                             continue;
                         }
@@ -342,7 +340,7 @@ impl Engine {
                             ctx,
                             "StateCaught",
                             Some(&s.name),
-                            json!({"error": e.error, "next": c.next}),
+                            || json!({"error": e.error, "next": c.next}),
                         );
                         return Ok((out, Some(c.next.clone())));
                     }
@@ -365,7 +363,7 @@ impl Engine {
             ctx,
             "TaskScheduled",
             Some(&s.name),
-            json!({"resource": resource, "parameters": params}),
+            || json!({"resource": resource, "parameters": params}),
         );
         let limit = |secs: Option<u64>| {
             secs.map(Duration::from_secs)
@@ -388,7 +386,7 @@ impl Engine {
                     ctx,
                     "TaskFailed",
                     Some(&s.name),
-                    json!({"error": e.error, "cause": e.cause}),
+                    || json!({"error": e.error, "cause": e.cause}),
                 );
                 return Err(e);
             }
@@ -400,7 +398,7 @@ impl Engine {
             self.shared().waiting.remove(&token);
             return match answer {
                 Ok(Ok(Ok(v))) => {
-                    self.record(ctx, "TaskSucceeded", Some(&s.name), json!({"output": v}));
+                    self.record(ctx, "TaskSucceeded", Some(&s.name), || json!({"output": v}));
                     Ok(v)
                 }
                 Ok(Ok(Err(e))) => {
@@ -408,7 +406,7 @@ impl Engine {
                         ctx,
                         "TaskFailed",
                         Some(&s.name),
-                        json!({"error": e.error, "cause": e.cause}),
+                        || json!({"error": e.error, "cause": e.cause}),
                     );
                     Err(e)
                 }
@@ -417,7 +415,7 @@ impl Engine {
                         ctx,
                         "TaskTimedOut",
                         Some(&s.name),
-                        json!({"error": on_expiry}),
+                        || json!({"error": on_expiry}),
                     );
                     Err(TaskError::new(
                         on_expiry,
@@ -430,7 +428,7 @@ impl Engine {
             .await
         {
             Ok(Ok(v)) => {
-                self.record(ctx, "TaskSucceeded", Some(&s.name), json!({"output": v}));
+                self.record(ctx, "TaskSucceeded", Some(&s.name), || json!({"output": v}));
                 Ok(v)
             }
             Ok(Err(e)) => {
@@ -438,7 +436,7 @@ impl Engine {
                     ctx,
                     "TaskFailed",
                     Some(&s.name),
-                    json!({"error": e.error, "cause": e.cause}),
+                    || json!({"error": e.error, "cause": e.cause}),
                 );
                 Err(e)
             }
@@ -447,7 +445,7 @@ impl Engine {
                     ctx,
                     "TaskTimedOut",
                     Some(&s.name),
-                    json!({"error": "States.Timeout"}),
+                    || json!({"error": "States.Timeout"}),
                 );
                 Err(TaskError::new(
                     "States.Timeout",
@@ -526,6 +524,14 @@ pub(super) fn apply_path(p: &OptPath, v: &Value) -> Result<Value, TaskError> {
                 display(path)
             ))
         }),
+    }
+}
+
+/// OutputPath applied to a state's own output: the whole of it (no copy) by default.
+pub(super) fn output_of(p: &OptPath, v: Value) -> Result<Value, TaskError> {
+    match p {
+        None => Ok(v),
+        _ => apply_path(p, &v),
     }
 }
 
