@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[path = "support/template.rs"]
 mod support;
-use support::{entries, get, template, text, texts};
+use support::{entries, functions, get, template, text, texts};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -195,24 +195,19 @@ fn every_function_has_the_memory_the_cost_bench_prices() {
     let globals = get(get(&tpl, "Globals").unwrap(), "Function").unwrap();
     let mb: f64 = text(get(globals, "MemorySize").unwrap()).parse().unwrap();
     assert_eq!(mb / 1024.0, greenlight::cost::LAMBDA_GB);
-    for (logical, r) in entries(get(&tpl, "Resources").unwrap()) {
-        if get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function") {
-            let own = get(get(r, "Properties").unwrap(), "MemorySize");
-            assert!(own.is_none(), "{logical} sets its own MemorySize");
-        }
+    for (logical, r) in functions(&tpl) {
+        let own = get(get(r, "Properties").unwrap(), "MemorySize");
+        assert!(own.is_none(), "{logical} sets its own MemorySize");
     }
 }
 
 #[test]
 fn every_function_is_deployed_once() {
     let tpl = template();
-    let resources = get(&tpl, "Resources").unwrap();
     let mut handlers = Vec::new();
-    for (logical, r) in entries(resources) {
-        if get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function") {
-            assert_function_runs_the_shared_binary(&logical, r);
-            handlers.push(text(get(get(r, "Properties").unwrap(), "Handler").unwrap()));
-        }
+    for (logical, r) in functions(&tpl) {
+        assert_function_runs_the_shared_binary(&logical, r);
+        handlers.push(text(get(get(r, "Properties").unwrap(), "Handler").unwrap()));
     }
     assert_every_function_once(handlers);
 }
@@ -455,10 +450,7 @@ fn the_template_loses_no_event_and_keeps_no_log_forever() {
     let resources = get(&tpl, "Resources").unwrap();
     let all = entries(resources);
     let kind = |r: &Node| get(r, "Type").map(text).unwrap_or_default();
-    for (name, r) in all
-        .iter()
-        .filter(|(_, r)| kind(r) == "AWS::Serverless::Function")
-    {
+    for (name, r) in functions(&tpl) {
         let props = get(r, "Properties").unwrap();
         // Every function logs to a log group of the stack, with the retention parameter.
         let group = get(props, "LoggingConfig")
@@ -833,10 +825,8 @@ fn the_check_function_runs_in_a_vpc_only_when_given_subnets() {
     let managed = format!("{:?}", get(role, "ManagedPolicyArns").unwrap());
     assert!(managed.contains("CheckInVpc") && managed.contains("AWSLambdaVPCAccessExecutionRole"));
     // No other function is in a VPC (SAM would give it network-interface permissions).
-    for (name, r) in entries(resources) {
-        if name != "CheckFunction"
-            && get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function")
-        {
+    for (name, r) in functions(&tpl) {
+        if name != "CheckFunction" {
             assert!(
                 get(get(r, "Properties").unwrap(), "VpcConfig").is_none(),
                 "{name}"

@@ -38,6 +38,14 @@ pub fn entries(node: &Node) -> Vec<(String, &Node)> {
     }
 }
 
+/// The template's Lambda functions (`AWS::Serverless::Function`): logical id and resource.
+pub fn functions(tpl: &Node) -> Vec<(String, &Node)> {
+    entries(get(tpl, "Resources").unwrap())
+        .into_iter()
+        .filter(|(_, r)| get(r, "Type").map(text).as_deref() == Some("AWS::Serverless::Function"))
+        .collect()
+}
+
 /// A scalar or a list of scalars, as a list.
 pub fn texts(node: &Node) -> Vec<String> {
     match &node.kind {
