@@ -21,12 +21,20 @@ CONSOLE = "https://{region}.console.aws.amazon.com"
 
 
 def links(n):
+    """The console pages of the execution and the ECS service, as greenlight links them."""
     out = {}
     execution = n.get("execution")
     if execution:
         region = execution.split(":")[3]
         out["execution"] = (
             f"{CONSOLE.format(region=region)}/states/home?region={region}#/v2/executions/details/{execution}"
+        )
+    service = n.get("service")
+    if service and ":service/" in service:
+        region = service.split(":")[3]
+        cluster, name = service.split(":service/", 1)[1].split("/", 1)
+        out["service"] = (
+            f"{CONSOLE.format(region=region)}/ecs/v2/clusters/{cluster}/services/{name}/health?region={region}"
         )
     return out
 

@@ -224,7 +224,7 @@ pub async fn serve_function(name: &str) -> Result<(), lambda_runtime::Error> {
 }
 
 /// What a start with an unknown handler name says.
-pub fn unknown_function(name: &str) -> String {
+fn unknown_function(name: &str) -> String {
     format!(
         "no greenlight function is named {name:?} (the function's Handler, read from _HANDLER); the functions are: {}",
         FUNCTIONS.join(", ")

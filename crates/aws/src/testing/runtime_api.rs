@@ -153,10 +153,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// One connection: requests until the client closes it (the runtime clients keep theirs
 /// open between invocations).
 fn serve(stream: TcpStream, seen: Sender<Seen>, events: Arc<Mutex<Receiver<(String, String)>>>) {
-    let Ok(write) = stream.try_clone() else {
+    let Ok(mut write) = stream.try_clone() else {
         return;
     };
-    let mut write = write;
     let mut read = BufReader::new(stream);
     while let Some((method, path, body)) = request(&mut read) {
         let reply = match (method.as_str(), path.as_str()) {
