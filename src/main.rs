@@ -2,6 +2,11 @@
 
 use greenlight::{demo, render};
 
+/// The simulator allocates and frees small JSON values at a high rate: mimalloc serves
+/// them much faster than the system allocator (docs/PERFORMANCE.md, "Simulator scale").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

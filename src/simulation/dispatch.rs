@@ -174,7 +174,7 @@ impl Dispatcher for SimDispatcher {
     fn call<'a>(
         &'a self,
         resource: &'a str,
-        input: Value,
+        mut input: Value,
         _token: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Value, TaskError>> {
         Box::pin(async move {
@@ -200,7 +200,7 @@ impl Dispatcher for SimDispatcher {
                             .map_err(lambda_error)?;
                         w.lost_reply.take()
                     };
-                    let payload = input["Payload"].clone();
+                    let payload = input["Payload"].take();
                     let name = function.trim_start_matches("greenlight-").to_string();
                     let result = as_function(&name, async move {
                         match function.as_str() {

@@ -124,6 +124,26 @@ impl Path {
         }
     }
 
+    /// The value at a reference path, moved out of `root` (no copy); `None` when the path
+    /// selects nothing or is not a reference path.
+    pub fn take(&self, mut root: Value) -> Option<Value> {
+        if !self.is_reference() {
+            return None;
+        }
+        let mut node = &mut root;
+        for seg in &self.segments {
+            node = match (seg, node) {
+                (Segment::Field(f), Value::Object(m)) => m.get_mut(f)?,
+                (Segment::Index(i), Value::Array(a)) => {
+                    let idx = if *i < 0 { a.len() as i64 + i } else { *i };
+                    a.get_mut(usize::try_from(idx).ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(std::mem::take(node))
+    }
+
     /// Writes `value` at the path inside `root`, creating objects on the way (ResultPath).
     pub fn set(&self, root: &mut Value, value: Value) -> Result<(), String> {
         if self.segments.is_empty() {
@@ -203,6 +223,26 @@ mod tests {
             Path::parse("$.items[*].id").unwrap().get(&items),
             Some(json!([1, 2]))
         );
+    }
+
+    #[test]
+    fn takes_what_it_would_get() {
+        let v = json!({"foo": 123, "bar": ["a", "b", "c"], "car": {"cdr": {"x": [1]}}});
+        for p in [
+            "$",
+            "$.foo",
+            "$.bar",
+            "$.car.cdr",
+            "$.bar[1]",
+            "$.bar[-1]",
+            "$.nope",
+            "$.bar[7]",
+            "$.foo.bar",
+        ] {
+            let path = Path::parse(p).unwrap();
+            assert_eq!(path.take(v.clone()), path.get(&v), "{p}");
+        }
+        assert_eq!(Path::parse("$.bar[*]").unwrap().take(v), None);
     }
 
     #[test]

@@ -21,7 +21,15 @@ pub struct ArnParts<'a> {
 impl Arn {
     /// Parses any well-formed ARN.
     pub fn parse(text: &str) -> Result<Arn, String> {
-        let arn = Arn(text.trim().to_string());
+        Arn::parse_owned(text.trim().to_string())
+    }
+
+    /// Parses an ARN already in a `String`, keeping it (trimmed) without a copy.
+    pub fn parse_owned(mut text: String) -> Result<Arn, String> {
+        if text.trim().len() != text.len() {
+            text = text.trim().to_string();
+        }
+        let arn = Arn(text);
         arn.parts()?;
         Ok(arn)
     }
@@ -134,8 +142,7 @@ impl Serialize for Arn {
 
 impl<'de> Deserialize<'de> for Arn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Arn::parse(&text).map_err(serde::de::Error::custom)
+        Arn::parse_owned(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

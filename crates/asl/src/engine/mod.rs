@@ -31,6 +31,18 @@ use data::*;
 #[allow(unused_imports)]
 use states::*;
 
+/// The state an execution is in and that state's input, kept for a redrive.
+type Position = Option<(String, Arc<Value>)>;
+
+/// The position an execution stopped in, as `Execution::stopped_in` keeps it.
+fn taken(position: &Mutex<Position>) -> Option<(String, Value)> {
+    position
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .map(|(state, input)| (state, Arc::unwrap_or_clone(input)))
+}
+
 /// A failure with an ASL error name, as Catch and Retry see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskError {
@@ -330,7 +342,7 @@ impl Engine {
         let started_at = self.now();
         let redriven = !earlier.is_empty();
         let history = Arc::new(Mutex::new(earlier));
-        let position: Arc<Mutex<Option<(String, Value)>>> = Arc::new(Mutex::new(None));
+        let position: Arc<Mutex<Position>> = Arc::new(Mutex::new(None));
         let execution = json!({
             "Id": format!("{}:{name}", self.state_machine.replace(":stateMachine:", ":execution:")),
             "Name": name,
@@ -373,7 +385,7 @@ impl Engine {
                     || json!({"error": error, "cause": cause}),
                 );
                 let history = history.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let stopped_in = position.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let stopped_in = taken(&position);
                 return Execution {
                     name: name.to_string(),
                     status: Status::Aborted,
@@ -416,7 +428,7 @@ impl Engine {
         let stopped_in = if status == Status::Succeeded {
             None
         } else {
-            position.lock().unwrap_or_else(|p| p.into_inner()).clone()
+            taken(&position)
         };
         Execution {
             name: name.to_string(),
@@ -480,7 +492,7 @@ impl Engine {
         start_at: String,
         input: Value,
         ctx: &'a Ctx,
-        position: &'a Mutex<Option<(String, Value)>>,
+        position: &'a Mutex<Position>,
     ) -> BoxFuture<'a, Result<Value, TaskError>> {
         self.run_states(m, start_at, input, ctx, Some(position))
     }
@@ -491,11 +503,12 @@ impl Engine {
         start_at: String,
         input: Value,
         ctx: &'a Ctx,
-        position: Option<&'a Mutex<Option<(String, Value)>>>,
+        position: Option<&'a Mutex<Position>>,
     ) -> BoxFuture<'a, Result<Value, TaskError>> {
         Box::pin(async move {
             let mut current = start_at;
-            let mut data = input;
+            // Shared, not copied, between the state and the position kept for a redrive.
+            let mut data = Arc::new(input);
             loop {
                 let Some(state) = m.states.get(&current) else {
                     return Err(TaskError::new(
@@ -516,7 +529,7 @@ impl Engine {
                     ctx,
                     &format!("{type_name}StateEntered"),
                     Some(&state.name),
-                    || json!({"input": data}),
+                    || json!({"input": *data}),
                 );
                 let (output, next) = self
                     .run_state(state, data, &ctx.for_state(&state.name))
@@ -525,14 +538,21 @@ impl Engine {
                     ctx,
                     &format!("{type_name}StateExited"),
                     Some(&state.name),
-                    || json!({"output": output}),
+                    || json!({"output": *output}),
                 );
                 match next {
                     Some(n) => {
                         current = n;
                         data = output;
                     }
-                    None => return Ok(output),
+                    None => {
+                        // The machine has ended: its position is no longer needed, and the
+                        // output is no longer shared with it.
+                        if let Some(p) = position {
+                            *p.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        }
+                        return Ok(Arc::unwrap_or_clone(output));
+                    }
                 }
             }
         })

@@ -8,11 +8,11 @@ impl Engine {
     pub(super) async fn run_state(
         &self,
         s: &State,
-        raw: Value,
+        raw: Arc<Value>,
         ctx: &Ctx,
-    ) -> Result<(Value, Option<String>), TaskError> {
-        let input = apply_path(&s.input_path, &raw)?;
-        let follow = |out: Value| -> Result<(Value, Option<String>), TaskError> {
+    ) -> Result<(Arc<Value>, Option<String>), TaskError> {
+        let input = input_of(&s.input_path, &raw)?;
+        let follow = |out: Arc<Value>| -> Result<(Arc<Value>, Option<String>), TaskError> {
             Ok((
                 output_of(&s.output_path, out)?,
                 if s.end { None } else { s.next.clone() },
@@ -28,7 +28,7 @@ impl Engine {
                 let r = match (parameters, result) {
                     (_, Some(r)) => r.clone(),
                     (Some(p), None) => self.template(p, &input, ctx)?,
-                    (None, None) => input.clone(),
+                    (None, None) => (*input).clone(),
                 };
                 follow(merge_result(result_path, raw, r)?)
             }
@@ -58,8 +58,8 @@ impl Engine {
                 Ok((output_of(&s.output_path, input)?, Some(next)))
             }
             Kind::Wait(how) => {
-                let out = self.run_wait(s, how, &input).await?;
-                follow(out)
+                self.run_wait(s, how, &input).await?;
+                follow(input)
             }
             Kind::Task {
                 resource,
@@ -123,7 +123,7 @@ impl Engine {
     }
 
     /// A Wait state: until its time (Seconds, SecondsPath, Timestamp, TimestampPath).
-    async fn run_wait(&self, s: &State, how: &WaitFor, input: &Value) -> Result<Value, TaskError> {
+    async fn run_wait(&self, s: &State, how: &WaitFor, input: &Value) -> Result<(), TaskError> {
         let until = match how {
             WaitFor::Seconds(secs) => {
                 self.now() + chrono::Duration::seconds(seconds_of(secs, input)? as i64)
@@ -143,7 +143,7 @@ impl Engine {
         };
         let wait = (until - self.now()).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
-        Ok(input.clone())
+        Ok(())
     }
 
     /// A Task state: its call (with TimeoutSeconds and HeartbeatSeconds), under its Retry and
@@ -152,14 +152,14 @@ impl Engine {
     async fn run_task(
         &self,
         s: &State,
-        raw: Value,
-        input: Value,
+        raw: Arc<Value>,
+        input: Arc<Value>,
         task: &TaskSpec<'_>,
         retry: &[Retrier],
         catch: &[Catcher],
         result_path: &OptPath,
         ctx: &Ctx,
-    ) -> Result<(Value, Option<String>), TaskError> {
+    ) -> Result<(Arc<Value>, Option<String>), TaskError> {
         let TaskSpec {
             resource,
             parameters,
@@ -179,7 +179,7 @@ impl Engine {
         let attempt = || async move {
             let params = match parameters {
                 Some(p) => self.template_with_token(p, input, ctx, resource)?,
-                None => (input.clone(), None),
+                None => ((**input).clone(), None),
             };
             let r = self
                 .task(s, resource, params, timeout, heartbeat, ctx)
@@ -194,12 +194,12 @@ impl Engine {
     async fn run_parallel(
         &self,
         s: &State,
-        raw: Value,
-        input: Value,
+        raw: Arc<Value>,
+        input: Arc<Value>,
         branches: &[Machine],
         shape: &Shape<'_>,
         ctx: &Ctx,
-    ) -> Result<(Value, Option<String>), TaskError> {
+    ) -> Result<(Arc<Value>, Option<String>), TaskError> {
         let Shape {
             parameters,
             result_selector,
@@ -212,7 +212,7 @@ impl Engine {
             async move {
                 let branch_input = match parameters {
                     Some(p) => self.template(p, &input, ctx)?,
-                    None => input.clone(),
+                    None => (*input).clone(),
                 };
                 let runs = branches
                     .iter()
@@ -230,12 +230,12 @@ impl Engine {
     async fn run_map(
         &self,
         s: &State,
-        raw: Value,
-        input: Value,
+        raw: Arc<Value>,
+        input: Arc<Value>,
         (items_path, processor, max_concurrency): (&OptPath, &Machine, usize),
         shape: &Shape<'_>,
         ctx: &Ctx,
-    ) -> Result<(Value, Option<String>), TaskError> {
+    ) -> Result<(Arc<Value>, Option<String>), TaskError> {
         let Shape {
             parameters: item_selector,
             result_selector,
@@ -282,13 +282,13 @@ impl Engine {
     pub(super) async fn with_retry_catch<F, Fut>(
         &self,
         s: &State,
-        raw: Value,
+        raw: Arc<Value>,
         retry: &[Retrier],
         catch: &[Catcher],
         result_path: &OptPath,
         ctx: &Ctx,
         attempt: F,
-    ) -> Result<(Value, Option<String>), TaskError>
+    ) -> Result<(Arc<Value>, Option<String>), TaskError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Value, TaskError>>,
@@ -527,23 +527,47 @@ pub(super) fn apply_path(p: &OptPath, v: &Value) -> Result<Value, TaskError> {
     }
 }
 
-/// OutputPath applied to a state's own output: the whole of it (no copy) by default.
-pub(super) fn output_of(p: &OptPath, v: Value) -> Result<Value, TaskError> {
+/// InputPath applied to a state's raw input: the raw input itself (shared, not copied) by
+/// default.
+pub(super) fn input_of(p: &OptPath, raw: &Arc<Value>) -> Result<Arc<Value>, TaskError> {
     match p {
-        None => Ok(v),
-        _ => apply_path(p, &v),
+        None => Ok(raw.clone()),
+        _ => apply_path(p, raw).map(Arc::new),
     }
 }
 
-/// ResultPath: where the result goes in the state's raw input.
-pub(super) fn merge_result(p: &OptPath, raw: Value, result: Value) -> Result<Value, TaskError> {
+/// OutputPath applied to a state's own output: the whole of it (shared, not copied) by
+/// default, or the part the path selects, moved out when nothing else holds the output.
+pub(super) fn output_of(p: &OptPath, v: Arc<Value>) -> Result<Arc<Value>, TaskError> {
     match p {
-        None => Ok(result),
+        None => Ok(v),
+        Some(Some(path)) if path.is_reference() => path
+            .take(Arc::unwrap_or_clone(v))
+            .map(Arc::new)
+            .ok_or_else(|| {
+                TaskError::runtime(format!(
+                    "the JSONPath {} could not be found in the input",
+                    display(path)
+                ))
+            }),
+        _ => apply_path(p, &v).map(Arc::new),
+    }
+}
+
+/// ResultPath: where the result goes in the state's raw input (the raw input is copied only
+/// to write a result into it while something else still holds it).
+pub(super) fn merge_result(
+    p: &OptPath,
+    raw: Arc<Value>,
+    result: Value,
+) -> Result<Arc<Value>, TaskError> {
+    match p {
+        None => Ok(Arc::new(result)),
         Some(None) => Ok(raw),
         Some(Some(path)) => {
-            let mut out = raw;
+            let mut out = Arc::unwrap_or_clone(raw);
             path.set(&mut out, result).map_err(TaskError::runtime)?;
-            Ok(out)
+            Ok(Arc::new(out))
         }
     }
 }
