@@ -52,6 +52,15 @@ pub struct AwsCloud {
     pub sdk: aws_config::SdkConfig,
 }
 
+/// A builder for an HTTPS client (the health probes'), with aws-lc-rs — the crypto library
+/// the AWS SDK's client uses — installed as the process's rustls provider first: reqwest is
+/// built without a provider of its own, so the binary carries one crypto library, not two.
+pub fn http_client() -> reqwest::ClientBuilder {
+    // An error only says a provider is installed already (this one, by an earlier call).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 impl AwsCloud {
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         AwsCloud {
@@ -66,7 +75,7 @@ impl AwsCloud {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             sdk: config.clone(),
-            http: reqwest::Client::builder()
+            http: http_client()
                 .user_agent(concat!(
                     "greenlight/",
                     env!("CARGO_PKG_VERSION"),

@@ -99,7 +99,9 @@ pub async fn query_as(
     params: &[(&str, &str)],
 ) -> String {
     let auth = format!("AWS4-HMAC-SHA256 Credential={access_key}/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0");
-    let response = reqwest::Client::new()
+    let response = crate::http_client()
+        .build()
+        .unwrap()
         .post(&moto().endpoint)
         .header("Authorization", auth)
         .form(params)
