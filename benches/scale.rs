@@ -9,9 +9,9 @@
 //! never asserted.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mimalloc::MiMalloc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The CLI's allocator (mimalloc, as `src/main.rs` sets it), counting the bytes in use and
 /// their peak.

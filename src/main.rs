@@ -2,11 +2,6 @@
 
 use greenlight::{demo, render};
 
-/// The simulator allocates and frees small JSON values at a high rate: mimalloc serves
-/// them much faster than the system allocator (docs/PERFORMANCE.md, "Simulator scale").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +13,11 @@ use greenlight_core::matching::{match_push, MatchOutcome};
 
 use greenlight::config_file::{self, print_problems, read};
 use greenlight::{exit, ops};
+
+/// The simulator allocates and frees small JSON values at a high rate: mimalloc serves
+/// them much faster than the system allocator (docs/PERFORMANCE.md, "Simulator scale").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A configuration `config apply`/`diff` could not use: nothing reaches the stack.
 fn nothing_written(file: &Path, code: u8) -> u8 {

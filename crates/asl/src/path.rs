@@ -99,10 +99,7 @@ impl Path {
                 match (seg, v) {
                     (Segment::Field(f), Value::Object(m)) => next.extend(m.get(f)),
                     (Segment::Index(i), Value::Array(a)) => {
-                        let idx = if *i < 0 { a.len() as i64 + i } else { *i };
-                        if idx >= 0 {
-                            next.extend(a.get(idx as usize));
-                        }
+                        next.extend(index(*i, a.len()).and_then(|n| a.get(n)));
                     }
                     (Segment::Wildcard, Value::Array(a)) => next.extend(a.iter()),
                     (Segment::Wildcard, Value::Object(m)) => next.extend(m.values()),
@@ -135,8 +132,8 @@ impl Path {
             node = match (seg, node) {
                 (Segment::Field(f), Value::Object(m)) => m.get_mut(f)?,
                 (Segment::Index(i), Value::Array(a)) => {
-                    let idx = if *i < 0 { a.len() as i64 + i } else { *i };
-                    a.get_mut(usize::try_from(idx).ok()?)?
+                    let n = index(*i, a.len())?;
+                    a.get_mut(n)?
                 }
                 _ => return None,
             };
@@ -187,6 +184,12 @@ impl Path {
         }
         Ok(())
     }
+}
+
+/// The position an index segment names in an array of `len` (a negative index counts from
+/// the end); `None` before the start.
+fn index(i: i64, len: usize) -> Option<usize> {
+    usize::try_from(if i < 0 { len as i64 + i } else { i }).ok()
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -518,13 +518,16 @@ pub(super) fn apply_path(p: &OptPath, v: &Value) -> Result<Value, TaskError> {
     match p {
         None => Ok(v.clone()),
         Some(None) => Ok(json!({})),
-        Some(Some(path)) => path.get(v).ok_or_else(|| {
-            TaskError::runtime(format!(
-                "the JSONPath {} could not be found in the input",
-                display(path)
-            ))
-        }),
+        Some(Some(path)) => path.get(v).ok_or_else(|| not_found(path)),
     }
+}
+
+/// A path that selects nothing in a state's input (InputPath, OutputPath, ItemsPath).
+fn not_found(path: &Path) -> TaskError {
+    TaskError::runtime(format!(
+        "the JSONPath {} could not be found in the input",
+        display(path)
+    ))
 }
 
 /// InputPath applied to a state's raw input: the raw input itself (shared, not copied) by
@@ -544,12 +547,7 @@ pub(super) fn output_of(p: &OptPath, v: Arc<Value>) -> Result<Arc<Value>, TaskEr
         Some(Some(path)) if path.is_reference() => path
             .take(Arc::unwrap_or_clone(v))
             .map(Arc::new)
-            .ok_or_else(|| {
-                TaskError::runtime(format!(
-                    "the JSONPath {} could not be found in the input",
-                    display(path)
-                ))
-            }),
+            .ok_or_else(|| not_found(path)),
         _ => apply_path(p, &v).map(Arc::new),
     }
 }
