@@ -10,6 +10,9 @@
 //! benches/lambda/event_relay.py. It builds the binary first (`cargo build --release`),
 //! needs moto and boto3 in `.venv` (./scripts/test installs them), and runs on this
 //! machine's architecture. The figures are wall-clock: printed, never asserted.
+//!
+//! `-- --binary PATH` measures that binary instead of building one (an older build, for a
+//! before and after); its figures are printed only, never written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,8 +114,32 @@ fn measure(name: &str, command: impl Fn() -> Command, env: &BTreeMap<String, Str
     }
 }
 
+/// The value of `--binary PATH`, if given.
+fn binary_arg() -> Option<PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--binary")?;
+    let path = args.get(at + 1).map(PathBuf::from);
+    assert!(
+        path.is_some(),
+        "--binary takes the path of a binary to measure"
+    );
+    path
+}
+
 fn main() {
-    let binary = binary();
+    let given = binary_arg();
+    let write = std::env::args().any(|a| a == "--write");
+    assert!(
+        !(write && given.is_some()),
+        "--write records the binary the functions ship with: not with --binary"
+    );
+    let binary = given.clone().unwrap_or_else(binary);
+    let label = given
+        .as_deref()
+        .and_then(Path::file_name)
+        .map_or("greenlight-functions (Rust)".to_string(), |n| {
+            format!("{} (Rust)", n.to_string_lossy())
+        });
     let python = python();
     let moto = greenlight_aws::testing::moto();
     let mut env: BTreeMap<String, String> = [
@@ -131,7 +158,7 @@ fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let rust = measure("greenlight-functions", || Command::new(&binary), &env);
+    let rust = measure(&label, || Command::new(&binary), &env);
     env.remove("_HANDLER");
     let script = root().join("benches/lambda/event_relay.py");
     let py = measure(
@@ -156,7 +183,7 @@ fn main() {
         size as f64 / 1e6
     );
     block.push_str("| function | init | first invocation | warm invocation | peak resident set |\n|---|---:|---:|---:|---:|\n");
-    block.push_str(&row("greenlight-functions (Rust)", &rust));
+    block.push_str(&row(&label, &rust));
     block.push_str(&row("Python 3 + boto3", &py));
     block.push_str(&format!(
         "| **Python / Rust** | **{:.0}×** | **{:.1}×** | **{:.1}×** | **{:.1}×** |\n",
@@ -166,7 +193,7 @@ fn main() {
         py.peak_mb / rust.peak_mb
     ));
     print!("{block}");
-    if std::env::args().any(|a| a == "--write") {
+    if write {
         let path = greenlight::cost::write_section("lambda", &block)
             .expect("docs/PERFORMANCE.md is writable");
         eprintln!("wrote {}", path.display());
