@@ -180,6 +180,8 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
     // A task whose error was caught exits too, with the Catch's output: that is a
     // failure (already said by its StateCaught line), never the success line.
     let mut caught: Option<&str> = None;
+    // A worker service (no listeners): read from deploy's output, for the steps' lines.
+    let mut worker = false;
     for h in &e.history {
         let state = h.state.as_deref().unwrap_or_default();
         let output = &h.details["output"];
@@ -203,7 +205,8 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             // The Deploy state's wait ends when its rounds found the new colour stable and
             // its pre-traffic probes passing.
             ("TaskStateExited", "Deploy") => {
-                say(h, if output["env"]["listeners"].is_null() {
+                worker = output["env"]["listeners"].is_null();
+                say(h, if worker {
                     "· stable: the new colour has the new revision (its tasks start at the first step)".into()
                 } else {
                     "· stable: new tasks running, all targets healthy".into()
@@ -217,10 +220,11 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
                     format!("· pre-traffic probes passed ({probes} through the test listener)")
                 })
             }
-            ("TaskStateEntered", "Shift") if h.details["input"]["env"]["listeners"].is_null() => {
-                let input = &h.details["input"];
+            // A step's Shift state gets the rollout and the index of the step to apply.
+            ("TaskStateEntered", "Shift") if worker => {
+                let input = &h.details["input"]["rollout"];
                 let desired = input["desired"].as_u64().unwrap_or(0) as u32;
-                let step = input["step"].as_u64().unwrap_or(0) as usize;
+                let step = h.details["input"]["step"].as_u64().unwrap_or(0) as usize;
                 let weight = input["plan"]["steps"][step]["weight"].as_u64().unwrap_or(0).min(100) as u8;
                 let (new, old) = greenlight_core::usecase::task_split(desired, weight);
                 let green_is_new = input["target"] == "green";
@@ -230,9 +234,10 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             }
             ("TaskStateEntered", "AwaitApproval") => say(h, "· waiting for approval".into()),
             ("TaskStateExited", "AwaitApproval") => say(h, format!("· approved by {}", output["approval"]["approved_by"].as_str().unwrap_or("?"))),
-            // A step's wait ends with its bake's last round passing.
+            // A step's wait ends with its bake's last round passing; the state's output is
+            // what the step changed.
             ("TaskStateExited", "Shift") => {
-                let what = if output["env"]["listeners"].is_null() { "tasks running and healthy" } else { "targets healthy, probes OK" };
+                let what = if worker { "tasks running and healthy" } else { "targets healthy, probes OK" };
                 say(h, format!("· checks passed at {}%: alarms OK, {what}", output["weight"]));
                 if output["analysis"]["weight"] == output["weight"] {
                     if let Ok(report) = serde_json::from_value::<greenlight_core::analysis::AnalysisReport>(output["analysis"].clone()) {
@@ -243,6 +248,7 @@ fn phases(e: &greenlight_asl::Execution) -> Vec<Moment> {
             // A watched rollback window whose rounds stopped ends with the window.
             ("StateCaught", "WatchWindow") if h.details["error"] == "States.Timeout" => {}
             ("StateCaught", "WatchWindow") => say(h, format!("· rollback window of {}: {} → revert to the old colour, if it is still the release that runs", input["tag"].as_str().unwrap_or("this release"), h.details["error"].as_str().unwrap_or("?"))),
+            ("StateCaught", "Traffic") => say(h, format!("· traffic step failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
             ("StateCaught", _) => say(h, format!("· {state} failed ({}) → {}", h.details["error"].as_str().unwrap_or("?"), h.details["next"].as_str().unwrap_or("?"))),
             ("TaskStateExited", "Rollback") => say(h, "· rolled back: traffic restored and verified, new colour scaled to 0, lock released".into()),
             ("TaskStateExited", "Retire") => say(h, format!("· {}", output["retired"]["reason"].as_str().unwrap_or("retire"))),

@@ -502,7 +502,7 @@ fn the_timeline_is_in_causal_order_within_an_instant() {
         &lines(2, "T10:10:30"),
         &[
             "traffic",
-            "Shift failed",
+            "traffic step failed",
             "traffic",
             "rolled back",
             "rolled_back",

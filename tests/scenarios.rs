@@ -165,6 +165,41 @@ async fn every_strategy_succeeds_with_its_plan() {
             weights.len(),
             "{strategy:?}: one notification per step"
         );
+        // Every step's notice, and the success's, say where traffic is in the plan (each
+        // step starts from the rollout as deploy left it, and finalize from the last
+        // step's result); the success carries the last canary analysis on.
+        let steps = weights.len();
+        type Said = (EventKind, Option<(usize, usize, u8)>, bool);
+        let traffic: Vec<Said> = s
+            .sim
+            .world()
+            .published
+            .iter()
+            .filter(|p| p.notification.deployment.is_some())
+            .map(|p| {
+                let n = &p.notification;
+                let t = n.traffic.as_ref().map(|t| (t.step, t.steps, t.weight));
+                (n.event, t, n.analysis.is_some())
+            })
+            .filter(|(e, _, _)| [EventKind::TrafficShifted, EventKind::Succeeded].contains(e))
+            .collect();
+        let mut expected: Vec<_> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (EventKind::TrafficShifted, Some((i + 1, steps, *w))))
+            .collect();
+        expected.push((EventKind::Succeeded, Some((steps, steps, 100))));
+        assert_eq!(
+            traffic.iter().map(|(e, t, _)| (*e, *t)).collect::<Vec<_>>(),
+            expected,
+            "{strategy:?}"
+        );
+        let analysed = weights.iter().any(|w| *w < 100);
+        assert_eq!(
+            traffic.last().map(|(_, _, a)| *a),
+            Some(analysed),
+            "{strategy:?}: the success's analysis"
+        );
         assert_eq!(s.live("web", "staging"), Some(Colour::Green));
         assert_invariant(&s);
     }
@@ -297,6 +332,12 @@ async fn an_alarm_during_the_bake_of_each_step_rolls_back_from_that_step() {
             "the relay rolls back at once, not at the next check"
         );
         assert_eq!(rolled.notification.severity, Severity::Error);
+        let traffic = rolled.notification.traffic.as_ref().unwrap();
+        assert_eq!(
+            (traffic.step, traffic.steps, traffic.weight),
+            (step as usize + 1, 4, 0),
+            "the rollback's notice names the step it failed at"
+        );
         assert_invariant(&s);
     }
 }

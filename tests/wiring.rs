@@ -10,7 +10,7 @@ use std::path::Path;
 use greenlight_core::errors::ErrorCode;
 use greenlight_core::ports::Outcome;
 use greenlight_core::yaml::{Node, NodeKind};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[path = "support/template.rs"]
 mod support;
@@ -33,15 +33,26 @@ fn states(asl: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (k, v) in asl["States"].as_object().unwrap() {
         out.push((k.clone(), v.clone()));
-        for branch in v["Branches"].as_array().into_iter().flatten() {
+        for branch in nested(v) {
             out.extend(states(branch));
         }
     }
     out
 }
 
-/// The catchers that apply to a state: its own, then those of the Parallel states it is
-/// nested in (an error a branch does not catch fails the Parallel state).
+/// The machines a state runs inside it: a Parallel state's branches, a Map state's item
+/// processor.
+fn nested(state: &Value) -> Vec<&Value> {
+    let branches = state["Branches"].as_array().into_iter().flatten();
+    branches
+        .chain(state.get("ItemProcessor"))
+        .chain(state.get("Iterator"))
+        .collect()
+}
+
+/// The catchers that apply to a state: its own, then those of the Parallel and Map states
+/// it is nested in (an error a branch or an iteration does not catch fails the state that
+/// runs it).
 fn effective_catch(asl: &Value, name: &str) -> Vec<Value> {
     fn walk(states: &Value, name: &str, outer: &[Value]) -> Option<Vec<Value>> {
         for (k, v) in states.as_object()? {
@@ -50,7 +61,7 @@ fn effective_catch(asl: &Value, name: &str) -> Vec<Value> {
                 return Some(own.into_iter().chain(outer.iter().cloned()).collect());
             }
             let enclosing: Vec<Value> = own.iter().chain(outer).cloned().collect();
-            for branch in v["Branches"].as_array().into_iter().flatten() {
+            for branch in nested(v) {
                 if let Some(found) = walk(&branch["States"], name, &enclosing) {
                     return Some(found);
                 }
@@ -316,9 +327,20 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
     // No notification sits between a traffic change and the checks at the new weight: the
     // shift function publishes traffic_shifted itself, and a failed publish is only logged
     // (tests/scenarios.rs); the step's wait is the state right after deploy's.
-    assert_eq!(asl["States"]["Shift"]["Next"], "MoreSteps");
+    let traffic = &asl["States"]["Traffic"];
     assert_eq!(
-        asl["States"]["Shift"]["Resource"],
+        (
+            &traffic["Type"],
+            &traffic["MaxConcurrency"],
+            &traffic["Next"]
+        ),
+        (&json!("Map"), &json!(1), &json!("Finalize")),
+        "the traffic steps run one after the other, then Finalize"
+    );
+    let shift = &traffic["ItemProcessor"]["States"]["Shift"];
+    assert_eq!(shift["End"], true);
+    assert_eq!(
+        shift["Resource"],
         "arn:aws:states:::lambda:invoke.waitForTaskToken"
     );
     for (name, state) in &all {
@@ -331,7 +353,8 @@ fn every_task_has_a_timeout_and_routing_changes_fall_back_to_rollback() {
                     .map(|c| &c["Next"]),
             ) {
                 assert!(
-                    !["Rollback", "Shift"].contains(&target.as_str().unwrap_or_default()),
+                    !["Rollback", "Traffic", "Shift"]
+                        .contains(&target.as_str().unwrap_or_default()),
                     "{name}: a notification delays {target}"
                 );
             }

@@ -173,6 +173,78 @@ pub struct Rollout {
     /// What the image's OCI labels say of its source (revision, build time).
     #[serde(default, skip_serializing_if = "crate::ports::ImageSource::is_empty")]
     pub source: crate::ports::ImageSource,
+    /// Set in the answer of a traffic step's wait: what the step changed (the Traffic map
+    /// keeps this of each step, not the whole rollout each time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_result: Option<StepResult>,
+    /// Set by the Traffic map for Finalize: the last step's result, which Finalize takes
+    /// back into the rollout (each step started from the rollout as deploy left it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficDone>,
+}
+
+/// What a traffic step changes in the rollout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub step: usize,
+    pub weight: u8,
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shifted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis::AnalysisReport>,
+}
+
+/// The Traffic map's result, as its `ResultSelector` shapes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrafficDone {
+    pub last: StepResult,
+}
+
+impl Rollout {
+    /// What the current traffic step has changed so far.
+    pub fn step_result(&self) -> StepResult {
+        StepResult {
+            step: self.step,
+            weight: self.weight,
+            failures: self.failures,
+            bake_until: self.bake_until,
+            shifted_at: self.shifted_at,
+            checked_at: self.checked_at,
+            analysis: self.analysis.clone(),
+        }
+    }
+
+    /// Takes the Traffic map's last step back into the rollout (Finalize's input), if it
+    /// is there.
+    pub fn take_traffic(&mut self) {
+        self.step_result = None;
+        let Some(TrafficDone { last }) = self.traffic.take() else {
+            return;
+        };
+        self.step = last.step;
+        self.weight = last.weight;
+        self.failures = last.failures;
+        self.bake_until = last.bake_until;
+        self.shifted_at = last.shifted_at;
+        self.checked_at = last.checked_at;
+        self.analysis = last.analysis;
+        self.control.steps_remaining = self.step < self.plan.steps.len();
+    }
+
+    /// The step reached at `weight` (the traffic the deployment record holds): how many
+    /// of the plan's steps send at most that much traffic to the new colour.
+    pub fn steps_at(&self, weight: u8) -> usize {
+        self.plan
+            .steps
+            .iter()
+            .take_while(|s| s.weight <= weight)
+            .count()
+    }
 }
 
 /// How a rollout step failed. Each variant has a stable Step Functions error name that the

@@ -118,6 +118,10 @@ where
 pub struct TokenInput {
     pub token: String,
     pub rollout: Rollout,
+    /// The Shift state's: the index of the plan step to apply (the Traffic map's item
+    /// index; its input rollout is the one deploy left). Absent, the rollout's own `step`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
 }
 
 /// `deploy`: the Deploy state's task; the settle rounds answer its token.
@@ -276,7 +280,11 @@ pub async fn shift<P>(p: P, _: Settings, input: TokenInput) -> Result<Rollout, F
 where
     P: StateStore + LoadBalancer + ContainerService + Alarms + Notifier + Timers + Clock,
 {
-    let shifted = tick::shift_and_bake(&p, &input.token, input.rollout)
+    let mut r = input.rollout;
+    if let Some(step) = input.step {
+        r.step = step;
+    }
+    let shifted = tick::shift_and_bake(&p, &input.token, r)
         .await
         .map_err(Failure::of)?;
     if let Some(error) = &shifted.notice_error {

@@ -269,10 +269,12 @@ where
             }
             failures.push(report.summary());
         }
+        // Stored when the verdict or the weight changes, and at the end of each bake: the
+        // next step starts from the record's report (see `tick::shift_and_bake`).
         let changed = r.analysis.as_ref().map(|a| (a.verdict, a.weight))
             != Some((report.verdict, report.weight));
         r.analysis = Some(report);
-        if changed {
+        if changed || left == 0 {
             let latest = r.analysis.clone();
             super::record::update(
                 p,

@@ -19,6 +19,7 @@ where
     P: StateStore + LoadBalancer + ContainerService + Clock,
 {
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
+    r.take_traffic();
     let now = p.now();
     // A retried finalize whose first attempt completed: announce again, change nothing.
     if let Some(rec) = p.get_deployment(&r.deployment).await? {

@@ -472,6 +472,8 @@ where
             })
             .unwrap_or_default(),
         control,
+        step_result: None,
+        traffic: None,
         notice: None,
         execution,
         source,

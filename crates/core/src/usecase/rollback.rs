@@ -41,6 +41,7 @@ where
     // A retried rollback whose first attempt recorded the outcome: traffic and the new
     // colour were handled then; only the lock release (the last step) may be left to do.
     if let Some(rec) = p.get_deployment(&r.deployment).await? {
+        catch_up(&mut r, &rec);
         if rec.outcome.is_some() {
             p.release_lock(&r.app, &r.environment, &r.deployment)
                 .await?;
@@ -73,12 +74,31 @@ where
     Ok(r)
 }
 
+/// A failed traffic step reaches the failure states with the rollout as deploy left it
+/// (the Traffic map's input, each step having started from it): the deployment record
+/// says how far traffic went.
+fn catch_up(r: &mut Rollout, rec: &DeploymentRecord) {
+    if rec.weight > r.weight {
+        r.weight = rec.weight;
+        r.step = r.steps_at(rec.weight);
+    }
+}
+
+/// [`catch_up`] from the stored record, best effort: the notices of the failure paths
+/// say what traffic the new colour had.
+async fn caught_up<P: StateStore>(p: &P, r: &mut Rollout) {
+    if let Ok(Some(rec)) = p.get_deployment(&r.deployment).await {
+        catch_up(r, &rec);
+    }
+}
+
 /// The rollback failed for good: record it (best effort) and produce the `critical`
 /// notification. Never fails: the notification is what matters now.
 pub async fn escalate<P>(p: &P, mut r: Rollout, error: &CaughtError) -> Rollout
 where
     P: StateStore + Clock,
 {
+    caught_up(p, &mut r).await;
     let now = p.now();
     let _ = record_with(p, &r, Phase::RollingBack, now, |rec| {
         rec.outcome = Some(Outcome::RollbackFailed);
@@ -188,6 +208,7 @@ pub async fn lock_lost<P>(p: &P, mut r: Rollout, error: &CaughtError) -> Rollout
 where
     P: StateStore + Clock,
 {
+    caught_up(p, &mut r).await;
     let now = p.now();
     let _ = update(
         p,

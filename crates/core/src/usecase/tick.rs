@@ -104,17 +104,27 @@ pub struct Shifted {
     pub notice_error: Option<String>,
 }
 
-/// The Shift state's task: move traffic to the next step, watch the environment's alarms
-/// (the token stored for the alarm relay, the alarms read once), announce the step, and
-/// start the bake's rounds with one at once.
+/// The Shift state's task: move traffic to the next step (`r.step`, the index of the step
+/// to apply), watch the environment's alarms (the token stored for the alarm relay, the
+/// alarms read once), announce the step, and start the bake's rounds with one at once.
+/// The round that ends the bake answers the wait with the rollout and its
+/// [`crate::rollout::StepResult`], which is what the Traffic map keeps of the step.
 pub async fn shift_and_bake<P>(p: &P, token: &str, r: Rollout) -> Result<Shifted, StepError>
 where
     P: StateStore + LoadBalancer + ContainerService + Alarms + Notifier + Timers + Clock,
 {
     super::approval::require_token(token)?;
+    let mut r = r;
+    let rec = p.get_deployment(&r.deployment).await?;
     // A retried step whose first attempt moved the traffic already (its answer lost) does
     // not announce the move twice.
-    let was = p.get_deployment(&r.deployment).await?.map(|rec| rec.weight);
+    let was = rec.as_ref().map(|rec| rec.weight);
+    // Each step starts from the rollout as deploy left it (the Traffic map's input): the
+    // canary analysis's last report, which the notices carry on, is the record's (the
+    // round at the end of each bake stores it).
+    if r.analysis.is_none() {
+        r.analysis = rec.and_then(|rec| rec.analysis);
+    }
     let mut r = super::shift::shift(p, r).await?;
     // Traffic moved: that is announced even when an alarm fails the step at once.
     let now = p.now();
@@ -262,7 +272,10 @@ pub async fn run<P: RoundPorts>(p: &P, mut t: Tick) -> Result<TickEnd, PortError
             t.due = at(now, after);
             again(p, &t, after).await
         }
-        Ok(Round::Done(r)) => {
+        Ok(Round::Done(mut r)) => {
+            if t.purpose == TickPurpose::Bake {
+                r.step_result = Some(r.step_result());
+            }
             let output = serde_json::to_value(&r).map_err(|e| PortError::Invalid {
                 operation: "states:SendTaskSuccess".into(),
                 message: format!("the rollout does not serialize: {e}"),

@@ -111,6 +111,7 @@ fn token_input(token: &str, rollout: Rollout) -> TokenInput {
     TokenInput {
         token: token.into(),
         rollout,
+        step: None,
     }
 }
 
