@@ -294,6 +294,7 @@ async fn subscriptions_filter_what_arrives() {
 
 fn record(id: &str, started: i64, outcome: Option<Outcome>) -> DeploymentRecord {
     DeploymentRecord {
+        announced: Vec::new(),
         id: id.into(),
         app: "web".into(),
         environment: "prod".into(),

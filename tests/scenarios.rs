@@ -181,13 +181,22 @@ async fn every_strategy_succeeds_with_its_plan() {
                 let t = n.traffic.as_ref().map(|t| (t.step, t.steps, t.weight));
                 (n.event, t, n.analysis.is_some())
             })
-            .filter(|(e, _, _)| [EventKind::TrafficShifted, EventKind::Succeeded].contains(e))
+            .filter(|(e, _, _)| {
+                [
+                    EventKind::Started,
+                    EventKind::TrafficShifted,
+                    EventKind::Succeeded,
+                ]
+                .contains(e)
+            })
             .collect();
-        let mut expected: Vec<_> = weights
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (EventKind::TrafficShifted, Some((i + 1, steps, *w))))
-            .collect();
+        let mut expected = vec![(EventKind::Started, Some((0, steps, 0)))];
+        expected.extend(
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (EventKind::TrafficShifted, Some((i + 1, steps, *w)))),
+        );
         expected.push((EventKind::Succeeded, Some((steps, steps, 100))));
         assert_eq!(
             traffic.iter().map(|(e, t, _)| (*e, *t)).collect::<Vec<_>>(),
@@ -871,16 +880,10 @@ async fn a_call_that_took_effect_but_lost_its_answer_is_not_done_twice() {
         let (revisions, weights, notices) = effects(&s);
         assert_eq!(revisions, baseline.0, "{op}: one new revision");
         assert_eq!(weights, baseline.1, "{op}: traffic moved once per step");
-        if op == "sns:Publish" {
-            // SNS has no way to take back a message that was sent: the notice whose
-            // answer was lost goes out twice, the same both times.
-            let mut folded = notices.clone();
-            folded.dedup();
-            assert_eq!(folded, baseline.2, "{op}");
-            assert_eq!(notices.len(), baseline.2.len() + 1, "{op}");
-        } else {
-            assert_eq!(notices, baseline.2, "{op}: each notice once");
-        }
+        // sns:Publish too: the first publish is prepare's `started`, which took effect
+        // though its answer was lost; the function logs the failure and goes on, and
+        // nothing publishes it again.
+        assert_eq!(notices, baseline.2, "{op}: each notice once");
         assert_invariant(&s);
     }
 }
@@ -947,7 +950,7 @@ async fn an_execution_stopped_in_any_state_leaves_an_environment_that_heals() {
     // execution's lock and puts traffic back on the colour that was live), and the next
     // push deploys: the environment ends in the invariant every time.
     let states = states_of_a_release().await;
-    assert!(states.len() >= 15, "{states:?}");
+    assert!(states.len() >= 14, "{states:?}");
     let topic = greenlight_core::Arn::parse(greenlight::simulation::TOPIC).unwrap();
     let sm = greenlight_core::Arn::parse(greenlight::simulation::STATE_MACHINE).unwrap();
     for behaviour in [Behaviour::healthy(), Behaviour::erroring(0.5)] {
@@ -1332,8 +1335,8 @@ async fn unhealthy_targets_inside_the_window_revert_the_release_after_the_thresh
 
 /// What a release costs, counted the way Step Functions bills it (one transition per state
 /// entered): the rounds of checks run off the state machine, so neither the watched window
-/// nor the bakes add transitions, however long they are. A watched window enters one
-/// state more than a plain wait (`WatchWindow`).
+/// nor the bakes add transitions, however long they are. A watched window enters as many
+/// states as a plain wait (`WatchWindow` instead of `WaitRollbackWindow`).
 #[tokio::test(start_paused = true)]
 async fn a_release_costs_the_same_transitions_whatever_its_bakes_and_window() {
     async fn transitions(config: Config) -> usize {
@@ -1373,7 +1376,7 @@ async fn a_release_costs_the_same_transitions_whatever_its_bakes_and_window() {
         "state transitions of a healthy release: {watched} with the window watched, {plain} without, {unbaked} without the final bake either, {long} with a 45m bake and a 4h window"
     );
     assert_eq!(plain, unbaked, "the final bake's rounds cost no transition");
-    assert_eq!(watched - plain, 1, "{watched} against {plain}");
+    assert_eq!(watched, plain, "{watched} against {plain}");
     assert_eq!(long, watched, "a longer bake and window cost no transition");
 }
 

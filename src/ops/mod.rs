@@ -651,6 +651,7 @@ mod tests {
 
     fn record(outcome: Option<DeploymentOutcome>) -> DeploymentRecord {
         DeploymentRecord {
+            announced: Vec::new(),
             id: "web-prod-1".into(),
             app: "web".into(),
             environment: "prod".into(),

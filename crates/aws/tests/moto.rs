@@ -868,6 +868,7 @@ async fn dynamodb_locks_are_leases() {
 
 fn record(id: &str, env: &str, started: i64) -> DeploymentRecord {
     DeploymentRecord {
+        announced: Vec::new(),
         id: id.into(),
         app: "web".into(),
         environment: env.into(),

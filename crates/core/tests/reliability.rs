@@ -220,7 +220,7 @@ async fn a_rollout_that_lost_its_lock_stops_without_touching_traffic() {
 }
 
 #[tokio::test]
-async fn every_acting_step_renews_the_lease() {
+async fn every_acting_step_renews_the_lease_and_rounds_only_read_it() {
     let sim = world();
     let r = prepare::prepare(&sim, push(&sim, 2, Behaviour::healthy()), TOPIC)
         .await
@@ -236,11 +236,25 @@ async fn every_acting_step_renews_the_lease() {
         "deploy renewed the lease"
     );
     sim.advance(600);
-    check::stable(&sim, r).await.unwrap();
+    let r = check::stable(&sim, r).await.unwrap();
     assert_eq!(
-        (sim.world().store.locks[&key].expires_at - renewed).num_seconds(),
-        600,
-        "the stable check renewed it again"
+        sim.world().store.locks[&key].expires_at,
+        renewed,
+        "a round of checks reads the lock, and writes nothing"
+    );
+    // A round finds the lock lost when another deployment holds it, or when its lease ran
+    // out, and stops.
+    sim.world().store.locks.get_mut(&key).unwrap().expires_at = sim.now();
+    let err = check::stable(&sim, r.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, StepError::LockLost { detail, .. } if detail.contains("lease ran out")),
+        "{err:?}"
+    );
+    sim.world().store.locks.get_mut(&key).unwrap().owner = "another".into();
+    let err = check::stable(&sim, r).await.unwrap_err();
+    assert!(
+        matches!(&err, StepError::LockLost { detail, .. } if detail.contains("another")),
+        "{err:?}"
     );
 }
 
@@ -250,10 +264,11 @@ async fn retried_finish_and_rollback_change_nothing_twice() {
     let r = drive(&sim, push(&sim, 2, Behaviour::healthy()))
         .await
         .unwrap();
-    // finalize ran (drive ends after it); running it again only announces again.
+    // finalize ran (drive ends after it); running it again reopens the same window and
+    // writes nothing (the finalize function announces `succeeded` again).
     let version = sim.world().store.deployments[&r.deployment].version;
     let again = finish::finalize(&sim, r.clone()).await.unwrap();
-    assert_eq!(again.notice.unwrap().attributes["event"], "succeeded");
+    assert_eq!(again.window_until, r.window_until);
     assert_eq!(
         sim.world().store.deployments[&r.deployment].version,
         version,

@@ -2,6 +2,7 @@
 //! calls. Generic over the ports so tests run them against the simulator.
 
 use greenlight_core::arn::Arn;
+use greenlight_core::notify::EventKind;
 use greenlight_core::ports::{
     Alarms, Clock, ContainerService, DeploymentRecord, Executions, ImageRegistry, LoadBalancer,
     Notifier, Outcome, StateStore,
@@ -13,7 +14,7 @@ use greenlight_core::usecase::finish::Retired;
 use greenlight_core::usecase::on_push::OnPushOutput;
 use greenlight_core::usecase::reconcile::ReconcileOutput;
 use greenlight_core::usecase::{
-    approval, check, finish, on_push, prepare, reconcile, rollback, tick,
+    approval, check, finish, notices, on_push, prepare, reconcile, rollback, tick,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +96,14 @@ async fn before<P: StateStore>(p: &P, deployment: &str) -> Option<DeploymentReco
 
 pub async fn prepare<P>(p: P, settings: Settings, input: StartInput) -> Result<Rollout, Failure>
 where
-    P: StateStore + LoadBalancer + ImageRegistry + ContainerService + Alarms + Executions + Clock,
+    P: StateStore
+        + LoadBalancer
+        + ImageRegistry
+        + ContainerService
+        + Alarms
+        + Executions
+        + Notifier
+        + Clock,
 {
     let was = before(&p, &input.deployment).await;
     let r = prepare::prepare_in(
@@ -109,7 +117,17 @@ where
     if !was.is_some_and(|w| w.took_environment()) {
         metrics::started(&r, p.now());
     }
+    announce(&p, &r, EventKind::Started).await;
     Ok(r)
+}
+
+/// Publishes the notification that ends a phase, once per deployment
+/// (`notices::announce_once`); a failure is logged, never raised: a notice never holds a
+/// rollout back.
+async fn announce<P: StateStore + Notifier + Clock>(p: &P, r: &Rollout, kind: EventKind) {
+    if let Some(error) = notices::announce_once(p, r, kind).await {
+        tracing::warn!(deployment = %r.deployment, event = %kind, %error, "notice not published");
+    }
 }
 
 /// What a `lambda:invoke.waitForTaskToken` state sends the function that starts its
@@ -295,13 +313,14 @@ where
 
 pub async fn finalize<P>(p: P, _: Settings, r: Rollout) -> Result<Rollout, Failure>
 where
-    P: StateStore + LoadBalancer + ContainerService + Clock,
+    P: StateStore + LoadBalancer + ContainerService + Notifier + Clock,
 {
     let was = before(&p, &r.deployment).await;
     let r = finish::finalize(&p, r).await.map_err(Failure::of)?;
     if !was.is_some_and(|w| w.outcome == Some(Outcome::Succeeded)) {
         metrics::succeeded(&r, p.now());
     }
+    announce(&p, &r, EventKind::Succeeded).await;
     Ok(r)
 }
 

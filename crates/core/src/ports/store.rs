@@ -196,6 +196,11 @@ pub struct DeploymentRecord {
     /// What the image's OCI labels say of its source (revision, build time).
     #[serde(default, skip_serializing_if = "ImageSource::is_empty")]
     pub source: ImageSource,
+    /// The notices of this deployment its functions have published themselves (`started`,
+    /// `succeeded`): a retried step announces only what is not listed
+    /// (`usecase::notices::announce_once`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<crate::notify::EventKind>,
     /// Increases by one with every write; a write names the version it read, so two
     /// writers never overwrite each other's changes (see [`StateStore::put_deployment`]).
     #[serde(default)]

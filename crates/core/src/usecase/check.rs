@@ -9,6 +9,7 @@ use crate::ports::{
 };
 use crate::rollout::{Rollout, StepError};
 
+use super::record::guard_round;
 use super::{guard, record};
 
 /// Points the idle colour at the new revision at the live colour's size, and the test
@@ -49,7 +50,7 @@ where
     P: StateStore + ContainerService + LoadBalancer + Clock,
 {
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
-    guard(p, &r).await?;
+    guard_round(p, &r).await?;
     r.notice = None;
     let now = p.now();
     let service = p
@@ -208,7 +209,7 @@ where
     P: StateStore + LoadBalancer + Prober + Clock,
 {
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
-    guard(p, &r).await?;
+    guard_round(p, &r).await?;
     r.notice = None;
     let probes: Vec<Probe> = r
         .env
@@ -232,7 +233,7 @@ where
     P: StateStore + ContainerService + LoadBalancer + Alarms + Metrics + Prober + Clock,
 {
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
-    guard(p, &r).await?;
+    guard_round(p, &r).await?;
     r.notice = None;
     // Behind a load balancer the new colour runs every task from deploy on; a worker's new
     // colour runs its share of them at this step.

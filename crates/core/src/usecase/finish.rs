@@ -3,14 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::notify::EventKind;
 use crate::ports::{
     Clock, ContainerService, LoadBalancer, Outcome, Phase, StateStore, TokenPurpose,
 };
 use crate::rollout::{Rollout, StepError};
 
+use super::live_colour;
 use super::record::{hold_lock, latest, record_with};
-use super::{live_colour, notice, notification};
 
 /// Verifies all traffic is on the new colour, records the success with its rollback
 /// window, and releases the lock.
@@ -21,7 +20,8 @@ where
     let p = &*super::reach::ports_for(p, &r.env, &r.deployment)?;
     r.take_traffic();
     let now = p.now();
-    // A retried finalize whose first attempt completed: announce again, change nothing.
+    // A retried finalize whose first attempt completed: change nothing (the function
+    // announces `succeeded` again: a lost answer must not lose the notice).
     if let Some(rec) = p.get_deployment(&r.deployment).await? {
         if rec.outcome == Some(Outcome::Succeeded) {
             p.release_lock(&r.app, &r.environment, &r.deployment)
@@ -29,8 +29,6 @@ where
             if let Some(until) = rec.rollback_until {
                 open_window(&mut r, until, now);
             }
-            let n = notification(&r, EventKind::Succeeded, now);
-            r.notice = notice(&r, &n);
             return Ok(r);
         }
     }
@@ -55,8 +53,6 @@ where
     p.release_lock(&r.app, &r.environment, &r.deployment)
         .await?;
     open_window(&mut r, until, now);
-    let n = notification(&r, EventKind::Succeeded, now);
-    r.notice = notice(&r, &n);
     Ok(r)
 }
 

@@ -5,14 +5,13 @@
 
 use crate::config::{Concurrency, Trigger};
 use crate::errors::ErrorCode;
-use crate::notify::EventKind;
 use crate::ports::{
     Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, LockOutcome, Phase,
     PortError, StateStore, StopKind, TokenPurpose, TriggerInfo,
 };
 use crate::rollout::{deadline, Control, Rollout, StartInput, StepError};
 
-use super::{live_colour, notice, notification, record};
+use super::{live_colour, record};
 
 /// How long a lock lasts without its holder: everything the rollout could take, plus an
 /// hour. A holder that dies frees the environment when this runs out.
@@ -481,7 +480,6 @@ where
     };
     super::tick::set_timeouts(&mut r);
     record(p, &r, Phase::Deploying, now).await?;
-    let n = notification(&r, EventKind::Started, now);
-    r.notice = notice(&r, &n);
+    // The prepare function announces `started` (`notices::announce`).
     Ok(r)
 }

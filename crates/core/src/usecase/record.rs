@@ -86,6 +86,7 @@ pub fn for_input(
     now: DateTime<Utc>,
 ) -> DeploymentRecord {
     DeploymentRecord {
+        announced: Vec::new(),
         id: input.deployment.clone(),
         app: input.app.clone(),
         environment: input.environment.clone(),
@@ -245,6 +246,35 @@ where
     S: StateStore + crate::ports::Clock,
 {
     hold_lock(store, r).await?;
+    ensure_not_stopped(store, r).await
+}
+
+/// What every round of checks does first: the lock still this deployment's, and stop if
+/// asked to. A round reads the lock (consistently) instead of renewing it: the step that
+/// started the wait renewed the lease, which covers everything the rollout could take and
+/// an hour ([`super::prepare::lease`]), and a round runs every interval — a read unit each
+/// instead of a write. A lease run out counts as lost.
+pub async fn guard_round<S>(store: &S, r: &Rollout) -> Result<(), StepError>
+where
+    S: StateStore + crate::ports::Clock,
+{
+    let lock = store.get_lock(&r.app, &r.environment).await?;
+    let detail = match lock {
+        Some(l) if l.owner == r.deployment && l.expires_at > store.now() => None,
+        Some(l) if l.owner == r.deployment => Some(format!(
+            "its lease ran out at {}",
+            l.expires_at.format("%Y-%m-%dT%H:%M:%SZ")
+        )),
+        Some(l) => Some(format!("deployment {} holds it now", l.owner)),
+        None => Some("nobody holds it: it was released".into()),
+    };
+    if let Some(detail) = detail {
+        return Err(StepError::LockLost {
+            app: r.app.clone(),
+            environment: r.environment.clone(),
+            detail,
+        });
+    }
     ensure_not_stopped(store, r).await
 }
 

@@ -127,12 +127,10 @@ where
     }
     let mut r = super::shift::shift(p, r).await?;
     // Traffic moved: that is announced even when an alarm fails the step at once.
-    let now = p.now();
-    let n = super::notification(&r, crate::notify::EventKind::TrafficShifted, now);
-    let notice_error = match crate::arn::Arn::parse(&r.topic) {
-        _ if was == Some(r.weight) => None,
-        Ok(topic) => p.publish(&topic, &n).await.err().map(|e| e.to_string()),
-        Err(e) => Some(e),
+    let notice_error = if was == Some(r.weight) {
+        None
+    } else {
+        super::notices::announce(p, &r, crate::notify::EventKind::TrafficShifted).await
     };
     r.notice = None;
     super::approval::watch_alarms(p, TokenPurpose::Bake, token, &r).await?;

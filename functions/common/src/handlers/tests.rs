@@ -286,7 +286,7 @@ async fn on_push_samples() {
     assert!(err.message.contains("GREENLIGHT_STATE_MACHINE"), "{err}");
 }
 
-/// The event relay: the `started` notification prepare renders, delivered by SNS, goes on
+/// The event relay: the `started` notification prepare publishes, delivered by SNS, goes on
 /// the bus with greenlight's JSON as its detail, the console links, and the execution and
 /// service as its resources; an alarm's message on the same topic is skipped, not retried;
 /// a bus that refuses fails the delivery with a retryable name.
@@ -297,8 +297,13 @@ async fn event_relay_samples() {
     let r = prepare(sim.clone(), s.clone(), read("prepare", "start"))
         .await
         .unwrap();
-    let message: serde_json::Value =
-        serde_json::from_str(&r.notice.as_ref().unwrap().message).unwrap();
+    let started = sim.world().published.last().unwrap().notification.clone();
+    assert_eq!(
+        (started.event, started.deployment.as_deref()),
+        (EventKind::Started, Some(r.deployment.as_str())),
+        "prepare announces started itself"
+    );
+    let message: serde_json::Value = serde_json::from_str(&started.sns_message()).unwrap();
     let body = message["lambda"].as_str().unwrap().to_string();
     let delivery = sample(
         "event-relay",
