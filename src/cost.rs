@@ -169,7 +169,9 @@ struct Run {
     ticks: u64,
 }
 
-fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
+/// One push of a healthy image to `web/staging`, and, with `promote`, its promotion to
+/// `web/prod` approved four minutes after the request: then only the promotion counts.
+fn run(rt: &tokio::runtime::Runtime, config: &Config, promote: bool) -> Run {
     rt.block_on(async {
         let s = simulation(config);
         let _ = s
@@ -181,16 +183,36 @@ fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
             )
             .await;
         s.settle().await;
-        let history = s
-            .finished()
-            .into_iter()
-            .flat_map(|e| e.history.into_iter().map(|h| h.kind))
+        let (mut executions, mut calls_before, mut ticks_before) = (0, 0, 0);
+        if promote {
+            (executions, calls_before, ticks_before) = (
+                s.finished().len(),
+                s.sim.world().calls.len(),
+                s.deliveries().len(),
+            );
+            let promoted = s.promote("web", "staging", "prod", "release-manager").await;
+            if let Ok(p) = promoted {
+                s.sleep(240).await;
+                let _ = s
+                    .answer_approval(
+                        &p.deployment,
+                        "ops-lead",
+                        greenlight_core::usecase::approval::Verdict::Approve,
+                        None,
+                    )
+                    .await;
+            }
+            s.settle().await;
+        }
+        let history = s.finished()[executions..]
+            .iter()
+            .flat_map(|e| e.history.iter().map(|h| h.kind.clone()))
             .collect();
         let mut calls = BTreeMap::new();
-        for (_, op) in &s.sim.world().calls {
+        for (_, op) in &s.sim.world().calls[calls_before..] {
             *calls.entry(op.clone()).or_insert(0) += 1;
         }
-        let ticks = s.deliveries().len() as u64;
+        let ticks = (s.deliveries().len() - ticks_before) as u64;
         s.close();
         Run {
             history,
@@ -199,6 +221,9 @@ fn run(rt: &tokio::runtime::Runtime, config: &Config) -> Run {
         }
     })
 }
+
+/// The name of the example's own prod rollout in the tables.
+pub const EXAMPLE_PROD: &str = "the example's prod: canary 10% / 5m, approval after 4m, 2h window";
 
 /// The example with `web/staging`'s canary analysis taken out: alarms, target health and
 /// probes only.
@@ -221,8 +246,13 @@ pub fn strategy_costs(example: &Config) -> Vec<StrategyCost> {
                         as u64
                 });
             });
-            price(name, run(&rt, &config), metrics_per_round)
+            price(name, run(&rt, &config, false), metrics_per_round)
         })
+        .chain(std::iter::once(price(
+            EXAMPLE_PROD.to_string(),
+            run(&rt, example, true),
+            0,
+        )))
         .collect()
 }
 
@@ -244,8 +274,9 @@ fn price(strategy: String, run: Run, metrics_per_round: u64) -> StrategyCost {
         .iter()
         .filter(|k| k.as_str() == "TaskScheduled")
         .count() as u64;
-    // The state machine's Lambda tasks, the ticks, on-push (one push), and the event relay
-    // (one invocation per event it puts on the bus).
+    // The state machine's Lambda tasks, the ticks, on-push (one push; for the promotion,
+    // the approval URL's function instead), and the event relay (one invocation per event
+    // it puts on the bus).
     let invocations = count("lambda:Invoke/") + run.ticks + 1 + count("events:PutEvents");
     // Each tick: the send that scheduled it, and the event source mapping's receive and
     // delete.
