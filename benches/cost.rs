@@ -21,6 +21,10 @@ fn main() {
             example.clone(),
         ),
         (
+            "With the same analysis at most every 5 minutes (`analysis.interval: 5m`)",
+            greenlight::cost::analysis_every(&example, 5),
+        ),
+        (
             "Without canary analysis (alarms, target health and probes)",
             greenlight::cost::without_analysis(&example),
         ),

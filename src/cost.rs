@@ -225,6 +225,16 @@ fn run(rt: &tokio::runtime::Runtime, config: &Config, promote: bool) -> Run {
 /// The name of the example's own prod rollout in the tables.
 pub const EXAMPLE_PROD: &str = "the example's prod: canary 10% / 5m, approval after 4m, 2h window";
 
+/// The example with `web/staging`'s canary analysis run at most every `minutes` minutes
+/// (`analysis.interval`; the example's is the default, one minute).
+pub fn analysis_every(example: &Config, minutes: u64) -> Config {
+    with_staging(example, |env| {
+        if let Some(a) = env.analysis.as_mut() {
+            a.interval = greenlight_core::Duration::from_mins(minutes);
+        }
+    })
+}
+
 /// The example with `web/staging`'s canary analysis taken out: alarms, target health and
 /// probes only.
 pub fn without_analysis(example: &Config) -> Config {

@@ -1380,6 +1380,40 @@ async fn a_release_costs_the_same_transitions_whatever_its_bakes_and_window() {
     assert_eq!(long, watched, "a longer bake and window cost no transition");
 }
 
+/// `analysis.interval` sets how often a bake's rounds run the canary analysis (one
+/// `GetMetricData` call each), and the round at the end of each bake always runs it: a
+/// 15-minute canary runs it every minute by default, and three times every 5 minutes.
+#[tokio::test(start_paused = true)]
+async fn the_analysis_runs_at_its_interval_and_at_the_end_of_each_bake() {
+    async fn analyses(every: u64) -> (usize, Option<Outcome>) {
+        let c = with_staging(|e| {
+            e.strategy = Strategy::EcsCanary10Percent15Minutes;
+            if let Some(a) = e.analysis.as_mut() {
+                a.interval = greenlight_core::Duration::from_mins(every);
+            }
+        });
+        let s = world(&c);
+        push(&s, "v1", Behaviour::healthy()).await;
+        s.settle().await;
+        let calls = s
+            .sim
+            .world()
+            .calls
+            .iter()
+            .filter(|(_, op)| op == "cloudwatch:GetMetricData")
+            .count();
+        (calls, record(&s, "v1", "staging").outcome)
+    }
+    let (every_minute, outcome) = analyses(1).await;
+    assert_eq!(outcome, Some(Outcome::Succeeded));
+    let (every_five, outcome) = analyses(5).await;
+    assert_eq!(outcome, Some(Outcome::Succeeded));
+    // The 10% step's rounds every 30 s over 15 minutes: an analysis once a minute (or
+    // once every five) has passed since the shift or the last one, and the bake's end's.
+    assert_eq!(every_minute, 15, "every minute");
+    assert_eq!(every_five, 3, "every five minutes");
+}
+
 /// The canary analysis over 200 seeds of sampling noise: a healthy release (the same
 /// latency and error rate as the old colour, measured with the noise of the requests each
 /// colour served) is never rolled back, and a release whose p99 is 40% slower — which no
@@ -1752,6 +1786,10 @@ fn rollout_costs_stay_within_the_recorded_figures() {
             .collect();
     let configs = [
         ("analysis", example()),
+        (
+            "analysis-5m",
+            greenlight::cost::analysis_every(&example(), 5),
+        ),
         ("plain", greenlight::cost::without_analysis(&example())),
     ];
     let mut seen = 0;

@@ -542,6 +542,7 @@ async fn cloudwatch_metric_data_per_target_group_and_colour() {
     let namespace = unique("Shop");
     env.analysis = Some(greenlight_core::config::Analysis {
         min_requests: 1,
+        interval: greenlight_core::Duration::from_mins(1),
         metrics: vec![
             greenlight_core::config::MetricCheck {
                 metric: greenlight_core::config::MetricKind::ErrorRate,

@@ -15,10 +15,20 @@ pub struct Analysis {
     pub min_requests: u64,
     /// The metrics compared, each with how much worse the new colour may be.
     pub metrics: Vec<MetricCheck>,
+    /// How often, at most, a bake's rounds of checks run the analysis; it always runs in
+    /// the round at the end of each bake. From 1m (the load balancer's metrics have a
+    /// one-minute resolution) to 1h. Each analysis is one `GetMetricData` call, billed per
+    /// metric it reads: the cadence is what an analysed bake costs.
+    #[serde(default = "default_analysis_interval")]
+    pub interval: Duration,
 }
 
 pub(super) fn default_min_requests() -> u64 {
     200
+}
+
+pub(super) fn default_analysis_interval() -> Duration {
+    Duration::from_mins(1)
 }
 
 /// Which metric a check compares.
@@ -226,6 +236,7 @@ impl Decode for Analysis {
     fn decode(node: &Node, path: &str, dx: &mut Diagnostics) -> Option<Self> {
         let mut f = Fields::new(node, path, dx)?;
         let min_requests = opt_or(&mut f, "min_requests", default_min_requests(), dx);
+        let interval = opt_or(&mut f, "interval", default_analysis_interval(), dx);
         let metrics: Option<Vec<MetricCheck>> = f.required("metrics", dx);
         let span = f.span();
         f.finish(dx);
@@ -238,6 +249,13 @@ impl Decode for Analysis {
                 &join_path(path, "min_requests"),
                 Some(span),
                 "at least 1: a verdict needs traffic on both colours",
+            );
+        }
+        if interval < default_analysis_interval() || interval > Duration::from_mins(60) {
+            dx.error(
+                &join_path(path, "interval"),
+                Some(span),
+                "between 1m (the load balancer's metrics have a one-minute resolution) and 1h",
             );
         }
         let mut names: Vec<&str> = Vec::new();
@@ -254,6 +272,7 @@ impl Decode for Analysis {
         Some(Analysis {
             min_requests,
             metrics,
+            interval,
         })
     }
 }

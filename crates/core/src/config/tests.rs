@@ -785,6 +785,24 @@ fn an_analysis_names_its_metrics_and_tolerances_clearly() {
         &format!("{path}.metrics[0]"),
         "`metric: custom` needs `custom:`",
     );
+    for interval in ["30s", "2h"] {
+        assert_error(
+            &with(&format!(
+                "        analysis:\n          interval: {interval}\n          metrics: [{{ metric: error_rate, max_increase: 0.5pp }}]\n"
+            )),
+            &format!("{path}.interval"),
+            "between 1m (the load balancer's metrics have a one-minute resolution) and 1h",
+        );
+    }
+    let every_five = crate::config::load(&with(
+        "        analysis:\n          interval: 5m\n          metrics: [{ metric: error_rate, max_increase: 0.5pp }]\n",
+    ));
+    let config = every_five.config.expect("a 5m interval is valid");
+    let analysis = config.apps["web"].environments["staging"].analysis.clone();
+    assert_eq!(
+        analysis.map(|a| a.interval),
+        Some(crate::Duration::from_mins(5))
+    );
     assert_error(
         &with("        analysis:\n          metrics: []\n"),
         path,

@@ -249,13 +249,21 @@ where
     // read the alarms themselves only at the end of the bake (and the step read them as it
     // began), a backstop for an alarm change the relay could not deliver.
     let mut failures = observe(p, &r, wanted, left == 0).await?;
-    // ALB metrics have a one-minute resolution: the analysis runs at most once a minute
-    // and at the end of the bake; in between, the last verdict at this weight stands.
-    let fresh = r.analysis.as_ref().filter(|a| {
-        a.weight == r.weight && left > 0 && (now - a.at).num_seconds() < ANALYSIS_EVERY_SECS
-    });
-    if let Some(last) = fresh {
-        if last.verdict == Verdict::Fail {
+    // The analysis runs once `analysis.interval` has passed since the weight was set or
+    // since its last run at this weight (at least a minute: ALB metrics have a one-minute
+    // resolution, and a first run sooner would read less than a minute of the new weight),
+    // and always at the end of the bake; in between, the last verdict at this weight
+    // stands.
+    let every = r
+        .env
+        .analysis
+        .as_ref()
+        .map_or(60, |a| a.interval.as_secs().min(i64::MAX as u64) as i64);
+    let last = r.analysis.as_ref().filter(|a| a.weight == r.weight);
+    let since = last.map(|a| a.at).into_iter().chain(r.shifted_at).max();
+    let due = left == 0 || since.is_none_or(|t| (now - t).num_seconds() >= every);
+    if !due {
+        if let Some(last) = last.filter(|a| a.verdict == Verdict::Fail) {
             failures.push(last.summary());
         }
     } else if let Some(report) = analyse(p, &r).await? {
@@ -301,10 +309,6 @@ where
     };
     Ok(r)
 }
-
-/// How often, at most, a bake's rounds run the canary analysis (the resolution of the
-/// load balancer's metrics).
-pub const ANALYSIS_EVERY_SECS: i64 = 60;
 
 /// The canary analysis of this round, when the environment has one and both colours take
 /// traffic: each colour's metrics since the weight was set.
