@@ -269,6 +269,7 @@ async fn retried_finish_and_rollback_change_nothing_twice() {
     let version = sim.world().store.deployments[&r.deployment].version;
     let again = finish::finalize(&sim, r.clone()).await.unwrap();
     assert_eq!(again.window_until, r.window_until);
+    assert_eq!(again.notice.unwrap().attributes["event"], "succeeded");
     assert_eq!(
         sim.world().store.deployments[&r.deployment].version,
         version,

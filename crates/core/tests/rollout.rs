@@ -77,6 +77,12 @@ async fn prepare_registers_the_new_revision_and_takes_the_lock() {
         Phase::Deploying
     );
     assert_eq!(r.topic, TOPIC, "staging has no topic of its own");
+    // Rendered too, for an execution under a definition that publishes it from a state.
+    let notice = r.notice.as_ref().unwrap();
+    assert_eq!(
+        (notice.attributes["event"].as_str(), notice.topic.as_str()),
+        ("started", TOPIC)
+    );
 }
 
 #[tokio::test]

@@ -3,13 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::notify::EventKind;
 use crate::ports::{
     Clock, ContainerService, LoadBalancer, Outcome, Phase, StateStore, TokenPurpose,
 };
 use crate::rollout::{Rollout, StepError};
 
-use super::live_colour;
 use super::record::{hold_lock, latest, record_with};
+use super::{live_colour, notice, notification};
 
 /// Verifies all traffic is on the new colour, records the success with its rollback
 /// window, and releases the lock.
@@ -29,6 +30,7 @@ where
             if let Some(until) = rec.rollback_until {
                 open_window(&mut r, until, now);
             }
+            r.notice = notice(&r, &notification(&r, EventKind::Succeeded, now));
             return Ok(r);
         }
     }
@@ -53,6 +55,11 @@ where
     p.release_lock(&r.app, &r.environment, &r.deployment)
         .await?;
     open_window(&mut r, until, now);
+    // The finalize function announces `succeeded` itself (`notices::announce_once`); the
+    // rendered notice rides in the rollout for an execution started under a definition
+    // that publishes it from an `sns:publish` state (one in flight while the stack is
+    // updated).
+    r.notice = notice(&r, &notification(&r, EventKind::Succeeded, now));
     Ok(r)
 }
 

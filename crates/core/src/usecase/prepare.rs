@@ -5,13 +5,14 @@
 
 use crate::config::{Concurrency, Trigger};
 use crate::errors::ErrorCode;
+use crate::notify::EventKind;
 use crate::ports::{
     Alarms, Clock, ContainerService, Executions, ImageRegistry, LoadBalancer, LockOutcome, Phase,
     PortError, StateStore, StopKind, TokenPurpose, TriggerInfo,
 };
 use crate::rollout::{deadline, Control, Rollout, StartInput, StepError};
 
-use super::{live_colour, record};
+use super::{live_colour, notice, notification, record};
 
 /// How long a lock lasts without its holder: everything the rollout could take, plus an
 /// hour. A holder that dies frees the environment when this runs out.
@@ -480,6 +481,10 @@ where
     };
     super::tick::set_timeouts(&mut r);
     record(p, &r, Phase::Deploying, now).await?;
-    // The prepare function announces `started` (`notices::announce`).
+    // The prepare function announces `started` itself (`notices::announce_once`). The
+    // rendered notice still rides in the rollout for an execution started under a
+    // definition that publishes it from an `sns:publish` state (one in flight while the
+    // stack is updated).
+    r.notice = notice(&r, &notification(&r, EventKind::Started, now));
     Ok(r)
 }
