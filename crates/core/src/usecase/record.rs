@@ -227,16 +227,25 @@ where
         Ok(_) => Ok(()),
         Err(PortError::Conflict { .. }) => {
             let holder = store.get_lock(&r.app, &r.environment).await.ok().flatten();
-            Err(StepError::LockLost {
-                app: r.app.clone(),
-                environment: r.environment.clone(),
-                detail: match holder {
-                    Some(l) => format!("deployment {} holds it now", l.owner),
-                    None => "nobody holds it: it was released".into(),
-                },
-            })
+            Err(lock_lost(r, holder_of(holder.as_ref())))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Who holds a lock that is no longer this deployment's, for `LockLost`'s detail.
+fn holder_of(lock: Option<&crate::ports::Lock>) -> String {
+    match lock {
+        Some(l) => format!("deployment {} holds it now", l.owner),
+        None => "nobody holds it: it was released".into(),
+    }
+}
+
+fn lock_lost(r: &Rollout, detail: String) -> StepError {
+    StepError::LockLost {
+        app: r.app.clone(),
+        environment: r.environment.clone(),
+        detail,
     }
 }
 
@@ -259,21 +268,13 @@ where
     S: StateStore + crate::ports::Clock,
 {
     let lock = store.get_lock(&r.app, &r.environment).await?;
-    let detail = match lock {
-        Some(l) if l.owner == r.deployment && l.expires_at > store.now() => None,
-        Some(l) if l.owner == r.deployment => Some(format!(
-            "its lease ran out at {}",
-            l.expires_at.format("%Y-%m-%dT%H:%M:%SZ")
-        )),
-        Some(l) => Some(format!("deployment {} holds it now", l.owner)),
-        None => Some("nobody holds it: it was released".into()),
-    };
-    if let Some(detail) = detail {
-        return Err(StepError::LockLost {
-            app: r.app.clone(),
-            environment: r.environment.clone(),
-            detail,
-        });
+    match lock {
+        Some(l) if l.owner == r.deployment && l.expires_at > store.now() => {}
+        Some(l) if l.owner == r.deployment => {
+            let at = l.expires_at.format("%Y-%m-%dT%H:%M:%SZ");
+            return Err(lock_lost(r, format!("its lease ran out at {at}")));
+        }
+        other => return Err(lock_lost(r, holder_of(other.as_ref()))),
     }
     ensure_not_stopped(store, r).await
 }

@@ -109,12 +109,11 @@ pub struct Shifted {
 /// alarms read once), announce the step, and start the bake's rounds with one at once.
 /// The round that ends the bake answers the wait with the rollout and its
 /// [`crate::rollout::StepResult`], which is what the Traffic map keeps of the step.
-pub async fn shift_and_bake<P>(p: &P, token: &str, r: Rollout) -> Result<Shifted, StepError>
+pub async fn shift_and_bake<P>(p: &P, token: &str, mut r: Rollout) -> Result<Shifted, StepError>
 where
     P: StateStore + LoadBalancer + ContainerService + Alarms + Notifier + Timers + Clock,
 {
     super::approval::require_token(token)?;
-    let mut r = r;
     let rec = p.get_deployment(&r.deployment).await?;
     // A retried step whose first attempt moved the traffic already (its answer lost) does
     // not announce the move twice.
